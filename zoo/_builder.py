@@ -1,0 +1,147 @@
+"""Helpers every builder shares: input checks, the classifier head, weights.
+
+Each check raises one ``ValueError`` whose message names the problem and the
+fix. The minimum input size is never written by hand: it comes from the
+layers' own kernel, stride and padding settings through ``zoo.shapes``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from zoo.shapes import SpatialSizeError, min_input_size, trace_spatial_sizes
+
+CHANNELS_LAST = "channels_last"
+
+
+def check_choice(argument, value, choices):
+    """Raise unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"Unknown {argument} {value!r}. Use one of: {options}.")
+
+
+def check_classes(classes, include_top):
+    """``classes`` must be a positive integer when the classifier is built."""
+    if include_top and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
+        raise ValueError(
+            f"classes must be an integer >= 1 (the number of output units), got {classes!r}."
+        )
+
+
+def check_input_shape(input_shape, include_top, model_name):
+    """Check that ``input_shape`` is (height, width, channels), channels last.
+
+    ``None`` height and width are accepted only for a feature extractor
+    (``include_top=False``), where no flattened size has to be known.
+    """
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(
+            f"{model_name}: input_shape must be (height, width, channels), got {input_shape!r}. "
+            "Add the channel axis for a single-channel image, e.g. (28, 28, 1)."
+        )
+    height, width, channels = input_shape
+    for axis, value in (("height", height), ("width", width), ("channels", channels)):
+        if value is None and axis != "channels" and not include_top:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(
+                f"{model_name}: input_shape {tuple(input_shape)!r} has {axis}={value!r}; "
+                "every entry must be a positive integer (None height/width is allowed only "
+                "with include_top=False)."
+            )
+    looks_channels_first = channels > 4 and (height in (1, 3, 4)) and width not in (1, 3, 4)
+    if looks_channels_first:
+        raise ValueError(
+            f"{model_name}: input_shape {tuple(input_shape)!r} looks channels-first "
+            f"(channels, height, width). The zoo is channels-last: use "
+            f"{(width, channels, height)!r}, and transpose arrays with "
+            "np.transpose(x, (0, 2, 3, 1))."
+        )
+    return tuple(input_shape)
+
+
+def min_input_shape(layers, channels):
+    """``(min_height, min_width, channels)`` for a stack of (square-kernel) layers."""
+    side = min_input_size(layers)
+    return (side, side, channels)
+
+
+def check_input_size(layers, input_shape, model_name):
+    """Raise if a feature map would vanish inside ``layers`` for this input."""
+    height, width, channels = input_shape
+    if height is None or width is None:
+        return
+    try:
+        trace_spatial_sizes(layers, height, width)
+    except SpatialSizeError as error:
+        smallest = min_input_shape(layers, channels)
+        raise ValueError(
+            f"{model_name}: input {height}x{width} is too small: {str(error).rstrip('.')}. "
+            f"The minimum input is {smallest[0]}x{smallest[1]}: use input_shape="
+            f"{smallest!r} or larger, or resize your images."
+        ) from None
+
+
+def make_input(input_shape, input_tensor, include_top, model_name):
+    """Return ``(image_input, input_shape)``, honouring ``input_tensor`` like keras.applications."""
+    if input_tensor is None:
+        shape = check_input_shape(input_shape, include_top, model_name)
+        return keras.Input(shape=shape, name="image"), shape
+    if not keras.backend.is_keras_tensor(input_tensor):
+        raise ValueError(
+            f"{model_name}: input_tensor must be a Keras tensor such as "
+            f"keras.Input(shape=(h, w, c)), got {type(input_tensor).__name__}."
+        )
+    shape = check_input_shape(tuple(input_tensor.shape[1:]), include_top, model_name)
+    return input_tensor, shape
+
+
+def apply(layers, x):
+    """Call each layer in turn."""
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def feature_pooling(pooling):
+    """The optional global pooling layer for a feature extractor."""
+    check_choice("pooling", pooling, (None, "avg", "max"))
+    if pooling == "avg":
+        return [keras.layers.GlobalAveragePooling2D(data_format=CHANNELS_LAST, name="avg_pool")]
+    if pooling == "max":
+        return [keras.layers.GlobalMaxPooling2D(data_format=CHANNELS_LAST, name="max_pool")]
+    return []
+
+
+def finish_model(image_input, input_tensor, outputs, name, weights):
+    """Wrap the graph in a ``keras.Model`` and load ``weights`` if a path is given."""
+    inputs = image_input
+    if input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def load_weights(model, path):
+    """Load a ``.weights.h5`` file, turning any mismatch into one clear ``ValueError``."""
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        raise ValueError(
+            f"weights must be None or a path to a '.weights.h5' file (saved with "
+            f"model.save_weights), got {path!r}. The zoo ships no pretrained weights."
+        )
+    if not os.path.isfile(path):
+        raise ValueError(f"weights file {path!r} does not exist. Check the path.")
+    try:
+        model.load_weights(path)
+    except Exception as error:  # Keras raises several types for a mismatch
+        raise ValueError(
+            f"weights file {path!r} does not match model '{model.name}': {error}. "
+            "Build the model with the same variant, input_shape, classes and include_top "
+            "as the one that saved the weights."
+        ) from None

@@ -1,0 +1,129 @@
+"""LeNet-5, channels-last, in the style of ``keras.applications``.
+
+Reference:
+- Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning
+  applied to document recognition", Proceedings of the IEEE, 1998.
+
+Two variants, both 61,706 parameters at 28x28x1 with 10 classes:
+
+===========  =======================  ==========================
+layer        ``"classic"``            ``"modern"``
+===========  =======================  ==========================
+conv1        6 @ 5x5, same, sigmoid   6 @ 5x5, same, ReLU
+pool1        2x2 average, stride 2    2x2 max, stride 2
+conv2        16 @ 5x5, valid, sigmoid 16 @ 5x5, valid, ReLU
+pool2        2x2 average, stride 2    2x2 max, stride 2
+fc1, fc2     120, 84, sigmoid         120, 84, ReLU
+predictions  ``classes``              ``classes``
+===========  =======================  ==========================
+
+Shapes at the default input: ``(28, 28, 1) -> conv1 (28, 28, 6) -> pool1
+(14, 14, 6) -> conv2 (10, 10, 16) -> pool2 (5, 5, 16) -> flatten (400,) ->
+fc1 (120,) -> fc2 (84,) -> predictions (classes,)``. The 28x28 input with a
+"same" first convolution plays the role of the paper's 32x32 input with a
+valid one.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from zoo import _builder
+from zoo._builder import CHANNELS_LAST
+from zoo.registry import register_model
+
+LENET_PAPER = {
+    "title": "Gradient-based learning applied to document recognition",
+    "authors": "Y. LeCun, L. Bottou, Y. Bengio, P. Haffner",
+    "year": 1998,
+}
+
+VARIANTS = {
+    # variant: (activation, pooling layer class)
+    "classic": ("sigmoid", keras.layers.AveragePooling2D),
+    "modern": ("relu", keras.layers.MaxPooling2D),
+}
+
+
+def lenet_features(variant="classic"):
+    """The convolutional part of LeNet-5 as a list of (unbuilt) layers."""
+    activation, pool = VARIANTS[variant]
+    conv = dict(kernel_size=5, activation=activation, data_format=CHANNELS_LAST)
+    return [
+        keras.layers.Conv2D(6, padding="same", name="conv1", **conv),
+        pool(pool_size=2, strides=2, data_format=CHANNELS_LAST, name="pool1"),
+        keras.layers.Conv2D(16, padding="valid", name="conv2", **conv),
+        pool(pool_size=2, strides=2, data_format=CHANNELS_LAST, name="pool2"),
+    ]
+
+
+def lenet_classifier(variant, classes, classifier_activation):
+    """Flatten, two hidden dense layers (120, 84) and the output layer."""
+    activation, _ = VARIANTS[variant]
+    return [
+        keras.layers.Flatten(data_format=CHANNELS_LAST, name="flatten"),
+        keras.layers.Dense(120, activation=activation, name="fc1"),
+        keras.layers.Dense(84, activation=activation, name="fc2"),
+        keras.layers.Dense(classes, activation=classifier_activation, name="predictions"),
+    ]
+
+
+@register_model(
+    "lenet5_modern",
+    family="LeNet",
+    paper=LENET_PAPER,
+    description="LeNet-5 with ReLU and max pooling",
+    variant="modern",
+)
+@register_model(
+    "lenet5",
+    family="LeNet",
+    paper=LENET_PAPER,
+    description="LeNet-5 as in the paper: sigmoid and average pooling",
+    variant="classic",
+)
+def lenet(
+    input_shape=(28, 28, 1),
+    classes=10,
+    variant="classic",
+    include_top=True,
+    pooling=None,
+    classifier_activation="softmax",
+    input_tensor=None,
+    weights=None,
+    name=None,
+):
+    """Build LeNet-5 (LeCun et al., 1998), channels-last.
+
+    Args:
+        input_shape: ``(height, width, channels)``; at least ``(12, 12, c)``.
+            Ignored when ``input_tensor`` is given.
+        classes: number of output units (used when ``include_top=True``).
+        variant: ``"classic"`` (sigmoid, average pooling) or ``"modern"``
+            (ReLU, max pooling).
+        include_top: build the dense classifier; ``False`` gives a feature
+            extractor whose output is ``pool2``, ``(batch, h', w', 16)``.
+        pooling: for ``include_top=False``: ``None`` (4-D output), ``"avg"``
+            or ``"max"`` (global pooling to ``(batch, 16)``).
+        classifier_activation: activation of the output layer; ``None`` gives logits.
+        input_tensor: optional Keras tensor to use as the model's input.
+        weights: ``None`` (random initialisation) or a ``.weights.h5`` path.
+        name: model name (default ``"lenet5"`` or ``"lenet5_modern"``).
+
+    Returns:
+        A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``.
+    """
+    _builder.check_choice("variant", variant, tuple(VARIANTS))
+    _builder.check_choice("pooling", pooling, (None, "avg", "max"))
+    _builder.check_classes(classes, include_top)
+    name = name or ("lenet5" if variant == "classic" else "lenet5_modern")
+    image, shape = _builder.make_input(input_shape, input_tensor, include_top, name)
+
+    features = lenet_features(variant)
+    _builder.check_input_size(features, shape, name)
+    x = _builder.apply(features, image)
+    if include_top:
+        x = _builder.apply(lenet_classifier(variant, classes, classifier_activation), x)
+    else:
+        x = _builder.apply(_builder.feature_pooling(pooling), x)
+    return _builder.finish_model(image, input_tensor, x, name, weights)
