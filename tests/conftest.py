@@ -1,0 +1,111 @@
+"""Shared test helpers. Every test runs under the backend named by KERAS_BACKEND."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from zoo import reference  # noqa: E402
+
+settings.register_profile("zoo", deadline=None, max_examples=40, derandomize=True)
+settings.load_profile("zoo")
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+MNIST_DIR = os.path.abspath(os.path.join(SHARED, "data", "mnist-t10k"))
+
+needs_shared_mnist = pytest.mark.skipif(
+    not os.path.isdir(MNIST_DIR),
+    reason=f"the real MNIST test set is not at {MNIST_DIR} (../shared is absent in a user's clone)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_restore_keras_config():
+    """Each test starts from the same seed and leaves the global image format as it found it."""
+    keras.utils.set_random_seed(1234)
+    data_format = keras.config.image_data_format()
+    yield
+    keras.config.set_image_data_format(data_format)
+
+
+def set_fixed_weights(model, seed=0):
+    """Give every weight a value from a fixed NumPy generator, scaled by its fan-in.
+
+    The scale keeps activations of order one through deep stacks, so the
+    comparisons below test real numbers, not saturated ones.
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for weight in model.weights:
+        shape = tuple(weight.shape)
+        fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 10
+        values.append((rng.standard_normal(shape) / np.sqrt(fan_in)).astype("float32"))
+    model.set_weights(values)
+    return values
+
+
+_ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": reference.relu,
+    "sigmoid": reference.sigmoid,
+    "tanh": reference.tanh,
+    "softmax": reference.softmax,
+}
+
+
+def _numpy_layer(layer, x):
+    """Apply one Keras layer with the NumPy reference, reading its config and weights."""
+    kind = layer.__class__.__name__
+    config = layer.get_config()
+    weights = [np.asarray(w) for w in layer.get_weights()]
+    if kind == "InputLayer" or kind == "Dropout":
+        return x
+    if kind == "Conv2D":
+        out = reference.conv2d(
+            x, weights[0], weights[1], stride=config["strides"],
+            padding=config["padding"], dilation=config["dilation_rate"],
+        )
+        return _ACTIVATIONS[config["activation"]](out)
+    if kind == "Dense":
+        return _ACTIVATIONS[config["activation"]](reference.dense(x, *weights))
+    if kind == "AveragePooling2D":
+        return reference.avg_pool2d(x, config["pool_size"], config["strides"], config["padding"])
+    if kind == "MaxPooling2D":
+        return reference.max_pool2d(x, config["pool_size"], config["strides"], config["padding"])
+    if kind == "ZeroPadding2D":
+        (top, bottom), (left, right) = config["padding"]
+        return np.pad(x, [(0, 0), (top, bottom), (left, right), (0, 0)])
+    if kind == "Flatten":
+        return x.reshape(len(x), -1)
+    if kind == "AdaptiveAveragePooling2D":
+        return reference.adaptive_avg_pool2d(x, config["output_size"])
+    if kind == "LocalResponseNormalization":
+        return reference.local_response_norm(
+            x, config["depth_radius"], config["bias"], config["alpha"], config["beta"]
+        )
+    if kind == "GlobalAveragePooling2D":
+        return reference.global_avg_pool2d(x)
+    if kind == "GlobalMaxPooling2D":
+        return reference.global_max_pool2d(x)
+    raise NotImplementedError(f"no NumPy reference for layer type {kind}")
+
+
+def numpy_forward(model, x):
+    """A plain NumPy forward pass through a sequential-topology Keras model (float64)."""
+    out = np.asarray(x, dtype=np.float64)
+    for layer in model.layers:
+        out = _numpy_layer(layer, out)
+    return out
+
+
+def assert_close_to_reference(actual, expected, tol=1e-5):
+    """Max abs difference within ``tol`` times the reference's scale (at least 1)."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected)
+    assert actual.shape == expected.shape
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    error = float(np.max(np.abs(actual - expected)))
+    assert error <= tol * scale, f"max abs error {error:.3g} > {tol} x scale {scale:.3g}"
