@@ -66,8 +66,12 @@ def _numpy_layer(layer, x):
         return x
     if kind == "Conv2D":
         out = reference.conv2d(
-            x, weights[0], weights[1], stride=config["strides"],
-            padding=config["padding"], dilation=config["dilation_rate"],
+            x,
+            weights[0],
+            weights[1],
+            stride=config["strides"],
+            padding=config["padding"],
+            dilation=config["dilation_rate"],
         )
         return _ACTIVATIONS[config["activation"]](out)
     if kind == "Dense":

@@ -33,8 +33,9 @@ def test_alexnet_torchvision_matches_numpy_forward_at_minimum_input():
     info = zoo.model_info("alexnet_torchvision")
     shape = info["min_input_shape"]
     assert shape == (63, 63, 3)
-    model = zoo.alexnet(input_shape=shape, variant="torchvision", classes=10,
-                        classifier_activation=None)
+    model = zoo.alexnet(
+        input_shape=shape, variant="torchvision", classes=10, classifier_activation=None
+    )
     set_fixed_weights(model, seed=12)
     x = _input(shape)
     logits = keras.ops.convert_to_numpy(model(x, training=False))
@@ -42,8 +43,9 @@ def test_alexnet_torchvision_matches_numpy_forward_at_minimum_input():
 
 
 def test_alexnet_original_with_lrn_matches_numpy_forward():
-    model = zoo.alexnet(input_shape=(67, 67, 3), classes=10, classifier_activation=None,
-                        local_response_norm=True)
+    model = zoo.alexnet(
+        input_shape=(67, 67, 3), classes=10, classifier_activation=None, local_response_norm=True
+    )
     set_fixed_weights(model, seed=13)
     x = _input((67, 67, 3)) * 20.0  # large activations so the normalisation matters
     logits = keras.ops.convert_to_numpy(model(x, training=False))
@@ -78,5 +80,6 @@ def test_local_response_norm_matches_formula_on_a_small_example():
     layer = LocalResponseNormalization(depth_radius=1, bias=1.0, alpha=1.0, beta=1.0)
     out = keras.ops.convert_to_numpy(layer(x)).ravel()
     np.testing.assert_allclose(out, [1 / 6, 2 / 15, 3 / 14], rtol=1e-6)
-    np.testing.assert_allclose(out, reference.local_response_norm(x, 1, 1.0, 1.0, 1.0).ravel(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out, reference.local_response_norm(x, 1, 1.0, 1.0, 1.0).ravel(), rtol=1e-6
+    )

@@ -53,8 +53,13 @@ VARIANTS = {
 
 def _conv(filters, kernel_size, name, strides=1, padding="same"):
     return keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, activation="relu",
-        data_format=CHANNELS_LAST, name=name,
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        activation="relu",
+        data_format=CHANNELS_LAST,
+        name=name,
     )
 
 

@@ -97,9 +97,7 @@ def conv2d(x, kernel, bias=None, stride=1, padding=0, dilation=1):
     x, single = _as_batch(x)
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 4 or kernel.shape[2] != x.shape[-1]:
-        raise ValueError(
-            f"kernel must be (kh, kw, C_in={x.shape[-1]}, C_out), got {kernel.shape}."
-        )
+        raise ValueError(f"kernel must be (kh, kw, C_in={x.shape[-1]}, C_out), got {kernel.shape}.")
     window, stride, dilation = kernel.shape[:2], _pair(stride), _pair(dilation)
     x = _pad(x, padding, window, stride, dilation)
     patches = _windows(x, window, stride, dilation)  # (N, oh, ow, C_in, kh, kw)
@@ -146,9 +144,7 @@ def global_max_pool2d(x):
 
 def adaptive_bins(in_size, out_size):
     """PyTorch's adaptive-pooling bins: ``[floor(i*W/o), ceil((i+1)*W/o))`` for each output i."""
-    return [
-        (i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)
-    ]
+    return [(i * in_size // out_size, -(-(i + 1) * in_size // out_size)) for i in range(out_size)]
 
 
 def adaptive_avg_pool2d(x, output_size):
@@ -158,8 +154,10 @@ def adaptive_avg_pool2d(x, output_size):
     rows = adaptive_bins(x.shape[1], out_h)
     cols = adaptive_bins(x.shape[2], out_w)
     out = np.stack(
-        [np.stack([x[:, r0:r1, c0:c1].mean(axis=(1, 2)) for c0, c1 in cols], axis=1)
-         for r0, r1 in rows],
+        [
+            np.stack([x[:, r0:r1, c0:c1].mean(axis=(1, 2)) for c0, c1 in cols], axis=1)
+            for r0, r1 in rows
+        ],
         axis=1,
     )
     return out[0] if single else out
@@ -185,7 +183,7 @@ def local_response_norm(x, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75):
 
 
 def dropout(x, rate, seed=None, training=True):
-    """Inverted dropout: zero each value with probability ``rate`` and scale survivors by ``1/(1-rate)``.
+    """Inverted dropout: zero values with probability ``rate``, scale the rest by ``1/(1-rate)``.
 
     At inference (``training=False``) it is the identity. The scaling keeps
     the expected sum of the output equal to the sum of the input.

@@ -76,7 +76,7 @@ def get_model(name, **overrides):
     return entry["builder"](**kwargs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _measured(name):
     """Build the model once at its defaults to read its shapes and parameter count."""
     from zoo._builder import min_input_shape
@@ -113,3 +113,24 @@ def model_info(name):
         **_measured(name),
         "defaults": defaults,
     }
+
+
+def models_table():
+    """A Markdown table of every registered model (the README embeds it)."""
+    rows = [
+        "| name | family | default input | min input | parameters | paper |",
+        "| --- | --- | --- | --- | ---: | --- |",
+    ]
+    for name in list_models():
+        info = model_info(name)
+        paper = info["paper"]
+        rows.append(
+            f"| `{name}` | {info['family']} | {_shape(info['default_input_shape'])} "
+            f"| {_shape(info['min_input_shape'])} | {info['params']:,} "
+            f"| {paper['authors'].split(',')[0]} et al., {paper['year']} |"
+        )
+    return "\n".join(rows)
+
+
+def _shape(shape):
+    return "×".join(str(s) for s in shape)

@@ -93,8 +93,12 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     Example: a 6-pixel row, 3-pixel kernel: ``conv_output_size(6, 3) == 4``;
     with stride 2: 2; with padding 1: 6; with dilation 2: 2.
     """
-    for name, value in (("size", size), ("kernel_size", kernel_size),
-                        ("stride", stride), ("dilation", dilation)):
+    for name, value in (
+        ("size", size),
+        ("kernel_size", kernel_size),
+        ("stride", stride),
+        ("dilation", dilation),
+    ):
         _check_positive(name, value)
     before, after = _resolve_padding(padding, size, kernel_size, stride, dilation)
     padded = size + before + after
