@@ -135,30 +135,26 @@ def _pair(value):
 def _layer_step(layer, height, width):
     """Apply one Keras layer's spatial arithmetic; return the new (h, w).
 
-    Layers are recognised by their config, not their class, so this module
-    needs no Keras import: anything with ``kernel_size`` is a convolution,
-    anything with ``pool_size`` a pooling window, anything with ``padding``
-    given as numbers a zero-padding layer, and anything with ``output_size``
-    a fixed-size (adaptive) pooling. Other layers keep the size.
+    Layers are recognised by their attributes, not their class, so this
+    module needs no Keras import: anything with a ``kernel_size`` is a
+    convolution, anything with a ``pool_size`` a pooling window, anything with
+    an ``output_size`` a fixed-size (adaptive) pooling, and anything whose
+    ``padding`` is numbers a zero-padding layer. Other layers keep the size.
     """
-    config = layer.get_config()
     sizes = [height, width]
-    if "kernel_size" in config:
-        kernel, stride = _pair(config["kernel_size"]), _pair(config["strides"])
-        dilation = _pair(config.get("dilation_rate", 1))
+    padding = getattr(layer, "padding", None)
+    if hasattr(layer, "kernel_size"):
+        kernel, stride = _pair(layer.kernel_size), _pair(layer.strides)
+        dilation = _pair(getattr(layer, "dilation_rate", 1))
         return tuple(
-            conv_output_size(sizes[a], kernel[a], stride[a], config["padding"], dilation[a])
-            for a in range(2)
+            conv_output_size(sizes[a], kernel[a], stride[a], padding, dilation[a]) for a in range(2)
         )
-    if "pool_size" in config:
-        pool = _pair(config["pool_size"])
-        stride = _pair(config["strides"] or config["pool_size"])
-        return tuple(
-            pool_output_size(sizes[a], pool[a], stride[a], config["padding"]) for a in range(2)
-        )
-    if "output_size" in config:
-        return tuple(_pair(config["output_size"]))
-    padding = config.get("padding")
+    if hasattr(layer, "pool_size"):
+        pool = _pair(layer.pool_size)
+        stride = _pair(layer.strides or layer.pool_size)
+        return tuple(pool_output_size(sizes[a], pool[a], stride[a], padding) for a in range(2))
+    if hasattr(layer, "output_size"):
+        return tuple(_pair(layer.output_size))
     if isinstance(padding, (tuple, list)):
         pads = [_pair(p) for p in padding]
         return tuple(sizes[a] + pads[a][0] + pads[a][1] for a in range(2))
@@ -170,7 +166,7 @@ def trace_spatial_sizes(layers, height, width):
 
     Args:
         layers: Keras layers in the order they are applied (not yet built is
-            fine: only their configs are read). Tracing stops at the first
+            fine: only their settings are read). Tracing stops at the first
             layer that flattens or pools globally (no ``data_format`` axis
             arithmetic applies after it).
         height, width: input size in pixels.
@@ -183,8 +179,7 @@ def trace_spatial_sizes(layers, height, width):
     """
     trace = []
     for layer in layers:
-        config = layer.get_config()
-        if layer.__class__.__name__ in ("Flatten",) or "keepdims" in config:
+        if layer.__class__.__name__ == "Flatten" or hasattr(layer, "keepdims"):
             break
         try:
             height, width = _layer_step(layer, height, width)

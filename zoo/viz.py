@@ -1,0 +1,272 @@
+"""Pictures of what a CNN does: a convolution animation, feature maps, filters.
+
+Everything draws with Matplotlib's Agg backend (no screen needed); GIFs are
+written with Pillow. Import cost is paid only when a function is called.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from zoo import reference
+from zoo.shapes import _resolve_padding
+
+__all__ = ["animate_convolution", "convolution_frames", "plot_feature_maps", "plot_filters"]
+
+
+def _figure(figsize, dpi=100):
+    """A Matplotlib figure on the Agg canvas, independent of pyplot's global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _draw_grid(axis, values, title, cmap, vmin, vmax, highlight=(), padded=None, fmt="{:.3g}"):
+    """Draw a 2-D array as coloured cells with the number written in each."""
+    from matplotlib.patches import Rectangle
+
+    axis.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
+    rows, cols = values.shape
+    for r in range(rows):
+        for c in range(cols):
+            value = values[r, c]
+            if np.isnan(value):
+                continue
+            is_padding = padded is not None and padded[r, c]
+            axis.text(
+                c,
+                r,
+                fmt.format(value),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="0.55" if is_padding else "black",
+            )
+    for r, c in highlight:
+        axis.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_title(title, fontsize=9)
+
+
+def convolution_frames(image, kernel, stride=1, padding=0, dilation=1):
+    """The states of a 2-D single-channel convolution, one per output position.
+
+    Returns ``(padded, mask, output, positions)`` where ``padded`` is the
+    zero-padded input, ``mask`` marks the padding cells, ``output`` is the
+    full result (from :func:`zoo.reference.conv2d`) and ``positions`` lists,
+    for each output cell ``(i, j)`` in row order, the input cells the dilated
+    kernel reads.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    dilation = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    pads = [
+        _resolve_padding(padding, image.shape[a], kernel.shape[a], stride[a], dilation[a])
+        for a in range(2)
+    ]
+    padded = np.pad(image, pads)
+    mask = np.pad(np.zeros(image.shape, bool), pads, constant_values=True)
+    output = reference.conv2d(
+        padded[..., None], kernel[..., None, None], stride=stride, dilation=dilation
+    )[..., 0]
+    positions = []
+    for i in range(output.shape[0]):
+        for j in range(output.shape[1]):
+            top, left = i * stride[0], j * stride[1]
+            taps = [
+                (top + a * dilation[0], left + b * dilation[1])
+                for a in range(kernel.shape[0])
+                for b in range(kernel.shape[1])
+            ]
+            positions.append(((i, j), taps))
+    return padded, mask, output, positions
+
+
+def animate_convolution(
+    path,
+    image=None,
+    kernel=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    frame_ms=600,
+    title_frame=True,
+    size=(9.0, 3.6),
+    dpi=80,
+):
+    """Write a GIF of a kernel sliding over an image, filling the output cell by cell.
+
+    Args:
+        path: where the ``.gif`` goes (written atomically).
+        image: a 2-D array; default the 6x6 image 0..35.
+        kernel: a 2-D array; default a 3x3 averaging kernel.
+        stride, padding, dilation: as in :func:`zoo.shapes.conv_output_size`.
+        frame_ms: how long each frame shows.
+        title_frame: start with one frame showing the input, kernel and settings.
+        size, dpi: figure size in inches and resolution; each frame is
+            ``round(size[0] * dpi) x round(size[1] * dpi)`` pixels.
+
+    The padded cells are drawn in grey, the cells the (dilated) kernel reads
+    are outlined in red, so the gaps of a dilation are visible. Colours are
+    scaled to the data (input and output each to their own range).
+
+    Returns:
+        The number of frames: one per output position, plus the title frame.
+    """
+    from PIL import Image
+
+    image = np.arange(36.0).reshape(6, 6) if image is None else np.asarray(image, float)
+    kernel = np.full((3, 3), 1 / 9) if kernel is None else np.asarray(kernel, float)
+    padded, mask, output, positions = convolution_frames(image, kernel, stride, padding, dilation)
+    in_range = (float(np.min(padded)), float(np.max(padded)) or 1.0)
+    out_range = (float(np.min(output)), float(np.max(output)))
+    if out_range[0] == out_range[1]:
+        out_range = (out_range[0] - 1, out_range[1] + 1)
+    settings = f"stride={stride}, padding={padding}, dilation={dilation}"
+
+    def render(filled, taps, current):
+        figure = _figure(size, dpi)
+        axes = figure.subplots(
+            1, 3, gridspec_kw={"width_ratios": [padded.shape[1], kernel.shape[1], output.shape[1]]}
+        )
+        _draw_grid(
+            axes[0],
+            padded,
+            f"input {image.shape[0]}x{image.shape[1]} (padded grey)",
+            "Blues",
+            *in_range,
+            highlight=taps,
+            padded=mask,
+        )
+        _draw_grid(
+            axes[1],
+            kernel,
+            f"kernel {kernel.shape[0]}x{kernel.shape[1]}",
+            "Greens",
+            float(kernel.min()) - 1e-9,
+            float(kernel.max()) + 1e-9,
+        )
+        shown = np.full(output.shape, np.nan)
+        for i, j in filled:
+            shown[i, j] = output[i, j]
+        _draw_grid(
+            axes[2],
+            shown,
+            f"output {output.shape[0]}x{output.shape[1]}",
+            "Oranges",
+            *out_range,
+            highlight=[current] if current else (),
+        )
+        figure.suptitle(f"convolution: {settings}", fontsize=10)
+        figure.canvas.draw()
+        rgba = np.asarray(figure.canvas.buffer_rgba())
+        return Image.fromarray(rgba[..., :3].copy())
+
+    frames = [render([], [], None)] if title_frame else []
+    filled = []
+    for cell, taps in positions:
+        filled.append(cell)
+        frames.append(render(list(filled), taps, cell))
+
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(suffix=".gif", dir=directory)
+    os.close(handle)
+    try:
+        frames[0].save(
+            temporary, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
+        )
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return len(frames)
+
+
+def _grid_shape(count):
+    cols = math.ceil(math.sqrt(count))
+    return math.ceil(count / cols), cols
+
+
+def plot_feature_maps(model, image, layer, max_maps=16, cmap="viridis"):
+    """Show the feature maps a layer of ``model`` produces for one image.
+
+    Args:
+        model: a Keras model (functional or sequential).
+        image: one image ``(H, W, C)`` or a batch of one ``(1, H, W, C)``.
+        layer: the layer's name (or the layer itself); its output must be 4-D.
+        max_maps: draw at most this many channels.
+
+    Returns:
+        A Matplotlib ``Figure`` with one panel per channel.
+    """
+    import keras
+
+    layer = model.get_layer(layer) if isinstance(layer, str) else layer
+    image = np.asarray(image, dtype="float32")
+    if image.ndim == 3:
+        image = image[None]
+    probe = keras.Model(model.input, layer.output)
+    maps = np.asarray(keras.ops.convert_to_numpy(probe(image, training=False)))[0]
+    if maps.ndim != 3:
+        raise ValueError(
+            f"layer '{layer.name}' outputs shape {maps.shape}, not feature maps (H, W, C); "
+            "pick a convolution or pooling layer."
+        )
+    count = min(maps.shape[-1], max_maps)
+    rows, cols = _grid_shape(count)
+    figure = _figure((1.6 * cols, 1.6 * rows + 0.4))
+    for index in range(rows * cols):
+        axis = figure.add_subplot(rows, cols, index + 1)
+        axis.axis("off")
+        if index < count:
+            axis.imshow(maps[..., index], cmap=cmap)
+            axis.set_title(str(index), fontsize=8)
+    figure.suptitle(f"{layer.name}: {maps.shape[0]}x{maps.shape[1]}x{maps.shape[2]}", fontsize=10)
+    return figure
+
+
+def plot_filters(layer, max_filters=32, cmap="RdBu"):
+    """Show the kernels of a ``Conv2D`` layer, one panel per output channel.
+
+    A kernel of shape ``(kh, kw, C_in, C_out)`` is drawn as ``C_out`` images;
+    with 3 input channels they are shown as RGB (scaled to [0, 1]), otherwise
+    the input channels are averaged. A shared colour scale centred on zero
+    makes positive and negative weights comparable.
+
+    Returns:
+        A Matplotlib ``Figure``.
+    """
+    weights = layer.get_weights()
+    if not weights or np.ndim(weights[0]) != 4:
+        raise ValueError(f"layer '{layer.name}' has no 4-D kernel; pass a Conv2D layer.")
+    kernel = np.asarray(weights[0])
+    count = min(kernel.shape[-1], max_filters)
+    rows, cols = _grid_shape(count)
+    limit = float(np.max(np.abs(kernel))) or 1.0
+    figure = _figure((1.3 * cols, 1.3 * rows + 0.4))
+    for index in range(rows * cols):
+        axis = figure.add_subplot(rows, cols, index + 1)
+        axis.axis("off")
+        if index >= count:
+            continue
+        single = kernel[..., index]
+        if single.shape[-1] == 3:
+            axis.imshow((single - single.min()) / (np.ptp(single) or 1.0))
+        else:
+            axis.imshow(single.mean(axis=-1), cmap=cmap, vmin=-limit, vmax=limit)
+        axis.set_title(str(index), fontsize=8)
+    figure.suptitle(
+        f"{layer.name}: {count} of {kernel.shape[-1]} filters "
+        f"{kernel.shape[0]}x{kernel.shape[1]}x{kernel.shape[2]}",
+        fontsize=10,
+    )
+    return figure
