@@ -69,3 +69,26 @@ def test_trace_and_min_input_size_follow_the_layers():
     assert shapes.min_input_size(layers) == 3
     with pytest.raises(ValueError, match="vanishes at layer 'pool'"):
         shapes.trace_spatial_sizes(layers, 2, 2)
+
+
+def test_trace_a_zoo_model_layer_by_layer():
+    import zoo
+
+    trace = dict(shapes.trace_spatial_sizes(zoo.lenet().layers, 28, 28))
+    assert trace == {
+        "image": (28, 28),
+        "conv1": (28, 28),
+        "pool1": (14, 14),
+        "conv2": (10, 10),
+        "pool2": (5, 5),
+    }
+    model = zoo.alexnet(input_shape=(224, 224, 3), variant="torchvision")
+    trace = dict(shapes.trace_spatial_sizes(model.layers, 224, 224))
+    assert trace["conv1_pad"] == (228, 228)
+    assert trace["conv1"] == (55, 55)
+    assert trace["pool5"] == (6, 6)
+    assert trace["adaptive_pool"] == (6, 6)
+    # The traced sizes agree with what Keras itself built.
+    for layer in model.layers[1:]:
+        if layer.name in trace:
+            assert tuple(layer.output.shape[1:3]) == trace[layer.name]
