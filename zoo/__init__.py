@@ -9,22 +9,37 @@ Quick start::
     zoo.model_info("lenet5")["params"]       # 61706
 
 Every model is channels-last, whatever ``keras.json`` says.
+
+``import zoo`` does not import Keras: the names below load on first use, so a
+script (or ``zoo-train --backend torch``) can still choose the Keras backend
+after importing the package.
 """
 
-from zoo.alexnet import alexnet
-from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
-from zoo.lenet import lenet
-from zoo.registry import get_model, list_models, model_info, register_model
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AdaptiveAveragePooling2D",
-    "LocalResponseNormalization",
-    "alexnet",
-    "get_model",
-    "lenet",
-    "list_models",
-    "model_info",
-    "register_model",
-]
+_LAZY = {
+    "lenet": "zoo.models.lenet",
+    "alexnet": "zoo.models.alexnet",
+    "get_model": "zoo.registry",
+    "list_models": "zoo.registry",
+    "model_info": "zoo.registry",
+    "register_model": "zoo.registry",
+    "AdaptiveAveragePooling2D": "zoo.layers",
+    "LocalResponseNormalization": "zoo.layers",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

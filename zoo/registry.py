@@ -51,7 +51,13 @@ def register_model(name, *, family, paper, description="", **fixed):
     return decorate
 
 
+def _load_model_families():
+    """Import the built-in model files; their decorators fill the registry."""
+    import zoo.models  # noqa: F401
+
+
 def _entry(name):
+    _load_model_families()
     if name in _REGISTRY:
         return _REGISTRY[name]
     close = difflib.get_close_matches(str(name), _REGISTRY, n=3, cutoff=0.4)
@@ -63,6 +69,7 @@ def _entry(name):
 
 def list_models(pattern="*"):
     """Sorted names of the registered models matching a shell-style ``pattern``."""
+    _load_model_families()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
