@@ -24,7 +24,7 @@ __all__ = ["register_model", "list_models", "get_model", "model_info"]
 _REGISTRY = {}
 
 
-def register_model(name, *, family, paper, description="", **fixed):
+def register_model(name, *, family, paper, description="", recipe=None, **fixed):
     """Decorator that adds a builder to the registry under ``name``.
 
     Args:
@@ -32,6 +32,8 @@ def register_model(name, *, family, paper, description="", **fixed):
         family: the model family (``"LeNet"``, ``"AlexNet"``).
         paper: a dict with ``title``, ``authors`` and ``year``.
         description: one line shown by :func:`model_info`.
+        recipe: the training defaults ``zoo-train`` uses for this model
+            (``epochs``, ``batch_size``, ``learning_rate``, ``optimizer``).
         **fixed: builder arguments this name always uses (e.g. ``variant``);
             a user's override in :func:`get_model` still wins.
     """
@@ -45,6 +47,7 @@ def register_model(name, *, family, paper, description="", **fixed):
             "paper": dict(paper),
             "description": description,
             "fixed": dict(fixed),
+            "recipe": dict(recipe or {}),
         }
         return builder
 
@@ -103,7 +106,7 @@ def model_info(name):
     Keys: ``name``, ``family``, ``paper`` (title, authors, year),
     ``description``, ``default_input_shape``, ``min_input_shape``, ``params``
     (at the default input and classes), ``output_shape`` and ``defaults``
-    (the builder's keyword defaults).
+    (the builder's keyword defaults) and ``recipe`` (training defaults).
     """
     entry = _entry(name)
     defaults = {
@@ -118,6 +121,7 @@ def model_info(name):
         "paper": dict(entry["paper"]),
         "description": entry["description"],
         **_measured(name),
+        "recipe": dict(entry["recipe"]),
         "defaults": defaults,
     }
 

@@ -7,15 +7,22 @@ written with Pillow. Import cost is paid only when a function is called.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 
 import numpy as np
 
 from zoo import reference
+from zoo._io import atomic_path
 from zoo.shapes import _resolve_padding
 
-__all__ = ["animate_convolution", "convolution_frames", "plot_feature_maps", "plot_filters"]
+__all__ = [
+    "animate_convolution",
+    "confusion_matrix",
+    "convolution_frames",
+    "plot_confusion_matrix",
+    "plot_feature_maps",
+    "plot_filters",
+    "plot_history",
+]
 
 
 def _figure(figsize, dpi=100):
@@ -177,17 +184,15 @@ def animate_convolution(
         filled.append(cell)
         frames.append(render(list(filled), taps, cell))
 
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(suffix=".gif", dir=directory)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         frames[0].save(
-            temporary, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
+            temporary,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=frame_ms,
+            loop=0,
         )
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return len(frames)
 
 
@@ -269,4 +274,68 @@ def plot_filters(layer, max_filters=32, cmap="RdBu"):
         f"{kernel.shape[0]}x{kernel.shape[1]}x{kernel.shape[2]}",
         fontsize=10,
     )
+    return figure
+
+
+def plot_history(history):
+    """Loss and accuracy per epoch, training and validation, side by side.
+
+    Args:
+        history: a dict of lists as in ``keras.callbacks.History.history``
+            (``loss``, ``accuracy``, and ``val_loss``, ``val_accuracy`` if any).
+
+    Returns:
+        A Matplotlib ``Figure`` with two panels.
+    """
+    figure = _figure((9.0, 3.6))
+    for index, metric in enumerate(("loss", "accuracy")):
+        axis = figure.add_subplot(1, 2, index + 1)
+        for prefix, label in (("", "train"), ("val_", "validation")):
+            values = history.get(prefix + metric)
+            if values:
+                axis.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=label)
+        axis.set_xlabel("epoch")
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix(labels, predictions, classes):
+    """``matrix[true, predicted]`` counts, a ``(classes, classes)`` integer array."""
+    matrix = np.zeros((classes, classes), dtype=int)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
+    return matrix
+
+
+def plot_confusion_matrix(matrix, class_names=None):
+    """Draw a confusion matrix (rows: true class, columns: predicted class) with counts."""
+    classes = len(matrix)
+    class_names = class_names or [str(i) for i in range(classes)]
+    side = min(2.0 + 0.45 * classes, 14.0)
+    figure = _figure((side + 1.0, side))
+    axis = figure.add_subplot(1, 1, 1)
+    image = axis.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    if classes <= 30:
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for r in range(classes):
+            for c in range(classes):
+                axis.text(
+                    c,
+                    r,
+                    str(matrix[r, c]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if matrix[r, c] > threshold else "black",
+                )
+        axis.set_xticks(range(classes), class_names, rotation=90, fontsize=7)
+        axis.set_yticks(range(classes), class_names, fontsize=7)
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(f"confusion matrix (accuracy {accuracy:.3f})")
+    figure.tight_layout()
     return figure

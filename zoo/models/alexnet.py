@@ -38,6 +38,10 @@ from zoo._builder import CHANNELS_LAST
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 from zoo.registry import register_model
 
+# Adam at 3e-4 (not the paper's SGD at 1e-2, which needs far more data and epochs to leave
+# the majority class): on 1,437 digits at 67x67 it passes 0.9 test accuracy within 3-4 epochs.
+ALEXNET_RECIPE = {"epochs": 10, "batch_size": 32, "learning_rate": 3e-4, "optimizer": "adam"}
+
 ALEXNET_PAPER = {
     "title": "ImageNet classification with deep convolutional neural networks",
     "authors": "A. Krizhevsky, I. Sutskever, G. E. Hinton",
@@ -115,6 +119,7 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
     family="AlexNet",
     paper=ALEXNET_PAPER,
     description="AlexNet as in torchvision: 64-192-384-256-256 filters, adaptive pooling",
+    recipe=ALEXNET_RECIPE,
     variant="torchvision",
     input_shape=(224, 224, 3),
 )
@@ -123,6 +128,7 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
     family="AlexNet",
     paper=ALEXNET_PAPER,
     description="AlexNet as in the paper, one stream: 96-256-384-384-256 filters",
+    recipe=ALEXNET_RECIPE,
     variant="original",
 )
 def alexnet(

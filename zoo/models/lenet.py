@@ -73,6 +73,7 @@ def lenet_classifier(variant, classes, classifier_activation):
     family="LeNet",
     paper=LENET_PAPER,
     description="LeNet-5 with ReLU and max pooling",
+    recipe={"epochs": 15, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam"},
     variant="modern",
 )
 @register_model(
@@ -80,6 +81,8 @@ def lenet_classifier(variant, classes, classifier_activation):
     family="LeNet",
     paper=LENET_PAPER,
     description="LeNet-5 as in the paper: sigmoid and average pooling",
+    # Sigmoid units learn slowly at first: a larger step and more epochs.
+    recipe={"epochs": 30, "batch_size": 32, "learning_rate": 3e-3, "optimizer": "adam"},
     variant="classic",
 )
 def lenet(
