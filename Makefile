@@ -3,16 +3,19 @@
 #   make test             the whole suite once per backend: jax, tensorflow, torch
 #   make test-jax         one backend (also test-tensorflow, test-torch)
 #   make lint             ruff
+#   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BACKENDS := jax tensorflow torch
+BACKEND ?= jax
+TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint $(addprefix test-,$(BACKENDS)) clean
+.PHONY: install test lint train $(addprefix test-,$(BACKENDS)) clean
 
 install: $(STAMP)
 
@@ -35,6 +38,10 @@ test: install
 
 $(addprefix test-,$(BACKENDS)): test-%: install
 	KERAS_BACKEND=$* $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+train: install
+	KERAS_BACKEND=$(BACKEND) $(BIN)/zoo-train --model lenet5 --dataset digits \
+		--output runs/lenet5-digits-$(BACKEND) $(TRAIN_ARGS)
 
 lint: install
 	$(BIN)/ruff check zoo tests

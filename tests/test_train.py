@@ -1,0 +1,214 @@
+"""zoo-train end to end on this backend: targets, artifacts, resume, errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import MNIST_DIR, needs_shared_mnist
+
+from zoo.train import EXIT_BAD_INPUT, EXIT_DIVERGED, main, train
+
+BACKEND = keras.backend.backend()
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def test_lenet_on_digits_reaches_095_with_the_default_recipe(tmp_path):
+    metrics = train(output=str(tmp_path), quiet=True)
+    assert metrics["test_accuracy"] >= 0.95
+    assert metrics["epochs_completed"] == 30 and metrics["params"] == 61_706
+    saved = read_json(tmp_path / "metrics.json")
+    assert saved == metrics
+    for key in (
+        "backend",
+        "keras_version",
+        "backend_version",
+        "model",
+        "dataset",
+        "params",
+        "epochs_completed",
+        "test_loss",
+        "test_accuracy",
+        "train_seconds",
+        "train_images_per_second",
+        "seed",
+    ):
+        assert key in saved
+    assert saved["backend"] == BACKEND
+    assert read_json(tmp_path / "classes.json") == [str(d) for d in range(10)]
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) == 31
+    for name in ("model.keras", "curves.png", "confusion_matrix.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+    # The saved model reproduces the reported accuracy.
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    from zoo import data
+
+    digits = data.load_dataset("digits")
+    x = data.prepare_arrays(digits.x_test, (28, 28, 1))
+    predictions = np.argmax(model.predict(x, verbose=0), axis=-1)
+    accuracy = np.mean(predictions == digits.y_test)
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+@needs_shared_mnist
+def test_lenet_modern_on_mnist_t10k_reaches_0975(tmp_path):
+    metrics = train(model="lenet5_modern", dataset=MNIST_DIR, output=str(tmp_path), quiet=True)
+    assert metrics["train_images"] + 800 == 8000  # 10 % of the first 8,000 validate
+    assert metrics["test_images"] == 2000
+    assert metrics["test_accuracy"] >= 0.975
+
+
+def test_alexnet_learns_digits_at_its_minimum_input(tmp_path):
+    metrics = train(
+        model="alexnet", image_size=[67, 67], epochs=4, output=str(tmp_path), quiet=True
+    )
+    assert metrics["input_shape"] == [67, 67, 3]
+    assert metrics["test_accuracy"] >= 0.80  # 10 classes: the majority class is 0.10
+
+
+def test_same_seed_same_accuracy(tmp_path):
+    options = dict(model="lenet5_modern", epochs=2, limit=400, quiet=True)
+    first = train(output=str(tmp_path / "a"), **options)
+    second = train(output=str(tmp_path / "b"), **options)
+    assert round(first["test_accuracy"], 3) == round(second["test_accuracy"], 3)
+    assert first["test_loss"] == pytest.approx(second["test_loss"], rel=1e-3)
+
+
+def test_resume_continues_history_and_epochs(tmp_path):
+    options = dict(model="lenet5_modern", limit=300, output=str(tmp_path), quiet=True)
+    train(epochs=2, **options)
+    first_rows = (tmp_path / "history.csv").read_text().splitlines()
+    metrics = train(epochs=3, resume=True, **options)
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert metrics["epochs_completed"] == 3
+    assert len(rows) == 4 and rows[:3] == first_rows
+    assert read_json(tmp_path / "state.json")["epochs_completed"] == 3
+
+
+def test_model_saved_here_loads_on_the_other_backends(tmp_path):
+    train(model="lenet5_modern", epochs=1, limit=200, output=str(tmp_path), quiet=True)
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    here = keras.saving.load_model(tmp_path / "model.keras").predict(x, verbose=0)
+    script = (
+        "import sys, numpy as np, keras, zoo.layers\n"
+        "m = keras.saving.load_model(sys.argv[1])\n"
+        "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0))\n"
+    )
+    for other in sorted({"jax", "tensorflow", "torch"} - {BACKEND}):
+        out = tmp_path / f"{other}.npy"
+        env = {**os.environ, "KERAS_BACKEND": other}
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                str(tmp_path / "model.keras"),
+                str(tmp_path / "x.npy"),
+                str(out),
+            ],
+            check=True,
+            env=env,
+            timeout=300,
+        )
+        np.testing.assert_allclose(np.load(out), here, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--model", "resnet"], ["Unknown model 'resnet'"]),
+        (["--dataset", "imagenet"], ["unknown dataset 'imagenet'"]),
+        (["--epochs", "0"], ["--epochs must be at least 1"]),
+        (["--learning-rate", "-0.1"], ["--learning-rate must be a positive number"]),
+        (["--validation-split", "1.5"], ["--validation-split must be in [0, 1)"]),
+        (["--image-size", "8", "8"], ["too small", "12x12"]),
+        (["--resume"], ["--resume: no checkpoint"]),
+        (["--classes", "5"], ["labels run from 0 to 9", "5 classes", "--classes 10"]),
+    ],
+)
+def test_bad_input_exits_with_a_message(tmp_path, capsys, argv, words):
+    code = main([*argv, "--output", str(tmp_path / "out"), "--quiet"])
+    assert code == EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert error.startswith("zoo-train: error:")
+    for word in words:
+        assert word in error
+
+
+def test_folder_without_images_and_unwritable_output(tmp_path, capsys):
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    assert main(["--dataset", str(tmp_path / "empty"), "--output", str(tmp_path / "o")]) == 2
+    assert "no images found" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["--output", str(blocker / "sub"), "--epochs", "1"]) == EXIT_BAD_INPUT
+    assert "cannot write to output folder" in capsys.readouterr().err
+
+
+def test_other_backend_after_keras_import_is_refused(capsys):
+    other = "torch" if BACKEND != "torch" else "jax"
+    assert main(["--backend", other, "--epochs", "1"]) == EXIT_BAD_INPUT
+    assert f"already imported with the '{BACKEND}' backend" in capsys.readouterr().err
+
+
+def test_diverging_run_stops_with_exit_code_3(tmp_path, capsys):
+    code = main(
+        [
+            "--model",
+            "lenet5_modern",
+            "--learning-rate",
+            "1e12",
+            "--optimizer",
+            "sgd",
+            "--epochs",
+            "3",
+            "--limit",
+            "200",
+            "--output",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == EXIT_DIVERGED
+    assert "training diverged" in capsys.readouterr().err
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_backend_flag_sets_the_backend_in_a_fresh_process(tmp_path):
+    other = "torch" if BACKEND != "torch" else "jax"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zoo.train",
+            "--backend",
+            other,
+            "--model",
+            "lenet5_modern",
+            "--epochs",
+            "1",
+            "--limit",
+            "64",
+            "--output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"backend     {other}" in result.stdout
+    assert read_json(tmp_path / "metrics.json")["backend"] == other
