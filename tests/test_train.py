@@ -212,3 +212,19 @@ def test_backend_flag_sets_the_backend_in_a_fresh_process(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"backend     {other}" in result.stdout
     assert read_json(tmp_path / "metrics.json")["backend"] == other
+
+
+def test_early_stopping_and_tensorboard(tmp_path):
+    metrics = train(
+        model="lenet5_modern",
+        limit=60,
+        epochs=60,
+        early_stopping=2,
+        tensorboard=True,
+        output=str(tmp_path),
+        quiet=True,
+    )
+    # 54 training images overfit quickly: validation loss stops improving long before 60.
+    assert metrics["epochs_completed"] < 60
+    logs = [name for _, _, names in os.walk(tmp_path / "logs") for name in names]
+    assert any("tfevents" in name for name in logs)

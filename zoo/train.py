@@ -328,10 +328,12 @@ def _callbacks(options, output, history, meta):
         )
     if options.tensorboard:
         try:
+            import tensorboard  # noqa: F401
             import tensorflow  # noqa: F401  (TensorBoard's writer needs it on every backend)
         except ImportError:
             raise TrainingError(
-                "--tensorboard needs TensorFlow installed (pip install 'zoo[tensorflow]')."
+                "--tensorboard needs TensorFlow and TensorBoard installed "
+                "(pip install 'zoo[tensorboard]')."
             ) from None
         callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(output, "logs")))
     return callbacks
