@@ -116,6 +116,18 @@ def feature_pooling(pooling):
     return []
 
 
+def assemble(
+    name, features, classifier, *, input_shape, input_tensor, include_top, pooling, weights
+):
+    """Check the input, stack ``features`` then ``classifier`` (or the optional global
+    pooling of a feature extractor), and return the finished ``keras.Model``."""
+    image, shape = make_input(input_shape, input_tensor, include_top, name)
+    check_input_size(features, shape, name)
+    top = classifier if include_top else feature_pooling(pooling)
+    outputs = apply(top, apply(features, image))
+    return finish_model(image, input_tensor, outputs, name, weights)
+
+
 def finish_model(image_input, input_tensor, outputs, name, weights):
     """Wrap the graph in a ``keras.Model`` and load ``weights`` if a path is given."""
     inputs = image_input

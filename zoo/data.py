@@ -55,8 +55,20 @@ class DataError(ValueError):
     """A dataset could not be found or read; the message says what to do."""
 
 
+class _Sizes:
+    """Image counts shared by both kinds of dataset."""
+
+    @property
+    def train_size(self):
+        return len(self.y_train)
+
+    @property
+    def test_size(self):
+        return len(self.y_test)
+
+
 @dataclass
-class ArrayData:
+class ArrayData(_Sizes):
     """Images held in memory at their stored size, scaled to [0, 1].
 
     ``x_*`` are ``float32`` arrays ``(N, H, W, C)``; ``y_*`` integer labels.
@@ -69,20 +81,12 @@ class ArrayData:
     y_test: np.ndarray
     class_names: list = field(default_factory=list)
 
-    @property
-    def train_size(self):
-        return len(self.y_train)
-
-    @property
-    def test_size(self):
-        return len(self.y_test)
-
     def subset_train(self, indices):
         return self.x_train[indices], self.y_train[indices]
 
 
 @dataclass
-class FolderData:
+class FolderData(_Sizes):
     """Images on disk: file paths and labels, read with Pillow one batch at a time."""
 
     name: str
@@ -91,14 +95,6 @@ class FolderData:
     test_files: list
     y_test: np.ndarray
     class_names: list = field(default_factory=list)
-
-    @property
-    def train_size(self):
-        return len(self.y_train)
-
-    @property
-    def test_size(self):
-        return len(self.y_test)
 
     def subset_train(self, indices):
         return [self.train_files[i] for i in indices], self.y_train[indices]

@@ -171,13 +171,13 @@ def alexnet(
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
     name = name or ("alexnet" if variant == "original" else "alexnet_torchvision")
-    image, shape = _builder.make_input(input_shape, input_tensor, include_top, name)
-
-    features = alexnet_features(variant, local_response_norm)
-    _builder.check_input_size(features, shape, name)
-    x = _builder.apply(features, image)
-    if include_top:
-        x = _builder.apply(alexnet_classifier(variant, classes, classifier_activation, dropout), x)
-    else:
-        x = _builder.apply(_builder.feature_pooling(pooling), x)
-    return _builder.finish_model(image, input_tensor, x, name, weights)
+    return _builder.assemble(
+        name,
+        alexnet_features(variant, local_response_norm),
+        alexnet_classifier(variant, classes, classifier_activation, dropout),
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        include_top=include_top,
+        pooling=pooling,
+        weights=weights,
+    )

@@ -120,13 +120,13 @@ def lenet(
     _builder.check_choice("pooling", pooling, (None, "avg", "max"))
     _builder.check_classes(classes, include_top)
     name = name or ("lenet5" if variant == "classic" else "lenet5_modern")
-    image, shape = _builder.make_input(input_shape, input_tensor, include_top, name)
-
-    features = lenet_features(variant)
-    _builder.check_input_size(features, shape, name)
-    x = _builder.apply(features, image)
-    if include_top:
-        x = _builder.apply(lenet_classifier(variant, classes, classifier_activation), x)
-    else:
-        x = _builder.apply(_builder.feature_pooling(pooling), x)
-    return _builder.finish_model(image, input_tensor, x, name, weights)
+    return _builder.assemble(
+        name,
+        lenet_features(variant),
+        lenet_classifier(variant, classes, classifier_activation),
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        include_top=include_top,
+        pooling=pooling,
+        weights=weights,
+    )
