@@ -3,6 +3,7 @@
 #   make test             the whole suite once per backend: jax, tensorflow, torch
 #   make test-jax         one backend (also test-tensorflow, test-torch)
 #   make lint             ruff
+#   make notebooks        open the tutorials in JupyterLab
 #   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint train $(addprefix test-,$(BACKENDS)) clean
+.PHONY: install test lint train notebooks $(addprefix test-,$(BACKENDS)) clean
 
 install: $(STAMP)
 
@@ -42,6 +43,9 @@ $(addprefix test-,$(BACKENDS)): test-%: install
 train: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/zoo-train --model lenet5 --dataset digits \
 		--output runs/lenet5-digits-$(BACKEND) $(TRAIN_ARGS)
+
+notebooks: install
+	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab notebooks
 
 lint: install
 	$(BIN)/ruff check zoo tests
