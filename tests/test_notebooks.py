@@ -1,4 +1,4 @@
-"""Every tutorial notebook runs top to bottom on this backend, and none is committed with outputs."""
+"""Every tutorial runs top to bottom on this backend; none is committed with outputs."""
 
 import os
 import pathlib
@@ -29,8 +29,9 @@ def test_notebook_runs_on_this_backend(path, tmp_path):
     book = nbformat.read(path, as_version=4)
     backend = keras.backend.backend()
     env = {**os.environ, "KERAS_BACKEND": backend, "MPLBACKEND": "Agg"}
-    client = NotebookClient(book, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     start = time.perf_counter()
     client.execute(env=env)
     elapsed = time.perf_counter() - start
