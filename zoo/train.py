@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import math
 import os
 import sys
 import time
+
+from zoo._io import atomic_path, read_csv, save_figure, write_csv, write_json
 
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -251,8 +254,6 @@ def _validation_split(data, fraction, seed):
 
 
 def _load_checkpoint(output):
-    from zoo._io import read_csv
-
     path = os.path.join(output, "model.keras")
     state_path = os.path.join(output, "state.json")
     if not (os.path.isfile(path) and os.path.isfile(state_path)):
@@ -260,8 +261,6 @@ def _load_checkpoint(output):
             f"--resume: no checkpoint in {output} (model.keras and state.json). "
             "Train without --resume first, or point --output at an earlier run."
         )
-    import json
-
     import keras
 
     import zoo.layers  # noqa: F401  (registers the zoo's layers for loading)
@@ -279,12 +278,14 @@ def _load_checkpoint(output):
     return model, state, history
 
 
+def _save_model(model, output):
+    """Write ``OUTPUT/model.keras`` atomically (weights, architecture and optimizer state)."""
+    with atomic_path(os.path.join(output, "model.keras")) as temporary:
+        model.save(temporary)
+
+
 def _epoch_checkpoint_callback(output, history, meta):
-    import math as _math
-
     import keras
-
-    from zoo._io import atomic_path, write_csv, write_json
 
     class EpochCheckpoint(keras.callbacks.Callback):
         """After each epoch: save model.keras, history.csv and state.json, each atomically.
@@ -295,12 +296,11 @@ def _epoch_checkpoint_callback(output, history, meta):
 
         def on_epoch_end(self, epoch, logs=None):
             logs = dict(logs or {})
-            if not _math.isfinite(float(logs.get("loss", float("nan")))):
+            if not math.isfinite(float(logs.get("loss", float("nan")))):
                 return
             for key, value in logs.items():
                 history.setdefault(key, []).append(float(value))
-            with atomic_path(os.path.join(output, "model.keras")) as temporary:
-                self.model.save(temporary)
+            _save_model(self.model, output)
             keys = list(history)
             rows = [
                 {"epoch": i + 1, **{k: history[k][i] for k in keys}}
@@ -352,7 +352,6 @@ def run(options):
 
     from zoo import data as datasets
     from zoo import viz
-    from zoo._io import save_figure, write_json
     from zoo.registry import get_model, model_info
 
     backend = keras.backend.backend()
@@ -463,10 +462,7 @@ def run(options):
     probabilities = model.predict(test_x, verbose=0, **evaluate_kwargs)
     predictions = np.argmax(probabilities, axis=-1)
 
-    from zoo._io import atomic_path
-
-    with atomic_path(os.path.join(output, "model.keras")) as temporary:
-        model.save(temporary)  # with early stopping: the restored best weights
+    _save_model(model, output)  # with early stopping: the restored best weights
     metrics = {
         "backend": backend,
         "keras_version": keras.__version__,
