@@ -1,0 +1,129 @@
+"""What every native baseline shares: reading the job, timing, and reporting.
+
+A baseline script is started by ``python -m zoo.bench`` with one argument, a
+JSON job such as::
+
+    {"model": "lenet5_modern", "data": "/tmp/x/lenet.npz", "batch_size": 128,
+     "warmup_epochs": 1, "timed_epochs": 3, "target_accuracy": 0.98,
+     "max_epochs": 20, "inference_repeats": 5, "seed": 0}
+
+or, for AlexNet, ``"warmup_steps"`` and ``"timed_steps"`` on synthetic
+227x227x3 images. It prints one JSON line with its measurements. The timing
+rules are the same as for the zoo's own runner in ``zoo/bench.py``: compile
+and warm-up are excluded from throughput, each figure is the median over
+several timed windows, and time to accuracy counts training seconds only
+(compilation included, evaluation excluded). The data and the report format
+come from ``zoo.bench`` (NumPy only; no Keras is imported).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from zoo.bench import report
+
+
+def read_job():
+    """The JSON job given as the only command-line argument."""
+    if len(sys.argv) != 2:
+        sys.exit(f"usage: {sys.argv[0]} JOB_JSON (started by python -m zoo.bench)")
+    return json.loads(sys.argv[1])
+
+
+def batch_slices(count, batch_size, rng=None):
+    """Index arrays of one epoch's batches; shuffled when ``rng`` is given (last batch partial)."""
+    order = rng.permutation(count) if rng is not None else np.arange(count)
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
+
+
+def median_rate(items, seconds):
+    """Images per second from the median of several timed windows of ``items`` images."""
+    return items / statistics.median(seconds)
+
+
+def time_to_accuracy(train_epoch, accuracy, target, max_epochs):
+    """Train epoch by epoch until ``accuracy()`` reaches ``target``.
+
+    Returns ``(seconds, epochs, final_accuracy)``; seconds is ``None`` when the
+    target was not reached within ``max_epochs``. Only training is timed.
+    """
+    spent, reached, value = 0.0, None, 0.0
+    epoch = 0
+    for epoch in range(1, max_epochs + 1):  # noqa: B007  (the count is returned)
+        start = time.perf_counter()
+        train_epoch()
+        spent += time.perf_counter() - start
+        value = accuracy()
+        if value >= target:
+            reached = spent
+            break
+    return reached, epoch, value
+
+
+def time_windows(run_window, count):
+    """Seconds taken by each of ``count`` calls of ``run_window``."""
+    seconds = []
+    for _ in range(count):
+        start = time.perf_counter()
+        run_window()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def run_job(runner, job, steps):
+    """Measure one job with a baseline's ``steps`` and report.
+
+    ``steps`` provides ``train_batch(x, y)``, ``predict(x)`` (class scores as
+    NumPy), ``reset()`` (fresh weights and optimizer) and ``sync()`` (wait for
+    queued work), working on the arrays ``steps.data`` holds.
+    """
+    data = steps.data
+    train_count = len(data["y_train"])
+    rng = np.random.default_rng(job["seed"])
+    batch = job["batch_size"]
+
+    def train_epoch(indices=None):
+        for chosen in indices or batch_slices(train_count, batch, rng):
+            steps.train_batch(chosen)
+        steps.sync()
+
+    def accuracy():
+        scores = [steps.predict(chosen) for chosen in batch_slices(len(data["y_test"]), batch)]
+        return float(np.mean(np.argmax(np.concatenate(scores), axis=-1) == data["y_test"]))
+
+    measurements = {}
+    if "warmup_epochs" in job:
+        seconds, epochs, reached = time_to_accuracy(
+            train_epoch, accuracy, job["target_accuracy"], job["max_epochs"]
+        )
+        measurements.update(
+            tta_seconds=seconds, tta_epochs=epochs, final_accuracy=round(reached, 4)
+        )
+        steps.reset()
+        for _ in range(job["warmup_epochs"]):
+            train_epoch()
+        train_seconds = time_windows(train_epoch, job["timed_epochs"])
+        measurements["train_images_per_s"] = median_rate(train_count, train_seconds)
+    else:
+        windows = batch_slices(train_count, batch)
+        warm, timed = windows[: job["warmup_steps"]], windows[job["warmup_steps"] :]
+        train_epoch(warm)
+        batches = iter(timed)
+        train_seconds = time_windows(lambda: train_epoch([next(batches)]), len(timed))
+        measurements["train_images_per_s"] = median_rate(batch, train_seconds)
+
+    test_count = len(data["y_test"])
+
+    def infer_all():
+        for chosen in batch_slices(test_count, batch):
+            steps.predict(chosen)
+
+    infer_all()
+    infer_seconds = time_windows(infer_all, job["inference_repeats"])
+    measurements["inference_images_per_s"] = median_rate(test_count, infer_seconds)
+    report(runner, job, measurements)

@@ -1,0 +1,131 @@
+"""Native PyTorch baseline: the zoo's LeNet-5 (modern) and AlexNet, trained by a plain loop.
+
+Not part of the ``zoo`` package: ``python -m zoo.bench`` starts this file in a
+subprocess to compare the zoo's Keras training path with what a PyTorch user
+would write by hand. ``"compile": true`` in the job wraps the model in
+``torch.compile``.
+
+The networks match the zoo's layer for layer (kernel sizes, strides, padding,
+filters, ReLU, dropout 0.5 in AlexNet) and parameter for parameter; weights use
+the same scheme as Keras (Glorot-uniform kernels, zero biases), the loss is
+cross-entropy and the optimizer Adam with Keras's defaults (learning rate
+1e-3, epsilon 1e-7). Tensors are NCHW, PyTorch's native layout, so the
+flattened features are ordered channel-first: a fixed permutation of the
+zoo's inputs to the first dense layer, with no effect on speed or accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _harness  # noqa: E402
+
+from zoo.bench import load_arrays  # noqa: E402  (the job's arrays; NumPy only)
+
+
+def lenet5_modern(classes=10):
+    """LeNet-5 with ReLU and max pooling; (N, 1, 28, 28) -> (N, classes) logits."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, classes),
+    )
+
+
+def alexnet(classes=1000):
+    """AlexNet as in the paper, one stream; (N, 3, 227, 227) -> (N, classes) logits."""
+
+    def conv(cin, cout, kernel, stride=1, padding=0):
+        return [nn.Conv2d(cin, cout, kernel, stride, padding), nn.ReLU()]
+
+    return nn.Sequential(
+        *conv(3, 96, 11, stride=4),
+        nn.MaxPool2d(3, 2),
+        *conv(96, 256, 5, padding=2),
+        nn.MaxPool2d(3, 2),
+        *conv(256, 384, 3, padding=1),
+        *conv(384, 384, 3, padding=1),
+        *conv(384, 256, 3, padding=1),
+        nn.MaxPool2d(3, 2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(9216, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
+        nn.Linear(4096, classes),
+    )
+
+
+def keras_style_init(model):
+    """Glorot-uniform kernels and zero biases, as Keras's Conv2D and Dense start."""
+    for layer in model.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+
+class TorchSteps:
+    """Train and predict steps of a plain eager (or ``torch.compile``) loop."""
+
+    def __init__(self, job):
+        torch.manual_seed(job["seed"])
+        arrays = load_arrays(job)
+        self.data = {"y_train": arrays["y_train"], "y_test": arrays["y_test"]}
+        self.x_train = torch.from_numpy(arrays["x_train"]).permute(0, 3, 1, 2).contiguous()
+        self.x_test = torch.from_numpy(arrays["x_test"]).permute(0, 3, 1, 2).contiguous()
+        self.y_train = torch.from_numpy(arrays["y_train"]).long()
+        self.job = job
+        self.reset()
+
+    def reset(self):
+        build = lenet5_modern if self.job["model"] == "lenet5_modern" else alexnet
+        self.model = build(self.job["classes"])
+        keras_style_init(self.model)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, eps=1e-7)
+        self.forward = torch.compile(self.model) if self.job.get("compile") else self.model
+
+    def train_batch(self, chosen):
+        index = torch.from_numpy(chosen)
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.forward(self.x_train[index])
+        loss = nn.functional.cross_entropy(logits, self.y_train[index])
+        loss.backward()
+        self.optimizer.step()
+
+    def predict(self, chosen):
+        self.model.eval()
+        with torch.no_grad():
+            return self.forward(self.x_test[torch.from_numpy(chosen)]).numpy()
+
+    def sync(self):
+        """Eager CPU work is synchronous: nothing to wait for."""
+
+
+def main():
+    job = _harness.read_job()
+    np.random.seed(job["seed"])
+    runner = "torch-compile" if job.get("compile") else "torch-eager"
+    _harness.run_job(runner, job, TorchSteps(job))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,496 @@
+"""Benchmark the zoo's training path against native PyTorch and JAX loops.
+
+Command line (``make bench``, or ``python -m zoo.bench``)::
+
+    python -m zoo.bench                      # every runner, LeNet-5 and AlexNet
+    python -m zoo.bench --quick              # a minute-scale version
+    python -m zoo.bench --runners zoo-jax,torch-eager --json results.json
+
+Each run is one model on one runner, started in its own subprocess so that
+backends never share a process and each run's peak memory is its own:
+
+- ``zoo-jax``, ``zoo-tensorflow``, ``zoo-torch``: the zoo's training path
+  (``zoo.train.compile_model`` then ``model.fit`` on in-memory arrays), the
+  one ``zoo-train`` and the notebooks use; ``--compile-options`` tries other
+  ``model.compile`` settings on it (``BENCHMARKS.md`` records what they did);
+- ``torch-eager``, ``torch-compile``, ``jax-jit``: hand-written loops in
+  ``benchmarks/`` (in a git checkout; a pip-installed zoo has no baselines).
+
+Measured for ``lenet5_modern`` at 28x28, batch 128, on the MNIST test set in
+``../shared/data/mnist-t10k`` (first 8,000 images train, last 2,000 test;
+random images of the same shape when it is absent): train throughput (images
+per second, after a warm-up epoch, median over timed epochs), inference
+throughput, and time to accuracy (training seconds, compilation included and
+evaluation excluded, until test accuracy reaches 0.98). For ``alexnet`` at
+227x227x3, batch 16, on random images: train and inference throughput over a
+few steps. Ratios are against ``torch-eager`` measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from zoo._io import write_json
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINES_DIR = os.path.join(REPO_ROOT, "benchmarks")
+DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "mnist-t10k")
+HEADLINE = "torch-eager"
+
+# runner: (how it runs, the package it needs, extra job settings)
+RUNNERS = {
+    "zoo-jax": ("zoo", "jax", {}),
+    "zoo-tensorflow": ("zoo", "tensorflow", {}),
+    "zoo-torch": ("zoo", "torch", {}),
+    "torch-eager": ("torch_baseline.py", "torch", {}),
+    "torch-compile": ("torch_baseline.py", "torch", {"compile": True}),
+    "jax-jit": ("jax_baseline.py", "jax", {}),
+}
+MODELS = ("lenet5_modern", "alexnet")
+
+
+class BenchError(Exception):
+    """Bad input to the benchmark; the message says what to do."""
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def make_jobs(data_file, quick, seed=0):
+    """The job of each model: what to train, how long, and what to measure."""
+    lenet = {
+        "model": "lenet5_modern",
+        "data": data_file,
+        "batch_size": 128,
+        "classes": 10,
+        "input_shape": [28, 28, 1],
+        "warmup_epochs": 1,
+        "timed_epochs": 2 if quick else 5,
+        "target_accuracy": 0.98,
+        "max_epochs": 1 if quick else 25,
+        "inference_repeats": 2 if quick else 5,
+        "seed": seed,
+    }
+    alexnet = {
+        "model": "alexnet",
+        "batch_size": 16,
+        "classes": 1000,
+        "input_shape": [227, 227, 3],
+        "warmup_steps": 1 if quick else 2,
+        "timed_steps": 2 if quick else 5,
+        "inference_repeats": 1 if quick else 3,
+        "seed": seed,
+    }
+    return {"lenet5_modern": lenet, "alexnet": alexnet}
+
+
+def write_lenet_data(data_dir, destination):
+    """Save the train/test split the runs share as one ``.npz``; returns its description.
+
+    With ``data_dir`` missing, random images and labels of the same shape
+    stand in, and time to accuracy is not measured.
+    """
+    if data_dir and os.path.isdir(data_dir):
+        from zoo.data import load_dataset
+
+        data = load_dataset(data_dir)
+        arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
+        source = f"{os.path.abspath(data_dir)} ({data.train_size} train, {data.test_size} test)"
+        real = True
+    else:
+        rng = np.random.default_rng(0)
+        arrays = (
+            rng.random((8000, 28, 28, 1), dtype=np.float32),
+            rng.integers(0, 10, 8000),
+            rng.random((2000, 28, 28, 1), dtype=np.float32),
+            rng.integers(0, 10, 2000),
+        )
+        source = "random 28x28x1 images (the MNIST folder was not found)"
+        real = False
+    np.savez(
+        destination, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays, strict=True))
+    )
+    return source, real
+
+
+# --------------------------------------------------------------------------- shared by all runners
+
+
+def load_arrays(job):
+    """The job's arrays: the LeNet split from its ``.npz``, or random AlexNet-sized images."""
+    if "data" in job:
+        with np.load(job["data"]) as data:
+            return {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+    rng = np.random.default_rng(job["seed"])
+    count = job["batch_size"] * (job["warmup_steps"] + job["timed_steps"])
+    x = rng.random((count, *job["input_shape"]), dtype=np.float32)
+    y = rng.integers(0, job["classes"], size=count)
+    return {"x_train": x, "y_train": y, "x_test": x, "y_test": y}
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MiB (Linux and macOS differ in units)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def report(runner, job, measurements):
+    """Print the one JSON line the driver reads from a run."""
+    result = {"runner": runner, "model": job["model"], **measurements}
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print("ZOO-BENCH " + json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------- the zoo's runner
+
+
+def _epoch_clock(keras, per_batch=False, accuracy=None, target=None):
+    """A callback that times every epoch (or batch); with ``accuracy``, stops at ``target``."""
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.spent, self.reached, self.accuracy = [], 0.0, None, 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter() if per_batch else self.start
+
+        def on_train_batch_end(self, batch, logs=None):
+            if per_batch:
+                float(logs["loss"])  # waits for the step on asynchronous backends
+                self.seconds.append(time.perf_counter() - self.start)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if per_batch:
+                return
+            self.seconds.append(time.perf_counter() - self.start)
+            self.spent += self.seconds[-1]
+            if accuracy is not None:
+                self.accuracy = accuracy()
+                if self.accuracy >= target:
+                    self.reached = round(self.spent, 2)
+                    self.model.stop_training = True
+
+    return EpochClock()
+
+
+def run_zoo_job(job):
+    """Measure one job through Keras in this process; KERAS_BACKEND is already set."""
+    import keras
+
+    from zoo.registry import get_model
+    from zoo.train import compile_model
+
+    arrays = load_arrays(job)
+    x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    batch, compile_options = job["batch_size"], job.get("compile_options", {})
+    keras.utils.set_random_seed(job["seed"])
+
+    def build():
+        shape = tuple(job["input_shape"])
+        model = get_model(job["model"], input_shape=shape, classes=job["classes"])
+        return compile_model(model, "adam", 1e-3, **compile_options)
+
+    def accuracy(model):
+        scores = model.predict(x_test, batch_size=batch, verbose=0)
+        return float(np.mean(np.argmax(scores, axis=-1) == y_test))
+
+    measurements = {}
+    model = build()
+    if "warmup_epochs" in job:
+        clock = _epoch_clock(keras, accuracy=lambda: accuracy(model), target=job["target_accuracy"])
+        model.fit(x, y, batch_size=batch, epochs=job["max_epochs"], verbose=0, callbacks=[clock])
+        measurements.update(
+            tta_seconds=clock.reached, tta_epochs=len(clock.seconds), final_accuracy=clock.accuracy
+        )
+        model = build()
+        clock = _epoch_clock(keras)
+        epochs = job["warmup_epochs"] + job["timed_epochs"]
+        model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[clock])
+        timed, images = clock.seconds[job["warmup_epochs"] :], len(y)
+    else:
+        clock = _epoch_clock(keras, per_batch=True)
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+        timed, images = clock.seconds[job["warmup_steps"] :], batch
+    measurements["train_images_per_s"] = images / statistics.median(timed)
+
+    seconds = []
+    for _ in range(job["inference_repeats"] + 1):  # the first call compiles
+        start = time.perf_counter()
+        model.predict(x_test, batch_size=batch, verbose=0)
+        seconds.append(time.perf_counter() - start)
+    measurements["inference_images_per_s"] = len(y_test) / statistics.median(seconds[1:])
+    measurements["settings"] = {
+        "jit_compile": str(model.jit_compile),
+        "steps_per_execution": model.steps_per_execution,
+    }
+    report("zoo-" + keras.backend.backend(), job, measurements)
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def _command(runner, job):
+    """The subprocess command and environment of one run."""
+    kind, package, extra = RUNNERS[runner]
+    job = {**job, **extra}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    if kind == "zoo":
+        env["KERAS_BACKEND"] = package
+        return [sys.executable, "-m", "zoo.bench", "--worker", json.dumps(job)], env
+    return [sys.executable, os.path.join(BASELINES_DIR, kind), json.dumps(job)], env
+
+
+def run_one(runner, job, timeout):
+    """Run one job in a fresh subprocess; returns its measurements or an ``error``."""
+    command, env = _command(runner, job)
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"runner": runner, "model": job["model"], "error": f"timed out after {timeout} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ZOO-BENCH ")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"runner": runner, "model": job["model"], "error": f"exit {done.returncode}: {tail}"}
+    result = json.loads(lines[-1][len("ZOO-BENCH ") :])
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def available(runner):
+    """Why ``runner`` cannot run here, or ``None`` when it can."""
+    kind, package, _ = RUNNERS[runner]
+    if importlib.util.find_spec(package) is None:
+        return f"{package} is not installed"
+    if kind != "zoo" and not os.path.isfile(os.path.join(BASELINES_DIR, kind)):
+        return f"baseline {kind} not found (it lives in benchmarks/ of a git checkout)"
+    return None
+
+
+def add_ratios(results):
+    """Each run's throughputs divided by the same model's ``torch-eager`` figures."""
+    reference = {r["model"]: r for r in results if r["runner"] == HEADLINE and "error" not in r}
+    for result in results:
+        base = reference.get(result["model"])
+        if base is None or "error" in result:
+            continue
+        for key in ("train_images_per_s", "inference_images_per_s"):
+            result[key.replace("images_per_s", "ratio")] = round(result[key] / base[key], 2)
+
+
+def _cell(result, key, digits=None):
+    value = result.get(key)
+    if value is None:
+        return "—"
+    if not isinstance(value, float):
+        return str(value)
+    if digits is None:  # throughputs: whole numbers, one decimal below 100
+        digits = 1 if value < 100 else 0
+    return f"{value:,.{digits}f}"
+
+
+def markdown_table(results):
+    """One row per run: throughputs, ratios to torch-eager, time to 0.98, peak memory."""
+    header = (
+        "| model | runner | train img/s | × torch-eager | inference img/s | × torch-eager "
+        "| time to 0.98 (s) | epochs | peak RSS (MiB) |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    rows = [header]
+    for r in results:
+        if "error" in r:
+            rows.append(f"| {r['model']} | {r['runner']} | {r['error']} | | | | | | |")
+            continue
+        tta = _cell(r, "tta_seconds", 1)
+        if r["model"] == "lenet5_modern" and r.get("tta_seconds") is None:
+            tta = f"not reached ({r.get('final_accuracy', 0):.3f})"
+        rows.append(
+            f"| {r['model']} | {r['runner']} | {_cell(r, 'train_images_per_s')} "
+            f"| {_cell(r, 'train_ratio', 2)} | {_cell(r, 'inference_images_per_s')} "
+            f"| {_cell(r, 'inference_ratio', 2)} | {tta} | {_cell(r, 'tta_epochs')} "
+            f"| {_cell(r, 'peak_rss_mb', 0)} |"
+        )
+    return "\n".join(rows)
+
+
+def machine_description():
+    import importlib.metadata
+
+    versions = {}
+    for package in ("keras", "jax", "tensorflow", "torch", "numpy"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo.bench",
+        description="Benchmark the zoo's Keras training path on every backend against native "
+        "PyTorch and JAX loops (each run in its own subprocess).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="a minute-scale version")
+    parser.add_argument(
+        "--runners",
+        default=",".join(RUNNERS),
+        help="comma-separated runners: " + ", ".join(RUNNERS),
+    )
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS)
+    )
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help="folder of the MNIST t10k IDX files (random images stand in when it is absent)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="run every job this many times, interleaved"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    parser.add_argument(
+        "--compile-options",
+        default="{}",
+        metavar="JSON",
+        help='extra model.compile arguments for the zoo runners, e.g. {"jit_compile": false}',
+    )
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per run")
+    parser.add_argument("--worker", metavar="JOB", help=argparse.SUPPRESS)
+    return parser
+
+
+def _choices(text, known, flag):
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in known]
+    if unknown or not chosen:
+        raise BenchError(
+            f"{flag}: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(known)}."
+        )
+    return chosen
+
+
+def _check_options(options):
+    runners = _choices(options.runners, RUNNERS, "--runners")
+    models = _choices(options.models, MODELS, "--models")
+    if options.repeats < 1:
+        raise BenchError(f"--repeats must be at least 1, got {options.repeats}.")
+    try:
+        compile_options = json.loads(options.compile_options)
+    except json.JSONDecodeError as error:
+        raise BenchError(
+            f"--compile-options is not valid JSON ({error}); pass an object."
+        ) from None
+    if not isinstance(compile_options, dict):
+        raise BenchError(
+            "--compile-options must be a JSON object such as '{\"jit_compile\": false}'."
+        )
+    options.compile_options = compile_options
+    if options.json:
+        folder = os.path.dirname(os.path.abspath(options.json))
+        if not os.path.isdir(folder):
+            raise BenchError(f"--json: folder {folder} does not exist; create it or pick another.")
+    return runners, models
+
+
+def summarise(runs):
+    """Median of each figure over the repeats of one (model, runner)."""
+    merged = {}
+    for run in runs:
+        merged.setdefault((run["model"], run["runner"]), []).append(run)
+    results = []
+    for group in merged.values():
+        good = [r for r in group if "error" not in r]
+        if not good:
+            results.append(group[-1])
+            continue
+        result = dict(good[-1])
+        for key in ("train_images_per_s", "inference_images_per_s", "peak_rss_mb"):
+            result[key] = round(statistics.median(r[key] for r in good), 1)
+        times = [r["tta_seconds"] for r in good if r.get("tta_seconds") is not None]
+        result["tta_seconds"] = round(statistics.median(times), 2) if times else None
+        result["repeats"] = len(good)
+        results.append(result)
+    return results
+
+
+def benchmark(options):
+    """Run every (model, runner) job, interleaved over the repeats; returns the report dict."""
+    runners, models = _check_options(options)
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    skipped = {r: why for r in runners if (why := available(r))}
+    for runner, why in skipped.items():
+        say(f"skipping {runner}: {why}")
+    runners = [r for r in runners if r not in skipped]
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as folder:
+        data_file = os.path.join(folder, "lenet.npz")
+        source, real = write_lenet_data(options.data, data_file)
+        jobs = make_jobs(data_file, options.quick)
+        for job in jobs.values():
+            job["compile_options"] = options.compile_options  # read by the zoo runners only
+        if not real:
+            jobs["lenet5_modern"]["max_epochs"] = 1  # accuracy on random labels means nothing
+        runs = []
+        for repeat in range(options.repeats):
+            for model in models:
+                for runner in runners:
+                    say(f"[{repeat + 1}/{options.repeats}] {model} on {runner} ...")
+                    runs.append(run_one(runner, jobs[model], options.timeout))
+    results = summarise(runs)
+    add_ratios(results)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m zoo.bench " + " ".join(sys.argv[1:]),
+        "quick": options.quick,
+        "machine": machine_description(),
+        "lenet_data": source,
+        "jobs": {m: {k: v for k, v in jobs[m].items() if k != "data"} for m in models},
+        "skipped": skipped,
+        "results": results,
+    }
+
+
+def main(argv=None):
+    options = build_parser().parse_args(argv)
+    if options.worker:
+        run_zoo_job(json.loads(options.worker))
+        return 0
+    try:
+        report_data = benchmark(options)
+    except BenchError as error:
+        print(f"zoo.bench: error: {error}", file=sys.stderr)
+        return 2
+    print(markdown_table(report_data["results"]))
+    if options.json:
+        write_json(options.json, report_data)
+    failed = [r for r in report_data["results"] if "error" in r]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
