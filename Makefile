@@ -5,6 +5,7 @@
 #   make lint             ruff
 #   make notebooks        open the tutorials in JupyterLab
 #   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
+#   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,10 +14,11 @@ STAMP := $(VENV)/.installed
 BACKENDS := jax tensorflow torch
 BACKEND ?= jax
 TRAIN_ARGS ?=
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint train notebooks $(addprefix test-,$(BACKENDS)) clean
+.PHONY: install test lint train bench notebooks $(addprefix test-,$(BACKENDS)) clean
 
 install: $(STAMP)
 
@@ -44,12 +46,17 @@ train: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/zoo-train --model lenet5 --dataset digits \
 		--output runs/lenet5-digits-$(BACKEND) $(TRAIN_ARGS)
 
+# Prints a Markdown table; the JSON lands in runs/ (BENCHMARKS.md holds the latest table).
+bench: install
+	@mkdir -p runs
+	$(BIN)/python -m zoo.bench --json runs/bench.json $(BENCH_ARGS)
+
 notebooks: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab notebooks
 
 lint: install
-	$(BIN)/ruff check zoo tests
-	$(BIN)/ruff format --check zoo tests
+	$(BIN)/ruff check zoo tests benchmarks
+	$(BIN)/ruff format --check zoo tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -3,7 +3,9 @@
 Not part of the ``zoo`` package: ``python -m zoo.bench`` starts this file in a
 subprocess to compare the zoo's Keras training path with what a PyTorch user
 would write by hand. ``"compile": true`` in the job wraps the model in
-``torch.compile``.
+``torch.compile``; ``"channels_last": true`` keeps weights and images in
+PyTorch's channels-last memory format, the one Keras's PyTorch backend
+converts every convolution's input to.
 
 The networks match the zoo's layer for layer (kernel sizes, strides, padding,
 filters, ReLU, dropout 0.5 in AlexNet) and parameter for parameter; weights use
@@ -89,8 +91,15 @@ class TorchSteps:
         torch.manual_seed(job["seed"])
         arrays = load_arrays(job)
         self.data = {"y_train": arrays["y_train"], "y_test": arrays["y_test"]}
-        self.x_train = torch.from_numpy(arrays["x_train"]).permute(0, 3, 1, 2).contiguous()
-        self.x_test = torch.from_numpy(arrays["x_test"]).permute(0, 3, 1, 2).contiguous()
+        self.memory_format = (
+            torch.channels_last if job.get("channels_last") else torch.contiguous_format
+        )
+        self.x_train, self.x_test = (
+            torch.from_numpy(arrays[key])
+            .permute(0, 3, 1, 2)
+            .contiguous(memory_format=self.memory_format)
+            for key in ("x_train", "x_test")
+        )
         self.y_train = torch.from_numpy(arrays["y_train"]).long()
         self.job = job
         self.reset()
@@ -99,6 +108,7 @@ class TorchSteps:
         build = lenet5_modern if self.job["model"] == "lenet5_modern" else alexnet
         self.model = build(self.job["classes"])
         keras_style_init(self.model)
+        self.model = self.model.to(memory_format=self.memory_format)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, eps=1e-7)
         self.forward = torch.compile(self.model) if self.job.get("compile") else self.model
 
@@ -106,7 +116,8 @@ class TorchSteps:
         index = torch.from_numpy(chosen)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.forward(self.x_train[index])
+        images = self.x_train[index].contiguous(memory_format=self.memory_format)
+        logits = self.forward(images)
         loss = nn.functional.cross_entropy(logits, self.y_train[index])
         loss.backward()
         self.optimizer.step()
@@ -114,7 +125,8 @@ class TorchSteps:
     def predict(self, chosen):
         self.model.eval()
         with torch.no_grad():
-            return self.forward(self.x_test[torch.from_numpy(chosen)]).numpy()
+            images = self.x_test[torch.from_numpy(chosen)]
+            return self.forward(images.contiguous(memory_format=self.memory_format)).numpy()
 
     def sync(self):
         """Eager CPU work is synchronous: nothing to wait for."""
@@ -124,6 +136,7 @@ def main():
     job = _harness.read_job()
     np.random.seed(job["seed"])
     runner = "torch-compile" if job.get("compile") else "torch-eager"
+    runner += "-channels-last" if job.get("channels_last") else ""
     _harness.run_job(runner, job, TorchSteps(job))
 
 

@@ -13,8 +13,9 @@ backends never share a process and each run's peak memory is its own:
   (``zoo.train.compile_model`` then ``model.fit`` on in-memory arrays), the
   one ``zoo-train`` and the notebooks use; ``--compile-options`` tries other
   ``model.compile`` settings on it (``BENCHMARKS.md`` records what they did);
-- ``torch-eager``, ``torch-compile``, ``jax-jit``: hand-written loops in
-  ``benchmarks/`` (in a git checkout; a pip-installed zoo has no baselines).
+- ``torch-eager``, ``torch-eager-channels-last``, ``torch-compile``,
+  ``jax-jit``: hand-written loops in ``benchmarks/`` (in a git checkout; a
+  pip-installed zoo has no baselines).
 
 Measured for ``lenet5_modern`` at 28x28, batch 128, on the MNIST test set in
 ``../shared/data/mnist-t10k`` (first 8,000 images train, last 2,000 test;
@@ -55,6 +56,7 @@ RUNNERS = {
     "zoo-tensorflow": ("zoo", "tensorflow", {}),
     "zoo-torch": ("zoo", "torch", {}),
     "torch-eager": ("torch_baseline.py", "torch", {}),
+    "torch-eager-channels-last": ("torch_baseline.py", "torch", {"channels_last": True}),
     "torch-compile": ("torch_baseline.py", "torch", {"compile": True}),
     "jax-jit": ("jax_baseline.py", "jax", {}),
 }

@@ -1,0 +1,226 @@
+"""The benchmark: its native baselines are the zoo's networks, its arithmetic is right,
+and ``--quick`` runs end to end on this backend. No test asserts a time."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import set_fixed_weights
+
+from zoo import bench
+from zoo.registry import get_model, model_info
+from zoo.train import compile_model
+
+BACKEND = keras.backend.backend()
+sys.path.insert(0, bench.BASELINES_DIR)
+
+
+# --------------------------------------------------------------------------- the baselines
+
+
+def test_torch_baseline_has_the_zoos_parameter_counts():
+    pytest.importorskip("torch")
+    import torch_baseline
+
+    def count(net):
+        return sum(p.numel() for p in net.parameters())
+
+    assert count(torch_baseline.lenet5_modern(10)) == model_info("lenet5_modern")["params"]
+    assert count(torch_baseline.alexnet(1000)) == model_info("alexnet")["params"] == 62_378_344
+
+
+def test_jax_baseline_has_the_zoos_parameter_counts():
+    pytest.importorskip("jax")
+    import jax
+    import jax_baseline
+
+    def count(layers, shape, classes):
+        params = jax_baseline.init_params(layers, shape, classes, jax.random.PRNGKey(0))
+        return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
+
+    assert count(jax_baseline.LENET5_MODERN, (28, 28, 1), 10) == 61_706
+    assert count(jax_baseline.ALEXNET, (227, 227, 3), 1000) == 62_378_344
+
+
+def _keras_lenet_logits(images):
+    model = get_model("lenet5_modern", classifier_activation=None)
+    weights = set_fixed_weights(model, seed=3)
+    return weights, np.asarray(model.predict(images, verbose=0))
+
+
+def test_torch_baseline_computes_what_the_zoo_computes():
+    """Keras weights copied into the PyTorch LeNet (kernels transposed, fc1 rows reordered
+    from channels-last to channels-first flattening) give the same logits."""
+    torch = pytest.importorskip("torch")
+    import torch_baseline
+
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    weights, expected = _keras_lenet_logits(images)
+    net = torch_baseline.lenet5_modern(10)
+    layers = [m for m in net if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    kernels, biases = weights[0::2], weights[1::2]
+    with torch.no_grad():
+        for index, (layer, kernel, bias) in enumerate(zip(layers, kernels, biases, strict=True)):
+            if kernel.ndim == 4:
+                kernel = kernel.transpose(3, 2, 0, 1)
+            elif index == 2:  # fc1: rows are (h, w, c) in Keras, (c, h, w) in PyTorch
+                kernel = kernel.reshape(5, 5, 16, 120).transpose(2, 0, 1, 3).reshape(400, 120).T
+            else:
+                kernel = kernel.T
+            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
+            layer.bias.copy_(torch.from_numpy(bias))
+        actual = net(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_jax_baseline_computes_what_the_zoo_computes():
+    pytest.importorskip("jax")
+    import jax_baseline
+
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    weights, expected = _keras_lenet_logits(images)
+    pairs = iter(zip(weights[0::2], weights[1::2], strict=True))
+    params = [
+        dict(zip(("w", "b"), next(pairs), strict=True)) if layer[0] in ("conv", "dense") else {}
+        for layer in jax_baseline.LENET5_MODERN
+    ]
+    actual = np.asarray(jax_baseline.forward(jax_baseline.LENET5_MODERN, params, images))
+    np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_time_to_accuracy_counts_training_time_until_the_target():
+    import _harness
+
+    accuracies = iter([0.5, 0.9, 0.985, 0.99])
+    seconds, epochs, reached = _harness.time_to_accuracy(
+        lambda: None, lambda: next(accuracies), 0.98, max_epochs=10
+    )
+    assert epochs == 3 and reached == 0.985 and 0 <= seconds < 1
+    never = iter([0.1, 0.2])
+    seconds, epochs, reached = _harness.time_to_accuracy(
+        lambda: None, lambda: next(never), 0.98, max_epochs=2
+    )
+    assert seconds is None and epochs == 2 and reached == 0.2
+
+
+def test_batches_cover_every_image_once_with_a_partial_last_batch():
+    import _harness
+
+    batches = _harness.batch_slices(300, 128, np.random.default_rng(0))
+    assert [len(b) for b in batches] == [128, 128, 44]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(300))
+
+
+# --------------------------------------------------------------------------- driver arithmetic
+
+
+def _run(runner, model, train, infer, tta=None, rss=100.0):
+    return {
+        "runner": runner,
+        "model": model,
+        "train_images_per_s": train,
+        "inference_images_per_s": infer,
+        "tta_seconds": tta,
+        "peak_rss_mb": rss,
+    }
+
+
+def test_repeats_are_summarised_by_their_median_and_ratios_use_torch_eager():
+    runs = [
+        _run("torch-eager", "lenet5_modern", 1000.0, 4000.0, 10.0),
+        _run("zoo-jax", "lenet5_modern", 600.0, 3000.0, 20.0),
+        _run("torch-eager", "lenet5_modern", 2000.0, 2000.0, 12.0),
+        _run("zoo-jax", "lenet5_modern", 900.0, 1000.0, None),
+        _run("zoo-jax", "lenet5_modern", 1200.0, 2000.0, 30.0),
+        {"runner": "jax-jit", "model": "lenet5_modern", "error": "exit 1: boom"},
+    ]
+    results = {r["runner"]: r for r in bench.summarise(runs)}
+    bench.add_ratios(list(results.values()))
+    eager, zoo_jax = results["torch-eager"], results["zoo-jax"]
+    assert eager["train_images_per_s"] == 1500.0 and eager["train_ratio"] == 1.0
+    assert zoo_jax["train_images_per_s"] == 900.0 and zoo_jax["train_ratio"] == 0.6
+    assert zoo_jax["inference_images_per_s"] == 2000.0 and zoo_jax["inference_ratio"] == 0.67
+    assert zoo_jax["tta_seconds"] == 25.0 and zoo_jax["repeats"] == 3
+    assert "error" in results["jax-jit"] and "train_ratio" not in results["jax-jit"]
+    table = bench.markdown_table(list(results.values())).splitlines()
+    assert table[0].startswith("| model | runner | train img/s | × torch-eager")
+    assert "| lenet5_modern | zoo-jax | 900 | 0.60 | 2,000 | 0.67 | 25.0 |" in table[3]
+    assert "exit 1: boom" in table[4]
+
+
+def test_quick_jobs_are_smaller_than_full_ones():
+    quick, full = bench.make_jobs("x.npz", quick=True), bench.make_jobs("x.npz", quick=False)
+    for model in bench.MODELS:
+        assert quick[model]["batch_size"] == full[model]["batch_size"]
+        assert quick[model]["inference_repeats"] < full[model]["inference_repeats"]
+    assert full["lenet5_modern"]["batch_size"] == 128 and full["alexnet"]["batch_size"] == 16
+    assert full["alexnet"]["input_shape"] == [227, 227, 3]
+    assert quick["lenet5_modern"]["max_epochs"] < full["lenet5_modern"]["max_epochs"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--runners", "zoo-jax,pytorch"], "unknown pytorch"),
+        (["--models", "vgg16"], "unknown vgg16"),
+        (["--repeats", "0"], "--repeats must be at least 1"),
+        (["--compile-options", "{jit"], "not valid JSON"),
+        (["--json", "/no/such/folder/out.json"], "does not exist"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_message(argv, message, capsys):
+    assert bench.main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("zoo.bench: error:") and message in error[0]
+
+
+def test_compile_model_passes_the_benchmarks_options_to_keras():
+    model = compile_model(get_model("lenet5_modern"), "adam", 1e-3, steps_per_execution=4)
+    assert model.steps_per_execution == 4
+    assert model.loss == "sparse_categorical_crossentropy"
+
+
+# --------------------------------------------------------------------------- end to end
+
+# This backend's zoo runner and the native loops its install can run; torch-eager, the
+# reference of every ratio, comes along wherever PyTorch is installed.
+QUICK_RUNNERS = {
+    "jax": ["zoo-jax", "jax-jit"],
+    "tensorflow": ["zoo-tensorflow"],
+    "torch": ["zoo-torch", "torch-compile"],
+}[BACKEND]
+
+
+def test_quick_benchmark_runs_end_to_end_on_this_backend(tmp_path):
+    runners = QUICK_RUNNERS + [r for r in ["torch-eager"] if bench.available(r) is None]
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "zoo.bench", "--quick", "--runners", ",".join(runners)]
+    done = subprocess.run(
+        [*command, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["quick"] is True and report["machine"]["cpu_count"] >= 1
+    results = {(r["model"], r["runner"]): r for r in report["results"]}
+    assert set(results) == {(m, r) for m in bench.MODELS for r in runners}
+    for result in results.values():
+        assert "error" not in result, result
+        assert result["train_images_per_s"] > 0 and result["inference_images_per_s"] > 0
+        assert result["peak_rss_mb"] > 50
+        if "torch-eager" in runners:
+            assert result["train_ratio"] > 0
+    lenet = results[("lenet5_modern", runners[0])]
+    assert lenet["tta_epochs"] == 1 and 0 <= lenet["final_accuracy"] <= 1
+    if "mnist-t10k" in report["lenet_data"]:
+        assert lenet["final_accuracy"] > 0.5  # one epoch on real digits learns something
+    table = done.stdout.strip().splitlines()
+    assert table[0].startswith("| model | runner") and len(table) == 2 + len(results)
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
