@@ -170,6 +170,7 @@ def test_quick_jobs_are_smaller_than_full_ones():
         (["--repeats", "0"], "--repeats must be at least 1"),
         (["--compile-options", "{jit"], "not valid JSON"),
         (["--json", "/no/such/folder/out.json"], "does not exist"),
+        (["--data", "/no/such/mnist", "--runners", "torch-eager"], "--data:"),
     ],
 )
 def test_bad_flags_exit_2_with_one_message(argv, message, capsys):
@@ -217,10 +218,12 @@ def test_quick_benchmark_runs_end_to_end_on_this_backend(tmp_path):
         assert result["peak_rss_mb"] > 50
         if "torch-eager" in runners:
             assert result["train_ratio"] > 0
-    lenet = results[("lenet5_modern", runners[0])]
-    assert lenet["tta_epochs"] == 1 and 0 <= lenet["final_accuracy"] <= 1
-    if "mnist-t10k" in report["lenet_data"]:
-        assert lenet["final_accuracy"] > 0.5  # one epoch on real digits learns something
+    for runner in runners:
+        lenet = results[("lenet5_modern", runner)]
+        if "mnist-t10k" in report["lenet_data"]:  # one epoch on real digits learns something
+            assert lenet["tta_epochs"] == 1 and 0.5 < lenet["final_accuracy"] <= 1
+        else:  # random labels: time to accuracy is not measured
+            assert "tta_epochs" not in lenet
     table = done.stdout.strip().splitlines()
     assert table[0].startswith("| model | runner") and len(table) == 2 + len(results)
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
