@@ -47,6 +47,9 @@ def jax_kernels():
     import jax
     from jax import lax
 
+    def wait(function, *args):
+        return jax.block_until_ready(function(*args))
+
     times = {}
     for name, (shape_x, shape_w, padding) in CONVS.items():
         x, w = (jax.numpy.asarray(a) for a in arrays(shape_x, shape_w))
@@ -62,9 +65,6 @@ def jax_kernels():
         forward = jax.jit(conv)
         argnums = (0,) if name == "conv1" else (0, 1)
         step = jax.jit(jax.grad(loss, argnums=argnums))
-
-        def wait(function, *args):
-            return jax.block_until_ready(function(*args))
 
         times[f"{name} forward"] = median_ms(wait, forward, x, w)
         times[f"{name} forward+backward"] = median_ms(wait, step, w, x)
@@ -99,6 +99,9 @@ def torch_kernels():
 def tensorflow_kernels():
     import tensorflow as tf
 
+    def wait(function, *args):
+        return [t.numpy() for t in tf.nest.flatten(function(*args))]
+
     times = {}
     for name, (shape_x, shape_w, padding) in CONVS.items():
         x, w = (tf.constant(a) for a in arrays(shape_x, shape_w))
@@ -114,9 +117,6 @@ def tensorflow_kernels():
                 tape.watch([x, w])
                 loss = 0.5 * tf.reduce_sum(tf.nn.conv2d(x, w, 1, padding) ** 2)
             return tape.gradient(loss, [w] if len(sources) == 1 else [w, x])
-
-        def wait(function, *args):
-            return [t.numpy() for t in tf.nest.flatten(function(*args))]
 
         times[f"{name} forward"] = median_ms(wait, forward, x, w)
         times[f"{name} forward+backward"] = median_ms(wait, step, x, w)
