@@ -3,7 +3,7 @@
 Command line (``make bench``, or ``python -m zoo.bench``)::
 
     python -m zoo.bench                      # every runner, LeNet-5 and AlexNet
-    python -m zoo.bench --quick              # a minute-scale version
+    python -m zoo.bench --quick              # a few minutes: shorter runs, no 0.98 target
     python -m zoo.bench --runners zoo-jax,torch-eager --json results.json
 
 Each run is one model on one runner, started in its own subprocess so that
@@ -377,7 +377,12 @@ def build_parser():
         "PyTorch and JAX loops (each run in its own subprocess).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="a minute-scale version")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few-minute version: fewer timed epochs and steps, and one epoch of training "
+        "toward the accuracy target",
+    )
     parser.add_argument(
         "--runners",
         default=",".join(RUNNERS),
