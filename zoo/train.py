@@ -25,14 +25,17 @@ folder receives, each written atomically:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import math
 import os
 import sys
+import tempfile
 import time
 
 from zoo._io import atomic_path, read_csv, save_figure, write_csv, write_json
+from zoo.distribute import STRATEGIES, DistributeError
 
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -131,6 +134,29 @@ def build_parser():
         help="stop after N epochs without improvement of the validation loss",
     )
     add("--tensorboard", action="store_true", help="write TensorBoard logs to OUTPUT/logs")
+    add(
+        "--distribute",
+        choices=STRATEGIES,
+        default=None,
+        help="train on every local device: keras.distribution.DataParallel on jax, "
+        "tf.distribute.MirroredStrategy on tensorflow; --batch-size is the global batch",
+    )
+    add(
+        "--virtual-cpus",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --distribute: split the CPU into N devices (to try data parallelism "
+        "without accelerators)",
+    )
+    add(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --distribute on jax: address of process 0 of a multi-process job",
+    )
+    add("--num-processes", type=int, default=None, help="with --coordinator: processes in the job")
+    add("--process-id", type=int, default=None, help="with --coordinator: this process, 0..N-1")
     add("--quiet", action="store_true", help="print only the final result")
     return parser
 
@@ -189,6 +215,38 @@ def _check_numbers(options):
     for failed, message in checks:
         if failed:
             raise TrainingError(message + ".")
+    _check_distribute_flags(options)
+
+
+def _check_distribute_flags(options):
+    job = (options.coordinator, options.num_processes, options.process_id)
+    if not options.distribute:
+        used = [
+            flag
+            for flag, value in zip(
+                ("--virtual-cpus", "--coordinator", "--num-processes", "--process-id"),
+                (options.virtual_cpus, *job),
+                strict=True,
+            )
+            if value is not None
+        ]
+        if used:
+            raise TrainingError(f"{used[0]} only applies with --distribute data-parallel.")
+        return
+    if options.virtual_cpus is not None and options.virtual_cpus < 1:
+        raise TrainingError(f"--virtual-cpus must be at least 1, got {options.virtual_cpus}.")
+    if any(value is not None for value in job):
+        if None in job:
+            raise TrainingError(
+                "a multi-process job needs all of --coordinator HOST:PORT, --num-processes N "
+                "and --process-id I."
+            )
+        if options.num_processes < 1 or not 0 <= options.process_id < options.num_processes:
+            raise TrainingError(
+                f"--process-id must be in 0..{options.num_processes - 1} and --num-processes at "
+                f"least 1, got --process-id {options.process_id} --num-processes "
+                f"{options.num_processes}."
+            )
 
 
 # --------------------------------------------------------------------------- run
@@ -296,20 +354,29 @@ def _load_checkpoint(output):
     return model, state, history
 
 
-def _save_model(model, output):
-    """Write ``OUTPUT/model.keras`` atomically (weights, architecture and optimizer state)."""
+def _save_model(model, output, writes=True):
+    """Write ``OUTPUT/model.keras`` atomically (weights, architecture and optimizer state).
+
+    In a multi-process JAX job saving gathers the variables from every
+    process, so every process saves; those with ``writes=False`` save to a
+    scratch folder that is then deleted.
+    """
+    if not writes:
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save(os.path.join(scratch, "model.keras"))
+        return
     with atomic_path(os.path.join(output, "model.keras")) as temporary:
         model.save(temporary)
 
 
-def _epoch_checkpoint_callback(output, history, meta):
+def _epoch_checkpoint_callback(output, history, meta, writes=True):
     import keras
 
     class EpochCheckpoint(keras.callbacks.Callback):
         """After each epoch: save model.keras, history.csv and state.json, each atomically.
 
         An epoch whose loss is not finite is not saved, so the last checkpoint
-        stays the last good one.
+        stays the last good one. ``writes=False``: see :func:`_save_model`.
         """
 
         def on_epoch_end(self, epoch, logs=None):
@@ -318,7 +385,9 @@ def _epoch_checkpoint_callback(output, history, meta):
                 return
             for key, value in logs.items():
                 history.setdefault(key, []).append(float(value))
-            _save_model(self.model, output)
+            _save_model(self.model, output, writes)
+            if not writes:
+                return
             keys = list(history)
             rows = [
                 {"epoch": i + 1, **{k: history[k][i] for k in keys}}
@@ -330,12 +399,13 @@ def _epoch_checkpoint_callback(output, history, meta):
     return EpochCheckpoint()
 
 
-def _callbacks(options, output, history, meta):
+def _callbacks(options, output, history, meta, writes=True):
+    """``writes`` is false on every process of a multi-process job but the first."""
     import keras
 
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        _epoch_checkpoint_callback(output, history, meta),
+        _epoch_checkpoint_callback(output, history, meta, writes),
     ]
     if options.early_stopping:
         monitor = "val_loss" if options.validation_split > 0 else "loss"
@@ -357,6 +427,52 @@ def _callbacks(options, output, history, meta):
     return callbacks
 
 
+def _start_devices(options, backend):
+    """For ``--distribute``: virtual CPUs and the multi-process runtime, before any computation."""
+    from zoo import distribute
+
+    try:
+        distribute.check_supported(backend)
+        if options.coordinator is not None and backend != "jax":
+            raise DistributeError(
+                "--coordinator (a multi-process job) needs the jax backend; on tensorflow, "
+                "--distribute data-parallel uses this machine's devices."
+            )
+        if options.virtual_cpus and backend == "tensorflow":
+            distribute.split_tensorflow_cpu(options.virtual_cpus)
+        if options.coordinator is not None:
+            distribute.join_processes(
+                options.coordinator, options.num_processes, options.process_id
+            )
+        if options.virtual_cpus and backend == "jax":
+            import jax
+
+            if jax.local_device_count() != options.virtual_cpus:
+                raise DistributeError(
+                    f"--virtual-cpus {options.virtual_cpus}: JAX started with "
+                    f"{jax.local_device_count()} device(s) because it was imported first; "
+                    "run zoo-train in a new process."
+                )
+    except DistributeError as error:
+        raise TrainingError(str(error)) from None
+
+
+def _distribution_plan(options):
+    from zoo import distribute
+
+    try:
+        return distribute.data_parallel(options.batch_size)
+    except DistributeError as error:
+        raise TrainingError(str(error)) from None
+
+
+def _take(images, labels, indices):
+    """The images (an array or a list of files) and labels at ``indices``."""
+    if isinstance(images, list):
+        return [images[i] for i in indices], labels[indices]
+    return images[indices], labels[indices]
+
+
 def run(options):
     """Train as ``options`` (an ``argparse.Namespace`` from :func:`build_parser`) say.
 
@@ -365,6 +481,10 @@ def run(options):
     """
     _check_numbers(options)
     _choose_backend(options.backend)
+    if options.distribute and options.virtual_cpus and "jax" not in sys.modules:
+        from zoo.distribute import request_virtual_cpus_for_jax
+
+        request_virtual_cpus_for_jax(options.virtual_cpus)  # read by XLA when JAX starts
     import keras
     import numpy as np
 
@@ -373,12 +493,15 @@ def run(options):
     from zoo.registry import get_model, model_info
 
     backend = keras.backend.backend()
+    if options.distribute:
+        _start_devices(options, backend)
     say = (lambda *a: None) if options.quiet else print
     try:
         info = model_info(options.model)
     except ValueError as error:
         raise TrainingError(str(error)) from None
     _resolve_recipe(options, info)
+    plan = _distribution_plan(options) if options.distribute else None
     output = _prepare_output(options, options.dataset, backend)
     keras.utils.set_random_seed(options.seed)
 
@@ -388,8 +511,10 @@ def run(options):
         raise TrainingError(str(error)) from None
 
     history, initial_epoch = {}, 0
+    scope = plan.scope() if plan else contextlib.nullcontext()
     if options.resume:
-        model, state, history = _load_checkpoint(output)
+        with scope:
+            model, state, history = _load_checkpoint(output)
         initial_epoch = state["epochs_completed"]
         input_shape = tuple(model.input_shape[1:])
         classes = int(model.output_shape[-1])
@@ -404,10 +529,11 @@ def run(options):
         input_shape = (height, width, default[2])
         classes = options.classes or len(data.class_names)
         try:
-            model = get_model(options.model, input_shape=input_shape, classes=classes)
+            with scope:
+                model = get_model(options.model, input_shape=input_shape, classes=classes)
+                compile_model(model, options.optimizer, options.learning_rate)
         except ValueError as error:
             raise TrainingError(str(error)) from None
-        compile_model(model, options.optimizer, options.learning_rate)
     try:
         datasets.check_labels(data, classes)
     except datasets.DataError as error:
@@ -415,6 +541,12 @@ def run(options):
 
     (train_x, train_y), validation = _validation_split(data, options.validation_split, options.seed)
     batch = options.batch_size
+    if plan:
+        # Each process feeds its share of every global batch (all of it with one process).
+        train_x, train_y = _take(train_x, train_y, plan.shard(len(train_y)))
+        if validation is not None:
+            validation = _take(*validation, plan.shard(len(validation[1])))
+        batch = plan.per_process if plan.backend == "jax" else options.batch_size
     x, y = datasets.make_inputs(
         train_x, train_y, input_shape, batch, shuffle=True, seed=options.seed
     )
@@ -436,9 +568,12 @@ def run(options):
         f"{0 if validation is None else len(validation[1])} validation, {data.test_size} test"
     )
     say(
-        f"recipe      {options.optimizer}, learning rate {options.learning_rate}, batch {batch}, "
-        f"epochs {initial_epoch + 1}..{options.epochs}, seed {options.seed}"
+        f"recipe      {options.optimizer}, learning rate {options.learning_rate}, "
+        f"batch {options.batch_size}, epochs {initial_epoch + 1}..{options.epochs}, "
+        f"seed {options.seed}"
     )
+    if plan:
+        say(f"distribute  {plan.describe()}")
     say(f"output      {os.path.abspath(output)}")
 
     meta = {
@@ -456,7 +591,7 @@ def run(options):
         initial_epoch=initial_epoch,
         validation_data=validation_data,
         shuffle=y is not None,
-        callbacks=_callbacks(options, output, history, meta),
+        callbacks=_callbacks(options, output, history, meta, writes=not plan or plan.is_chief),
         verbose=0 if options.quiet else (1 if sys.stdout.isatty() else 2),
         **fit_kwargs,
     )
@@ -471,12 +606,22 @@ def run(options):
             exit_code=EXIT_DIVERGED,
         )
 
+    writes = not plan or plan.is_chief
+    _save_model(model, output, writes)  # with early stopping: the restored best weights
+    if plan and plan.backend == "jax":
+        from zoo.distribute import local_copy
+
+        model = compile_model(local_copy(model), options.optimizer, options.learning_rate)
+    if not writes:
+        print(
+            f"process {plan.process_id} done: training loss {losses[-1]!r} after epoch "
+            f"{initial_epoch + epochs_run}; process 0 writes the results to {output}"
+        )
+        return None
     evaluate_kwargs = {} if test_y is None else {"batch_size": batch}
     test_loss, test_accuracy = model.evaluate(test_x, test_y, verbose=0, **evaluate_kwargs)
     probabilities = model.predict(test_x, verbose=0, **evaluate_kwargs)
     predictions = np.argmax(probabilities, axis=-1)
-
-    _save_model(model, output)  # with early stopping: the restored best weights
     metrics = {
         "backend": backend,
         "keras_version": keras.__version__,
@@ -495,9 +640,17 @@ def run(options):
         "test_images": int(data.test_size),
         "optimizer": options.optimizer,
         "learning_rate": options.learning_rate,
-        "batch_size": batch,
+        "batch_size": options.batch_size,
         "seed": options.seed,
     }
+    if plan:
+        metrics["distribution"] = {
+            "strategy": options.distribute,
+            "engine": plan.engine,
+            "devices": len(plan.devices),
+            "processes": plan.num_processes,
+            "per_device_batch": plan.per_device,
+        }
     class_names = list(data.class_names)[:classes] + [
         str(i) for i in range(len(data.class_names), classes)
     ]
