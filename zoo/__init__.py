@@ -7,6 +7,7 @@ Quick start::
     model = zoo.get_model("alexnet_torchvision", classes=5)
     zoo.list_models()                        # ['alexnet', 'alexnet_torchvision', ...]
     zoo.model_info("lenet5")["params"]       # 61706
+    zoo.export("runs/lenet5/model.keras", "onnx", "lenet5.onnx")
 
 Every model is channels-last, whatever ``keras.json`` says.
 
@@ -26,6 +27,7 @@ _LAZY = {
     "list_models": "zoo.registry",
     "model_info": "zoo.registry",
     "register_model": "zoo.registry",
+    "export": "zoo.deploy",
     "AdaptiveAveragePooling2D": "zoo.layers",
     "LocalResponseNormalization": "zoo.layers",
 }

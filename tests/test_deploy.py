@@ -1,0 +1,178 @@
+"""zoo-export and zoo-predict on this backend: every format it can write, and bad input."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo import deploy
+from zoo.train import train
+
+BACKEND = keras.backend.backend()
+TOLERANCE = 1e-4  # the issue's bound for an exported model against Keras
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A short zoo-train run on the digits: model.keras and classes.json."""
+    output = tmp_path_factory.mktemp("run")
+    train(output=str(output), epochs=1, limit=300, quiet=True)
+    return output
+
+
+@pytest.fixture(scope="module")
+def digits_batch():
+    from zoo import data
+
+    digits = data.load_dataset("digits")
+    return data.prepare_arrays(digits.x_test[:8], (28, 28, 1))
+
+
+def leftovers(folder):
+    return sorted(name for name in os.listdir(folder) if name.startswith("."))
+
+
+def export_or_refusal(model, format, output):
+    """Export where this backend can; elsewhere check the refusal names a backend that can."""
+    if BACKEND in deploy.CAN_EXPORT[format]:
+        return deploy.export(model, format, output)
+    with pytest.raises(deploy.DeployError, match="KERAS_BACKEND=jax or tensorflow"):
+        deploy.export(model, format, output)
+    assert not os.path.exists(output)
+    pytest.skip(f"{BACKEND} cannot export {format}; the refusal is checked")
+
+
+def test_onnx_export_runs_in_onnxruntime_like_keras(run_dir, digits_batch, tmp_path):
+    output = tmp_path / "lenet5.onnx"
+    report = zoo.export(run_dir / "model.keras", "onnx", output)
+    assert report["max_abs_difference"] <= TOLERANCE and report["backend"] == BACKEND
+    model = deploy.load_zoo_model(run_dir / "model.keras")
+    # Real digits, a batch size other than the check's: the batch axis stays dynamic.
+    np.testing.assert_allclose(
+        deploy.run_onnx(str(output), digits_batch),
+        model.predict(digits_batch, verbose=0),
+        atol=TOLERANCE,
+    )
+    assert leftovers(tmp_path) == []
+
+
+def test_saved_model_export_reloads_like_keras(run_dir, digits_batch, tmp_path):
+    output = tmp_path / "lenet5_savedmodel"
+    report = export_or_refusal(run_dir / "model.keras", "saved_model", str(output))
+    assert report["max_abs_difference"] <= TOLERANCE
+    model = deploy.load_zoo_model(run_dir / "model.keras")
+    np.testing.assert_allclose(
+        deploy.run_saved_model(str(output), digits_batch),
+        model.predict(digits_batch, verbose=0),
+        atol=TOLERANCE,
+    )
+    # Exporting again replaces the folder whole.
+    deploy.export(model, "saved_model", str(output))
+    assert (output / "saved_model.pb").is_file() and leftovers(tmp_path) == []
+
+
+def test_max_pooling_models_to_onnx(tmp_path):
+    """On JAX, jax2onnx's MaxPool fails onnxruntime: the check refuses and nothing is written."""
+    model = zoo.get_model("lenet5_modern")
+    output = tmp_path / "modern.onnx"
+    if BACKEND == "jax":
+        with pytest.raises(deploy.DeployError, match="KERAS_BACKEND=tensorflow"):
+            deploy.export(model, "onnx", output)
+        assert os.listdir(tmp_path) == []
+    else:
+        assert deploy.export(model, "onnx", output)["max_abs_difference"] <= TOLERANCE
+
+
+def test_export_command_line(run_dir, tmp_path, capsys):
+    output = tmp_path / "cli.onnx"
+    argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
+    assert deploy.export_main(argv) == 0
+    assert f"wrote {output}" in capsys.readouterr().out
+    assert output.stat().st_size > 200_000  # 61,706 float32 weights
+
+
+def test_predict_prints_top_classes_with_saved_names(run_dir, digits_batch, tmp_path, capsys):
+    model = deploy.load_zoo_model(run_dir / "model.keras")
+    paths = []
+    for i, image in enumerate(digits_batch[:3]):
+        pixels = np.round(image[..., 0] * 255).astype("uint8")
+        paths.append(str(tmp_path / f"digit{i}.png"))
+        Image.fromarray(pixels, mode="L").save(paths[-1])
+    exact = np.round(digits_batch[:3] * 255) / 255  # what the PNGs hold
+    expected = model.predict(exact.astype("float32"), verbose=0)
+
+    results = deploy.classify(model, paths, top=3)
+    for row, best in zip(expected, results, strict=True):
+        assert [index for index, _ in best] == list(np.argsort(-row)[:3])
+        np.testing.assert_allclose([p for _, p in best], np.sort(row)[::-1][:3], atol=1e-5)
+
+    with open(run_dir / "classes.json") as handle:
+        names = json.load(handle)
+    assert deploy.predict_main([str(run_dir / "model.keras"), *paths, "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 * 3 and lines[0] == paths[0]
+    top_name = lines[1].split()[1]
+    assert top_name == names[int(np.argmax(expected[0]))]
+    assert float(lines[1].split()[0]) == pytest.approx(float(expected[0].max()), abs=1e-4)
+
+
+def test_predict_without_classes_json_prints_indices(run_dir, digits_batch, tmp_path, capsys):
+    model_path = tmp_path / "model.keras"
+    model_path.write_bytes((run_dir / "model.keras").read_bytes())
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((28, 28), "uint8"), mode="L").save(image)
+    assert deploy.predict_main([str(model_path), str(image), "--top", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "no classes.json beside the model" in captured.err
+    assert captured.out.splitlines()[1].split()[1] in [str(d) for d in range(10)]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "model file not found"),
+        ("not_keras", "is not a Keras model file"),
+        ("not_classifier", "is not a zoo image classifier"),
+    ],
+)
+def test_bad_model_files(tmp_path, capsys, case, message):
+    path = tmp_path / "model.keras"
+    if case == "not_keras":
+        path.write_text("not a model")
+    elif case == "not_classifier":
+        inputs = keras.Input((4,))
+        keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(path)
+    for command in (deploy.export_main, deploy.predict_main):
+        argv = [str(path), "--format", "onnx", "--output", str(tmp_path / "out.onnx")]
+        if command is deploy.predict_main:
+            argv = [str(path), str(tmp_path / "image.png")]
+        assert command(argv) == 2
+        error = capsys.readouterr().err
+        assert message in error and "Traceback" not in error
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_bad_export_and_predict_arguments(run_dir, tmp_path, capsys):
+    model = str(run_dir / "model.keras")
+    assert deploy.export_main([model, "--format", "onnx", "--output", "/no/such/dir/x.onnx"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        deploy.export_main([model, "--format", "tflite", "--output", str(tmp_path / "x")])
+    assert stop.value.code == 2
+    assert "invalid choice: 'tflite'" in capsys.readouterr().err
+    with pytest.raises(deploy.DeployError, match="unknown format 'pb'"):
+        deploy.export(model, "pb", tmp_path / "x")
+    assert deploy.predict_main([model, str(tmp_path / "missing.png")]) == 2
+    assert "image not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    assert deploy.predict_main([model, str(broken)]) == 2
+    assert "cannot read image" in capsys.readouterr().err
+    names = tmp_path / "names.json"
+    names.write_text('["a", "b"]')
+    assert deploy.predict_main([model, str(broken), "--classes", str(names)]) == 2
+    assert "should list 10 class names" in capsys.readouterr().err

@@ -1,0 +1,175 @@
+"""zoo-train --distribute data-parallel on CPU devices.
+
+Every run is a fresh ``zoo-train`` process: XLA's device count and
+TensorFlow's logical devices are fixed when the backend starts. Two virtual
+CPU devices run the same program as two GPUs would.
+
+Tolerance: a data-parallel step averages the gradients of two half batches
+instead of one whole batch, which only reorders float32 sums, so losses match
+the single-device run to a relative 1e-4 (measured: 1e-7).
+"""
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from zoo.train import EXIT_BAD_INPUT, main
+
+BACKEND = keras.backend.backend()
+DISTRIBUTED = BACKEND in ("jax", "tensorflow")
+RTOL = 1e-4
+# 540 training images (a multiple of the two devices), 60 validation, batch 64.
+RUN = ["--epochs", "2", "--batch-size", "64", "--limit", "600", "--seed", "3"]
+
+needs_distribution = pytest.mark.skipif(
+    not DISTRIBUTED, reason=f"Keras has no distribution API on the {BACKEND} backend"
+)
+
+
+def zoo_train(*args, timeout=600):
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("XLA_FLAGS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "zoo.train", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def losses(output):
+    with open(os.path.join(output, "history.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return np.array([[float(r["loss"]), float(r["val_loss"])] for r in rows])
+
+
+def checked(result):
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@needs_distribution
+def test_two_devices_match_one_device_and_resume_on_one(tmp_path):
+    single, split = str(tmp_path / "single"), str(tmp_path / "split")
+    checked(zoo_train(*RUN, "--output", single, "--quiet"))
+    result = checked(
+        zoo_train(*RUN, "--output", split, "--distribute", "data-parallel", "--virtual-cpus", "2")
+    )
+    assert "over 2 devices" in result.stdout
+    assert "global batch 64 = 2 x 32 per device" in result.stdout
+    with open(os.path.join(split, "metrics.json")) as handle:
+        metrics = json.load(handle)
+    assert metrics["batch_size"] == 64
+    assert metrics["distribution"]["devices"] == 2
+    assert metrics["distribution"]["per_device_batch"] == 32
+    np.testing.assert_allclose(losses(split), losses(single), rtol=RTOL)
+
+    # Both checkpoints carry the same weights and optimizer state: a third epoch
+    # on one device continues them alike.
+    for output in (single, split):
+        checked(zoo_train(*RUN[2:], "--epochs", "3", "--output", output, "--resume", "--quiet"))
+    resumed_single, resumed_split = losses(single), losses(split)
+    assert resumed_split.shape == (3, 2)
+    np.testing.assert_allclose(resumed_split, resumed_single, rtol=RTOL)
+
+
+@needs_distribution
+def test_global_batch_must_split_over_the_devices(tmp_path):
+    result = zoo_train(
+        *RUN[:2],
+        "--batch-size",
+        "63",
+        "--output",
+        str(tmp_path),
+        "--distribute",
+        "data-parallel",
+        "--virtual-cpus",
+        "2",
+    )
+    assert result.returncode == EXIT_BAD_INPUT
+    assert "--batch-size 63 does not split evenly over 2 devices" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="multi-process training is JAX's")
+def test_two_jax_processes_train_one_model(tmp_path):
+    """Two processes on 127.0.0.1, one CPU device each, each fed its own half of the data.
+
+    Their reported training losses are the same numbers only if every step
+    averaged the gradients of both halves.
+    """
+    output = str(tmp_path / "job")
+    address = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("XLA_FLAGS", None)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "zoo.train", *RUN, "--output", output]
+            + ["--distribute", "data-parallel", "--coordinator", address]
+            + ["--num-processes", "2", "--process-id", str(rank)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for rank in (0, 1)
+    ]
+    try:
+        results = [process.communicate(timeout=600) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, stderr) in zip(processes, results, strict=True):
+        assert process.returncode == 0, stderr[-3000:]
+    chief, worker = results[0][0], results[1][0]
+    assert "2 processes (this is process 0); global batch 64 = 2 x 32 per device" in chief
+    worker_loss = float(worker.split("training loss ")[1].split()[0])
+    assert worker_loss == pytest.approx(losses(output)[-1, 0], rel=1e-6)
+    with open(os.path.join(output, "metrics.json")) as handle:
+        assert json.load(handle)["distribution"]["processes"] == 2
+
+
+@pytest.mark.skipif(DISTRIBUTED, reason="this backend has data parallelism")
+def test_torch_says_which_backends_distribute(tmp_path, capsys):
+    code = main(["--output", str(tmp_path), "--distribute", "data-parallel", *RUN])
+    assert code == EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert "not available on the torch backend" in error
+    assert "KERAS_BACKEND=jax" in error and "KERAS_BACKEND=tensorflow" in error
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--virtual-cpus", "2"], "--virtual-cpus only applies with --distribute"),
+        (["--coordinator", "127.0.0.1:1"], "--coordinator only applies with --distribute"),
+        (
+            ["--distribute", "data-parallel", "--coordinator", "127.0.0.1:1"],
+            "needs all of --coordinator HOST:PORT, --num-processes N and --process-id I",
+        ),
+        (
+            ["--distribute", "data-parallel", "--coordinator", "h:1"]
+            + ["--num-processes", "2", "--process-id", "2"],
+            "--process-id must be in 0..1",
+        ),
+        (["--distribute", "data-parallel", "--virtual-cpus", "0"], "--virtual-cpus must be at"),
+    ],
+)
+def test_bad_distribute_flags(tmp_path, capsys, flags, message):
+    assert main(["--output", str(tmp_path), *flags]) == EXIT_BAD_INPUT
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "model.keras").exists()
