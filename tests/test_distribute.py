@@ -105,12 +105,32 @@ def _free_port():
         return probe.getsockname()[1]
 
 
+# Runs zoo-train with JAX's shutdown timeout cut to 3 s and process 0's writing
+# slowed by 8 s, as a big test set or a slow disk would. Were process 1 to exit
+# as soon as training ends, JAX would abort both processes at shutdown.
+SLOW_CHIEF = """
+import functools, sys, time
+import jax
+jax.distributed.initialize = functools.partial(
+    jax.distributed.initialize, shutdown_timeout_seconds=3
+)
+from zoo import train, viz
+plot_history = viz.plot_history
+def slow_plot_history(*args, **kwargs):
+    time.sleep(8)
+    return plot_history(*args, **kwargs)
+viz.plot_history = slow_plot_history
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="multi-process training is JAX's")
 def test_two_jax_processes_train_one_model(tmp_path):
     """Two processes on 127.0.0.1, one CPU device each, each fed its own half of the data.
 
     Their reported training losses are the same numbers only if every step
-    averaged the gradients of both halves.
+    averaged the gradients of both halves. Process 0 takes longer than JAX's
+    shutdown timeout to write its results; both must still exit cleanly.
     """
     output = str(tmp_path / "job")
     address = f"127.0.0.1:{_free_port()}"
@@ -118,7 +138,7 @@ def test_two_jax_processes_train_one_model(tmp_path):
     env.pop("XLA_FLAGS", None)
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "zoo.train", *RUN, "--output", output]
+            [sys.executable, "-c", SLOW_CHIEF, *RUN, "--output", output]
             + ["--distribute", "data-parallel", "--coordinator", address]
             + ["--num-processes", "2", "--process-id", str(rank)],
             stdout=subprocess.PIPE,

@@ -232,3 +232,19 @@ def local_copy(model):
     copy = keras.models.clone_model(model)
     copy.set_weights(weights)
     return copy
+
+
+def finish_together(plan):
+    """Hold every process of a multi-process JAX job here until all arrive.
+
+    Process 0 evaluates and writes the results after training while the
+    others have nothing left to do. Were they to exit at once, JAX's
+    shutdown barrier would wait for process 0 on a timer (five minutes by
+    default) and abort the whole job if the writing took longer, so every
+    process waits here first and they all shut down together.
+    """
+    if plan is None or plan.num_processes == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices("zoo-train finished")

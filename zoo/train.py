@@ -466,6 +466,12 @@ def _distribution_plan(options):
         raise TrainingError(str(error)) from None
 
 
+def _finish_together(plan):
+    from zoo import distribute
+
+    distribute.finish_together(plan)
+
+
 def _take(images, labels, indices):
     """The images (an array or a list of files) and labels at ``indices``."""
     if isinstance(images, list):
@@ -617,6 +623,7 @@ def run(options):
             f"process {plan.process_id} done: training loss {losses[-1]!r} after epoch "
             f"{initial_epoch + epochs_run}; process 0 writes the results to {output}"
         )
+        _finish_together(plan)
         return None
     evaluate_kwargs = {} if test_y is None else {"batch_size": batch}
     test_loss, test_accuracy = model.evaluate(test_x, test_y, verbose=0, **evaluate_kwargs)
@@ -661,6 +668,7 @@ def run(options):
         viz.plot_confusion_matrix(matrix, class_names), os.path.join(output, "confusion_matrix.png")
     )
     write_json(os.path.join(output, "metrics.json"), metrics)
+    _finish_together(plan)
 
     print(
         f"test accuracy {test_accuracy:.4f} (loss {test_loss:.4f}) after "
