@@ -35,7 +35,7 @@ import tempfile
 import time
 
 from zoo._io import atomic_path, read_csv, save_figure, write_csv, write_json
-from zoo.distribute import STRATEGIES, DistributeError
+from zoo.distribute import STRATEGIES, DistributeError, finish_together
 
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -466,12 +466,6 @@ def _distribution_plan(options):
         raise TrainingError(str(error)) from None
 
 
-def _finish_together(plan):
-    from zoo import distribute
-
-    distribute.finish_together(plan)
-
-
 def _take(images, labels, indices):
     """The images (an array or a list of files) and labels at ``indices``."""
     if isinstance(images, list):
@@ -623,7 +617,7 @@ def run(options):
             f"process {plan.process_id} done: training loss {losses[-1]!r} after epoch "
             f"{initial_epoch + epochs_run}; process 0 writes the results to {output}"
         )
-        _finish_together(plan)
+        finish_together(plan)
         return None
     evaluate_kwargs = {} if test_y is None else {"batch_size": batch}
     test_loss, test_accuracy = model.evaluate(test_x, test_y, verbose=0, **evaluate_kwargs)
@@ -668,7 +662,7 @@ def run(options):
         viz.plot_confusion_matrix(matrix, class_names), os.path.join(output, "confusion_matrix.png")
     )
     write_json(os.path.join(output, "metrics.json"), metrics)
-    _finish_together(plan)
+    finish_together(plan)
 
     print(
         f"test accuracy {test_accuracy:.4f} (loss {test_loss:.4f}) after "
