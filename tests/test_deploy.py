@@ -70,8 +70,14 @@ def test_saved_model_export_reloads_like_keras(run_dir, digits_batch, tmp_path):
         model.predict(digits_batch, verbose=0),
         atol=TOLERANCE,
     )
-    # Exporting again replaces the folder whole.
-    deploy.export(model, "saved_model", str(output))
+    # Exporting again is refused, unless --overwrite, which replaces the folder whole.
+    with pytest.raises(deploy.DeployError, match="already exists.*--overwrite"):
+        deploy.export(model, "saved_model", str(output))
+    (output / "variables" / "stale").write_text("left by the first export?")
+    with pytest.raises(deploy.DeployError, match="not a previous zoo export"):
+        deploy.export(model, "saved_model", str(output), overwrite=True)
+    (output / "variables" / "stale").unlink()
+    deploy.export(model, "saved_model", str(output), overwrite=True)
     assert (output / "saved_model.pb").is_file() and leftovers(tmp_path) == []
 
 
@@ -190,3 +196,89 @@ def test_bad_export_and_predict_arguments(run_dir, tmp_path, capsys):
     names.write_text('["a", "b"]')
     assert deploy.predict_main([model, str(broken), "--classes", str(names)]) == 2
     assert "should list 10 class names" in capsys.readouterr().err
+
+
+def folder_fingerprint(folder):
+    """Every path under ``folder`` with its bytes' SHA-256, to prove nothing was touched."""
+    import hashlib
+
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        if path.is_file()
+        else "folder"
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_export_never_replaces_a_folder_the_user_owns(run_dir, tmp_path, capsys, overwrite):
+    """The data-loss bug: a SavedModel export deleted an existing folder and all it held."""
+    output = tmp_path / "my_models"
+    (output / "notes").mkdir(parents=True)
+    (output / "thesis.tex").write_text("years of work")
+    (output / "notes" / "day1.txt").write_text("do not delete")
+    before = folder_fingerprint(tmp_path)
+    argv = [str(run_dir / "model.keras"), "--format", "saved_model", "--output", str(output)]
+    assert deploy.export_main(argv + ["--overwrite"] * overwrite) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    if BACKEND in deploy.CAN_EXPORT["saved_model"]:
+        assert f"{output} already exists" in error
+        assert ("not a previous zoo export" in error) == overwrite
+    assert folder_fingerprint(tmp_path) == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_onnx_export_never_replaces_a_file_the_user_owns(run_dir, tmp_path, capsys, overwrite):
+    output = tmp_path / "model.onnx"
+    output.write_bytes(b"someone else's model")
+    (tmp_path / "model.onnx.data").write_bytes(b"weights")
+    before = folder_fingerprint(tmp_path)
+    argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
+    assert deploy.export_main(argv + ["--overwrite"] * overwrite) == 2
+    error = capsys.readouterr().err
+    assert f"{output} already exists" in error and error.count("\n") == 1
+    assert folder_fingerprint(tmp_path) == before
+
+
+def test_onnx_overwrite_replaces_only_a_previous_export(run_dir, tmp_path, capsys):
+    output = tmp_path / "lenet5.onnx"
+    argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
+    assert deploy.export_main(argv) == 0
+    first = output.read_bytes()
+    assert deploy.export_main(argv) == 2  # exists: refused without --overwrite
+    assert "--overwrite" in capsys.readouterr().err and output.read_bytes() == first
+    (tmp_path / "lenet5.onnx.data").write_bytes(b"not part of the export")
+    assert deploy.export_main(argv + ["--overwrite"]) == 2  # a file the export did not write
+    assert "lenet5.onnx.data already exists" in capsys.readouterr().err
+    (tmp_path / "lenet5.onnx.data").unlink()
+    assert deploy.export_main(argv + ["--overwrite"]) == 0
+    assert deploy._previous_export("onnx", str(output)) == {str(output)}
+    assert leftovers(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["lenet5.onnx"]
+
+
+def test_saved_model_export_into_an_empty_folder(run_dir, tmp_path):
+    output = tmp_path / "empty"
+    output.mkdir()
+    if BACKEND not in deploy.CAN_EXPORT["saved_model"]:
+        with pytest.raises(deploy.DeployError, match="KERAS_BACKEND=jax or tensorflow"):
+            deploy.export(run_dir / "model.keras", "saved_model", str(output))
+        assert os.listdir(output) == []
+        pytest.skip(f"{BACKEND} cannot export saved_model; the refusal is checked")
+    deploy.export(run_dir / "model.keras", "saved_model", str(output))
+    assert json.loads((output / "zoo-export.json").read_text())["backend"] == BACKEND
+    assert (output / "saved_model.pb").is_file() and leftovers(tmp_path) == []
+
+
+def test_export_into_a_read_only_folder(run_dir, tmp_path, capsys, monkeypatch):
+    """As root every folder is writable, so the refusal of the OS is simulated."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(deploy.tempfile, "mkdtemp", refuse)
+    argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(tmp_path / "m")]
+    assert deploy.export_main(argv) == 2
+    error = capsys.readouterr().err
+    assert f"cannot write in {tmp_path}: Permission denied" in error and error.count("\n") == 1
+    assert os.listdir(tmp_path) == []

@@ -55,6 +55,9 @@ EXPORTER = {
 }
 TOLERANCE = 1e-4
 CHECK_BATCH = 3
+# How a later --overwrite recognises an export as the zoo's own (see check_output_free).
+EXPORT_MANIFEST = "zoo-export.json"
+ONNX_MARKER = "zoo.export"
 EXIT_BAD_INPUT = 2
 
 
@@ -250,29 +253,137 @@ def _save_onnx(model, path):
     )
 
 
-def _move_into_place(scratch, output):
-    """Move everything the exporter wrote in ``scratch`` beside ``output`` (renames only)."""
-    destination = os.path.dirname(os.path.abspath(output))
-    for name in os.listdir(scratch):
-        target = os.path.join(destination, name)
-        if os.path.isdir(target) and not os.path.islink(target):
-            old = tempfile.mkdtemp(prefix=f".{name}.old.", dir=destination)
-            os.replace(target, os.path.join(old, name))
-            os.replace(os.path.join(scratch, name), target)
-            shutil.rmtree(old)
-        else:
-            os.replace(os.path.join(scratch, name), target)
+# --------------------------------------------------------------------------- never overwrite
 
 
-def export(model, format, output, tolerance=TOLERANCE):
+def _targets(format, output):
+    """Every path an export of ``format`` to ``output`` may write: ONNX adds a ``.data`` file."""
+    return [output, output + ".data"] if format == "onnx" else [output]
+
+
+def _saved_model_files(folder):
+    """Every file under ``folder``, as sorted paths relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def _previous_export(format, output):
+    """The paths an earlier ``zoo.export`` wrote at ``output``, or an empty set if it is not one.
+
+    A SavedModel folder is a previous export when it holds exactly the files its
+    ``zoo-export.json`` lists; an ONNX file when its metadata key ``zoo.export``
+    is present (that stamp also says whether a ``.data`` file belongs to it).
+    """
+    if os.path.islink(output):
+        return set()
+    try:
+        if format == "saved_model":
+            with open(os.path.join(output, EXPORT_MANIFEST), encoding="utf-8") as handle:
+                listed = json.load(handle)["files"]
+            exact = sorted([*listed, EXPORT_MANIFEST]) == _saved_model_files(output)
+            return {output} if exact else set()
+        import onnx
+
+        model = onnx.load(output, load_external_data=False)
+        stamps = [e.value for e in model.metadata_props if e.key == ONNX_MARKER]
+        folder = os.path.dirname(output)
+        return {os.path.join(folder, name) for name in json.loads(stamps[0])["files"]}
+    except Exception:  # no manifest, not ONNX, no stamp, a stamp of another shape
+        return set()
+
+
+def check_output_free(format, output, overwrite=False):
+    """Refuse to write over anything but a previous zoo export (and that only with ``overwrite``).
+
+    An empty folder counts as free for a SavedModel. Raises :class:`DeployError`
+    naming the path and the way out.
+    """
+    output = os.path.abspath(output)
+    replaceable = _previous_export(format, output) if overwrite else set()
+    for target in _targets(format, output):
+        if not os.path.lexists(target) or target in replaceable:
+            continue
+        if format == "saved_model" and os.path.isdir(target) and not os.listdir(target):
+            continue  # an empty folder holds nothing to lose
+        if overwrite:
+            raise DeployError(
+                f"{target} already exists and is not a previous zoo export; --overwrite "
+                "replaces only what zoo-export wrote. Choose another --output."
+            )
+        raise DeployError(
+            f"{target} already exists; choose another --output, or pass --overwrite to "
+            "replace a previous zoo export."
+        )
+
+
+def _mark_as_export(format, written, backend):
+    """Stamp the export with what it consists of, so a later ``--overwrite`` can recognise it."""
+    stamp = {"format": format, "backend": backend, "zoo": _zoo_version()}
+    if format == "saved_model":
+        stamp["files"] = _saved_model_files(written)
+        with open(os.path.join(written, EXPORT_MANIFEST), "w", encoding="utf-8") as handle:
+            json.dump(stamp, handle, indent=2)
+        return
+    import onnx
+
+    stamp["files"] = [os.path.basename(t) for t in _targets(format, written) if os.path.exists(t)]
+    model = onnx.load(written)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = ONNX_MARKER, json.dumps(stamp)
+    _save_onnx(model, written)
+
+
+def _zoo_version():
+    from zoo import __version__
+
+    return __version__
+
+
+def _move_into_place(scratch, format, output, overwrite):
+    """Rename what the exporter wrote in ``scratch`` to ``output``, after checking again.
+
+    A previous export being replaced is first renamed aside, so that ``output``
+    never holds a mix of the two; it is deleted only once the new one is in place.
+    """
+    check_output_free(format, output, overwrite)
+    output = os.path.abspath(output)
+    expected = {os.path.basename(target) for target in _targets(format, output)}
+    unexpected = sorted(set(os.listdir(scratch)) - expected)
+    if unexpected:
+        raise DeployError(
+            f"the exporter wrote files the zoo does not know ({', '.join(unexpected)}); "
+            "nothing was written. Please report this with the model and backend."
+        )
+    destination = os.path.dirname(output)
+    retired = tempfile.mkdtemp(prefix=".zoo-export.old.", dir=destination)
+    try:
+        for target in _targets(format, output):
+            if os.path.lexists(target):
+                os.replace(target, os.path.join(retired, os.path.basename(target)))
+            written = os.path.join(scratch, os.path.basename(target))
+            if os.path.lexists(written):
+                os.replace(written, target)
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
     """Export ``model`` (a ``keras.Model`` or a ``.keras`` path) as ``format`` to ``output``.
 
     ``format`` is ``"onnx"`` (one ``.onnx`` file, plus a ``.data`` file for
     weights too large to embed) or ``"saved_model"`` (a folder). The export
     is written in a scratch folder beside ``output``, run on a check batch and
-    compared with Keras; only if every output is within ``tolerance`` does it
-    replace ``output``. Returns ``{"format", "output", "backend",
-    "max_abs_difference"}``. Raises :class:`DeployError`.
+    compared with Keras; only if every output is within ``tolerance`` is it
+    moved to ``output``.
+
+    Nothing already at ``output`` is touched: an existing path is refused,
+    unless ``overwrite`` is true and the path is a previous zoo export (a
+    SavedModel folder holding only what its ``zoo-export.json`` lists, or an
+    ONNX file with the ``zoo.export`` metadata key). Returns ``{"format",
+    "output", "backend", "max_abs_difference"}``. Raises :class:`DeployError`.
     """
     import keras
 
@@ -283,15 +394,23 @@ def export(model, format, output, tolerance=TOLERANCE):
     destination = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(destination):
         raise DeployError(f"folder {destination} does not exist; create it or change --output.")
+    check_output_free(format, output, overwrite)
     images = check_batch(model)
     expected = keras_outputs(model, images)  # also marks the model as called, which JAX needs
-    scratch = tempfile.mkdtemp(prefix=".zoo-export.", dir=destination)
+    try:
+        scratch = tempfile.mkdtemp(prefix=".zoo-export.", dir=destination)
+    except OSError as error:
+        raise DeployError(
+            f"cannot write in {destination}: {error.strerror}; choose a folder you can write "
+            "to with --output."
+        ) from None
     try:
         written = os.path.join(scratch, os.path.basename(os.path.abspath(output)))
         try:
             model.export(written, format=KERAS_FORMAT[format], verbose=False)
             if format == "onnx" and backend == "jax":
                 repair_jax2onnx_max_pool(written)
+            _mark_as_export(format, written, backend)
             actual = RUNNERS[format](written, images)
         except Exception as error:
             message = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
@@ -307,7 +426,7 @@ def export(model, format, output, tolerance=TOLERANCE):
                 f"the exported {format} model differs from Keras by {difference:.3g} "
                 f"(more than {tolerance:g}); nothing was written."
             )
-        _move_into_place(scratch, output)
+        _move_into_place(scratch, format, output, overwrite)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -389,13 +508,18 @@ def _export_parser():
     parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="the .onnx file or SavedModel folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUTPUT if it is a previous zoo export (anything else is never touched)",
+    )
     return parser
 
 
 def export_main(argv=None):
     options = _export_parser().parse_args(argv)
     try:
-        report = export(options.model, options.format, options.output)
+        report = export(options.model, options.format, options.output, overwrite=options.overwrite)
     except DeployError as error:
         print(f"zoo-export: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
