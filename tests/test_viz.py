@@ -14,8 +14,11 @@ from zoo import viz
 )
 def test_gif_has_one_frame_per_output_position(tmp_path, settings, outputs):
     path = tmp_path / "conv.gif"
-    frames = viz.animate_convolution(path, size=(6.0, 2.5), dpi=50, **settings)
-    assert frames == outputs + 1  # plus the title frame
+    animation = viz.animate_convolution(size=(6.0, 2.5), dpi=50, **settings)
+    assert animation.frames == outputs + 1  # plus the title frame
+    assert animation.size == (300, 125)
+    assert animation.save(path) == path
+    assert path.read_bytes() == animation.data
     with Image.open(path) as gif:
         assert gif.n_frames == outputs + 1
         assert gif.size == (300, 125)
@@ -24,15 +27,37 @@ def test_gif_has_one_frame_per_output_position(tmp_path, settings, outputs):
 
 def test_gif_without_title_frame_and_custom_data(tmp_path):
     image = np.arange(20.0).reshape(4, 5)
-    frames = viz.animate_convolution(
-        tmp_path / "c.gif",
+    animation = viz.animate_convolution(
         image=image,
         kernel=np.eye(2),
         title_frame=False,
         size=(5.0, 2.0),
         dpi=40,
     )
-    assert frames == 3 * 4
+    assert animation.frames == 3 * 4
+    assert list(tmp_path.iterdir()) == []  # returning an animation writes nothing
+
+
+def test_gif_animation_displays_in_jupyter():
+    """What IPython's display machinery asks for: an animated GIF and an HTML <img> of it."""
+    import base64
+
+    from IPython.core.formatters import DisplayFormatter
+
+    animation = viz.animate_convolution(stride=2, size=(4.0, 2.0), dpi=30)
+    bundle, _ = DisplayFormatter().format(animation)
+    assert base64.b64decode(bundle["image/gif"]) == animation.data
+    assert bundle["image/gif"] in bundle["text/html"] and "<img" in bundle["text/html"]
+    assert bundle["text/plain"] == "<GifAnimation: 5 frames of 120x60 pixels>"
+    with Image.open(__import__("io").BytesIO(animation.data)) as gif:
+        assert gif.n_frames == 5 and gif.format == "GIF"
+
+
+def test_old_path_form_still_writes_the_file_and_warns(tmp_path):
+    path = tmp_path / "old.gif"
+    with pytest.warns(DeprecationWarning, match=r"\.save\(path\)"):
+        frames = viz.animate_convolution(path, stride=2, size=(4.0, 2.0), dpi=30)
+    assert frames == 5 and path.stat().st_size > 1000
 
 
 def test_frames_mark_the_dilated_taps_and_padding():
@@ -68,3 +93,51 @@ def test_feature_maps_reject_dense_layers_and_filters_reject_pools():
         viz.plot_feature_maps(model, np.zeros((28, 28, 1)), layer="fc1")
     with pytest.raises(ValueError, match="pass a Conv2D layer"):
         viz.plot_filters(model.get_layer("pool1"))
+
+
+def every_figure_function():
+    """One call of each public ``zoo.viz`` function that draws, with small inputs."""
+    model = zoo.lenet(variant="modern")
+    image = np.random.default_rng(0).random((28, 28, 1), dtype="float32")
+    matrix = viz.confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1], 3)
+    return {
+        "animate_convolution": lambda: viz.animate_convolution(size=(4.0, 2.0), dpi=30),
+        "plot_feature_maps": lambda: viz.plot_feature_maps(model, image, layer="conv1"),
+        "plot_filters": lambda: viz.plot_filters(model.get_layer("conv1")),
+        "plot_history": lambda: viz.plot_history({"loss": [2.0, 1.0], "accuracy": [0.5, 0.8]}),
+        "plot_confusion_matrix": lambda: viz.plot_confusion_matrix(matrix),
+    }
+
+
+def test_every_picture_function_returns_a_displayable_object_and_leaves_nothing_open():
+    import matplotlib.pyplot as plt
+    from IPython.core.formatters import DisplayFormatter
+    from matplotlib.figure import Figure
+
+    drawing = every_figure_function()
+    assert set(drawing) == {n for n in viz.__all__ if n.startswith(("plot_", "animate_"))}
+    open_before = plt.get_fignums()
+    for name, draw in drawing.items():
+        picture = draw()
+        assert picture is not None, name
+        if name.startswith("plot_"):
+            assert isinstance(picture, Figure), name
+        bundle, _ = DisplayFormatter().format(picture)
+        shown = bundle.get("image/png") or bundle.get("image/gif")
+        assert shown and len(shown) > 1000, f"{name} shows nothing in Jupyter"
+    assert plt.get_fignums() == open_before
+    assert matplotlib_backend_untouched()
+
+
+def matplotlib_backend_untouched():
+    """Importing and using zoo.viz never switches Matplotlib's backend for the user."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, matplotlib; raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend'); "
+        "before = raw(); from zoo import viz; viz.plot_history({'loss': [1.0]}); "
+        "print(before == raw() and 'matplotlib.pyplot' not in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return result.stdout.strip() == "True"

@@ -1,12 +1,27 @@
 """Pictures of what a CNN does: a convolution animation, feature maps, filters.
 
-Everything draws with Matplotlib's Agg backend (no screen needed); GIFs are
-written with Pillow. Import cost is paid only when a function is called.
+Every function *returns* its picture and has no side effect: no window, no
+file, no change to Matplotlib's global backend.
+
+- The ``plot_*`` functions return a :class:`matplotlib.figure.Figure`. In
+  Jupyter a cell ending in the call shows it inline; a script calls
+  ``figure.savefig("maps.png")``. The figures are made without pyplot, so
+  nothing is left open in ``plt.get_fignums()`` and they work headless.
+- :func:`animate_convolution` returns a :class:`GifAnimation`: Jupyter shows it
+  as an animated image, ``.save(path)`` writes the ``.gif`` and ``.data``
+  holds its bytes.
+
+Import cost is paid only when a function is called.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+import os
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,6 +30,7 @@ from zoo._io import atomic_path
 from zoo.shapes import _resolve_padding
 
 __all__ = [
+    "GifAnimation",
     "animate_convolution",
     "confusion_matrix",
     "convolution_frames",
@@ -26,13 +42,57 @@ __all__ = [
 
 
 def _figure(figsize, dpi=100):
-    """A Matplotlib figure on the Agg canvas, independent of pyplot's global state."""
+    """A Matplotlib figure on the Agg canvas, independent of pyplot's global state.
+
+    It shows itself in Jupyter through ``_repr_png_`` whether or not pyplot's
+    inline backend is active, and needs no screen.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=figsize, dpi=dpi)
+    class ShownFigure(Figure):
+        def _repr_png_(self):
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", bbox_inches="tight")
+            return buffer.getvalue()
+
+    figure = ShownFigure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(figure)
     return figure
+
+
+@dataclass(frozen=True, repr=False)
+class GifAnimation:
+    """An animated GIF in memory: shown inline by Jupyter, saved by :meth:`save`.
+
+    Attributes:
+        data: the GIF file's bytes.
+        frames: how many frames it has.
+        size: ``(width, height)`` of each frame in pixels.
+    """
+
+    data: bytes
+    frames: int
+    size: tuple
+
+    def save(self, path):
+        """Write the GIF to ``path`` (atomically) and return the path."""
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            handle.write(self.data)
+        return path
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        encoded = base64.b64encode(self.data).decode("ascii")
+        width, height = self.size
+        return {
+            "image/gif": encoded,
+            "text/html": f'<img src="data:image/gif;base64,{encoded}" width="{width}" '
+            f'height="{height}" alt="animation, {self.frames} frames">',
+            "text/plain": repr(self),
+        }
+
+    def __repr__(self):
+        return f"<GifAnimation: {self.frames} frames of {self.size[0]}x{self.size[1]} pixels>"
 
 
 def _draw_grid(axis, values, title, cmap, vmin, vmax, highlight=(), padded=None, fmt="{:.3g}"):
@@ -99,7 +159,6 @@ def convolution_frames(image, kernel, stride=1, padding=0, dilation=1):
 
 
 def animate_convolution(
-    path,
     image=None,
     kernel=None,
     stride=1,
@@ -110,10 +169,9 @@ def animate_convolution(
     size=(9.0, 3.6),
     dpi=80,
 ):
-    """Write a GIF of a kernel sliding over an image, filling the output cell by cell.
+    """Animate a kernel sliding over an image, filling the output cell by cell.
 
     Args:
-        path: where the ``.gif`` goes (written atomically).
         image: a 2-D array; default the 6x6 image 0..35.
         kernel: a 2-D array; default a 3x3 averaging kernel.
         stride, padding, dilation: as in :func:`zoo.shapes.conv_output_size`.
@@ -127,8 +185,24 @@ def animate_convolution(
     scaled to the data (input and output each to their own range).
 
     Returns:
-        The number of frames: one per output position, plus the title frame.
+        A :class:`GifAnimation` with one frame per output position (plus the
+        title frame). In Jupyter, end a cell with it to watch it; in a script,
+        ``animate_convolution(...).save("conv.gif")``.
+
+    The old form ``animate_convolution(path, stride=..., ...)``, which wrote
+    the file and returned the frame count, still works and warns.
     """
+    if isinstance(image, (str, os.PathLike)):
+        warnings.warn(
+            "animate_convolution(path, ...) is deprecated: it returns a GifAnimation now; "
+            "use animate_convolution(...).save(path).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        settings = (stride, padding, dilation, frame_ms, title_frame, size, dpi)
+        animation = animate_convolution(None, kernel, *settings)
+        animation.save(image)
+        return animation.frames
     from PIL import Image
 
     image = np.arange(36.0).reshape(6, 6) if image is None else np.asarray(image, float)
@@ -184,16 +258,16 @@ def animate_convolution(
         filled.append(cell)
         frames.append(render(list(filled), taps, cell))
 
-    with atomic_path(path) as temporary:
-        frames[0].save(
-            temporary,
-            format="GIF",
-            save_all=True,
-            append_images=frames[1:],
-            duration=frame_ms,
-            loop=0,
-        )
-    return len(frames)
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=frame_ms,
+        loop=0,
+    )
+    return GifAnimation(buffer.getvalue(), len(frames), frames[0].size)
 
 
 def _grid_shape(count):
@@ -277,16 +351,19 @@ def plot_filters(layer, max_filters=32, cmap="RdBu"):
     return figure
 
 
-def plot_history(history):
+def plot_history(history, title="training history"):
     """Loss and accuracy per epoch, training and validation, side by side.
 
     Args:
         history: a dict of lists as in ``keras.callbacks.History.history``
             (``loss``, ``accuracy``, and ``val_loss``, ``val_accuracy`` if any).
+        title: the figure's title.
 
     Returns:
-        A Matplotlib ``Figure`` with two panels.
+        A Matplotlib ``Figure`` with two panels; epochs count from 1.
     """
+    from matplotlib.ticker import MaxNLocator
+
     figure = _figure((9.0, 3.6))
     for index, metric in enumerate(("loss", "accuracy")):
         axis = figure.add_subplot(1, 2, index + 1)
@@ -295,9 +372,12 @@ def plot_history(history):
             if values:
                 axis.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=label)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_title(metric)
         axis.grid(alpha=0.3)
-        axis.legend()
+        if axis.lines:
+            axis.legend()
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
