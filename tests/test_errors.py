@@ -93,3 +93,43 @@ def test_weights_path_errors(tmp_path):
 def test_input_tensor_too_small_is_caught():
     with pytest.raises(ValueError, match="too small"):
         zoo.lenet(input_tensor=keras.Input(shape=(8, 8, 1)))
+
+
+def test_every_error_class_is_a_zoo_error_with_one_exit_code():
+    from zoo import data, deploy, distribute, errors, shapes, train
+
+    for error_class in (
+        data.DataError,
+        deploy.DeployError,
+        distribute.DistributeError,
+        shapes.SpatialSizeError,
+        train.TrainingError,
+    ):
+        assert issubclass(error_class, errors.ZooError) and issubclass(error_class, ValueError)
+        assert error_class("x").exit_code == errors.EXIT_BAD_INPUT == 2
+    with pytest.raises(errors.ZooError, match="Unknown variant"):
+        zoo.lenet(variant="tiny")
+
+
+def test_run_command_prints_one_line_or_the_traceback_when_debugging(capsys, monkeypatch):
+    from zoo import errors
+
+    def broken(argv):
+        raise errors.ZooError("first line\nsecond line: the fix", exit_code=7)
+
+    monkeypatch.delenv("ZOO_DEBUG", raising=False)
+    assert errors.run_command("zoo-x", broken, []) == 7
+    assert capsys.readouterr().err == "zoo-x: error: first line second line: the fix\n"
+    with pytest.raises(errors.ZooError):
+        errors.run_command("zoo-x", broken, ["--debug"])
+    monkeypatch.setenv("ZOO_DEBUG", "1")
+    with pytest.raises(errors.ZooError):
+        errors.run_command("zoo-x", broken, [])
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.delenv("ZOO_DEBUG")
+    assert errors.run_command("zoo-x", interrupted, []) == 130
+    assert capsys.readouterr().err == "zoo-x: interrupted\n"
+    assert errors.run_command("zoo-x", lambda argv: argv == ["a"] and 5, ["a", "--debug"]) == 5

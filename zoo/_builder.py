@@ -1,6 +1,6 @@
 """Helpers every builder shares: input checks, the classifier head, weights.
 
-Each check raises one ``ValueError`` whose message names the problem and the
+Each check raises one ``ZooError`` (a ``ValueError``) whose message names the problem and the
 fix. The minimum input size is never written by hand: it comes from the
 layers' own kernel, stride and padding settings through ``zoo.shapes``.
 """
@@ -11,6 +11,7 @@ import os
 
 import keras
 
+from zoo.errors import ZooError
 from zoo.shapes import SpatialSizeError, min_input_size, trace_spatial_sizes
 
 CHANNELS_LAST = "channels_last"
@@ -20,13 +21,13 @@ def check_choice(argument, value, choices):
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"Unknown {argument} {value!r}. Use one of: {options}.")
+        raise ZooError(f"Unknown {argument} {value!r}. Use one of: {options}.")
 
 
 def check_classes(classes, include_top):
     """``classes`` must be a positive integer when the classifier is built."""
     if include_top and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
-        raise ValueError(
+        raise ZooError(
             f"classes must be an integer >= 1 (the number of output units), got {classes!r}."
         )
 
@@ -38,7 +39,7 @@ def check_input_shape(input_shape, include_top, model_name):
     (``include_top=False``), where no flattened size has to be known.
     """
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
-        raise ValueError(
+        raise ZooError(
             f"{model_name}: input_shape must be (height, width, channels), got {input_shape!r}. "
             "Add the channel axis for a single-channel image, e.g. (28, 28, 1)."
         )
@@ -47,14 +48,14 @@ def check_input_shape(input_shape, include_top, model_name):
         if value is None and axis != "channels" and not include_top:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(
+            raise ZooError(
                 f"{model_name}: input_shape {tuple(input_shape)!r} has {axis}={value!r}; "
                 "every entry must be a positive integer (None height/width is allowed only "
                 "with include_top=False)."
             )
     looks_channels_first = channels > 4 and (height in (1, 3, 4)) and width not in (1, 3, 4)
     if looks_channels_first:
-        raise ValueError(
+        raise ZooError(
             f"{model_name}: input_shape {tuple(input_shape)!r} looks channels-first "
             f"(channels, height, width). The zoo is channels-last: use "
             f"{(width, channels, height)!r}, and transpose arrays with "
@@ -78,7 +79,7 @@ def check_input_size(layers, input_shape, model_name):
         trace_spatial_sizes(layers, height, width)
     except SpatialSizeError as error:
         smallest = min_input_shape(layers, channels)
-        raise ValueError(
+        raise ZooError(
             f"{model_name}: input {height}x{width} is too small: {str(error).rstrip('.')}. "
             f"The minimum input is {smallest[0]}x{smallest[1]}: use input_shape="
             f"{smallest!r} or larger, or resize your images."
@@ -91,7 +92,7 @@ def make_input(input_shape, input_tensor, include_top, model_name):
         shape = check_input_shape(input_shape, include_top, model_name)
         return keras.Input(shape=shape, name="image"), shape
     if not keras.backend.is_keras_tensor(input_tensor):
-        raise ValueError(
+        raise ZooError(
             f"{model_name}: input_tensor must be a Keras tensor such as "
             f"keras.Input(shape=(h, w, c)), got {type(input_tensor).__name__}."
         )
@@ -140,19 +141,19 @@ def finish_model(image_input, input_tensor, outputs, name, weights):
 
 
 def load_weights(model, path):
-    """Load a ``.weights.h5`` file, turning any mismatch into one clear ``ValueError``."""
+    """Load a ``.weights.h5`` file, turning any mismatch into one clear ``ZooError``."""
     path = os.fspath(path)
     if not path.endswith(".weights.h5"):
-        raise ValueError(
+        raise ZooError(
             f"weights must be None or a path to a '.weights.h5' file (saved with "
             f"model.save_weights), got {path!r}. The zoo ships no pretrained weights."
         )
     if not os.path.isfile(path):
-        raise ValueError(f"weights file {path!r} does not exist. Check the path.")
+        raise ZooError(f"weights file {path!r} does not exist. Check the path.")
     try:
         model.load_weights(path)
     except Exception as error:  # Keras raises several types for a mismatch
-        raise ValueError(
+        raise ZooError(
             f"weights file {path!r} does not match model '{model.name}': {error}. "
             "Build the model with the same variant, input_shape, classes and include_top "
             "as the one that saved the weights."

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zoo.errors import ZooError
+
 __all__ = [
     "DataError",
     "ArrayData",
@@ -51,7 +53,7 @@ MEMORY_BUDGET_BYTES = 1 << 30  # resize batch by batch above 1 GiB of float32 im
 TEST_FRACTION = 0.2
 
 
-class DataError(ValueError):
+class DataError(ZooError):
     """A dataset could not be found or read; the message says what to do."""
 
 

@@ -43,6 +43,8 @@ import tempfile
 
 import numpy as np
 
+from zoo.errors import ZooError, run_command
+
 FORMATS = ("onnx", "saved_model")
 KERAS_FORMAT = {"onnx": "onnx", "saved_model": "tf_saved_model"}
 CAN_EXPORT = {"onnx": ("jax", "tensorflow", "torch"), "saved_model": ("jax", "tensorflow")}
@@ -58,10 +60,9 @@ CHECK_BATCH = 3
 # How a later --overwrite recognises an export as the zoo's own (see check_output_free).
 EXPORT_MANIFEST = "zoo-export.json"
 ONNX_MARKER = "zoo.export"
-EXIT_BAD_INPUT = 2
 
 
-class DeployError(ValueError):
+class DeployError(ZooError):
     """Bad input for export or prediction; the message names the fix."""
 
 
@@ -517,12 +518,12 @@ def _export_parser():
 
 
 def export_main(argv=None):
+    return run_command("zoo-export", _export_command, argv)
+
+
+def _export_command(argv):
     options = _export_parser().parse_args(argv)
-    try:
-        report = export(options.model, options.format, options.output, overwrite=options.overwrite)
-    except DeployError as error:
-        print(f"zoo-export: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    report = export(options.model, options.format, options.output, overwrite=options.overwrite)
     print(
         f"wrote {report['output']} ({options.format}, {report['backend']} backend); outputs "
         f"match Keras within {report['max_abs_difference']:.2g} on {CHECK_BATCH} images"
@@ -544,17 +545,17 @@ def _predict_parser():
 
 
 def predict_main(argv=None):
+    return run_command("zoo-predict", _predict_command, argv)
+
+
+def _predict_command(argv):
     options = _predict_parser().parse_args(argv)
-    try:
-        if options.top < 1:
-            raise DeployError(f"--top must be at least 1, got {options.top}.")
-        model = load_zoo_model(options.model)
-        count = int(model.outputs[0].shape[-1])
-        names, found = load_class_names(options.model, options.classes, count)
-        results = classify(model, options.images, min(options.top, count))
-    except DeployError as error:
-        print(f"zoo-predict: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if options.top < 1:
+        raise DeployError(f"--top must be at least 1, got {options.top}.")
+    model = load_zoo_model(options.model)
+    count = int(model.outputs[0].shape[-1])
+    names, found = load_class_names(options.model, options.classes, count)
+    results = classify(model, options.images, min(options.top, count))
     if not found:
         print("note: no classes.json beside the model; printing class indices", file=sys.stderr)
     for path, best in zip(options.images, results, strict=True):

@@ -31,12 +31,14 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from zoo.errors import ZooError
+
 STRATEGIES = ("data-parallel",)
 SUPPORTED_BACKENDS = ("jax", "tensorflow")
 XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
 
-class DistributeError(ValueError):
+class DistributeError(ZooError):
     """A distribution request this backend or machine cannot honour."""
 
 

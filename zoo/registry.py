@@ -19,6 +19,8 @@ import fnmatch
 import functools
 import inspect
 
+from zoo.errors import ZooError
+
 __all__ = ["register_model", "list_models", "get_model", "model_info"]
 
 _REGISTRY = {}
@@ -40,7 +42,7 @@ def register_model(name, *, family, paper, description="", recipe=None, **fixed)
 
     def decorate(builder):
         if name in _REGISTRY:
-            raise ValueError(f"a model named '{name}' is already registered.")
+            raise ZooError(f"a model named '{name}' is already registered.")
         _REGISTRY[name] = {
             "builder": builder,
             "family": family,
@@ -65,9 +67,7 @@ def _entry(name):
         return _REGISTRY[name]
     close = difflib.get_close_matches(str(name), _REGISTRY, n=3, cutoff=0.4)
     hint = f"Did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-    raise ValueError(
-        f"Unknown model '{name}'. {hint}Registered models: {', '.join(list_models())}."
-    )
+    raise ZooError(f"Unknown model '{name}'. {hint}Registered models: {', '.join(list_models())}.")
 
 
 def list_models(pattern="*"):

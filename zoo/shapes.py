@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 
+from zoo.errors import ZooError
+
 __all__ = [
     "conv_output_size",
     "pool_output_size",
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-class SpatialSizeError(ValueError):
+class SpatialSizeError(ZooError):
     """A feature map would shrink below 1 pixel (or an argument is invalid)."""
 
 

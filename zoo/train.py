@@ -36,22 +36,16 @@ import time
 
 from zoo._io import atomic_path, read_csv, save_figure, write_csv, write_json
 from zoo.distribute import STRATEGIES, DistributeError, finish_together
+from zoo.errors import EXIT_DIVERGED, ZooError, run_command
 
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DEFAULT_MODEL = "lenet5"
 FALLBACK_RECIPE = {"epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "optimizer": "adam"}
 
-EXIT_BAD_INPUT = 2
-EXIT_DIVERGED = 3
 
-
-class TrainingError(Exception):
+class TrainingError(ZooError):
     """Bad input or a failed run; ``exit_code`` is what the command line returns."""
-
-    def __init__(self, message, exit_code=EXIT_BAD_INPUT):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 # --------------------------------------------------------------------------- arguments
@@ -431,39 +425,31 @@ def _start_devices(options, backend):
     """For ``--distribute``: virtual CPUs and the multi-process runtime, before any computation."""
     from zoo import distribute
 
-    try:
-        distribute.check_supported(backend)
-        if options.coordinator is not None and backend != "jax":
-            raise DistributeError(
-                "--coordinator (a multi-process job) needs the jax backend; on tensorflow, "
-                "--distribute data-parallel uses this machine's devices."
-            )
-        if options.virtual_cpus and backend == "tensorflow":
-            distribute.split_tensorflow_cpu(options.virtual_cpus)
-        if options.coordinator is not None:
-            distribute.join_processes(
-                options.coordinator, options.num_processes, options.process_id
-            )
-        if options.virtual_cpus and backend == "jax":
-            import jax
+    distribute.check_supported(backend)
+    if options.coordinator is not None and backend != "jax":
+        raise DistributeError(
+            "--coordinator (a multi-process job) needs the jax backend; on tensorflow, "
+            "--distribute data-parallel uses this machine's devices."
+        )
+    if options.virtual_cpus and backend == "tensorflow":
+        distribute.split_tensorflow_cpu(options.virtual_cpus)
+    if options.coordinator is not None:
+        distribute.join_processes(options.coordinator, options.num_processes, options.process_id)
+    if options.virtual_cpus and backend == "jax":
+        import jax
 
-            if jax.local_device_count() != options.virtual_cpus:
-                raise DistributeError(
-                    f"--virtual-cpus {options.virtual_cpus}: JAX started with "
-                    f"{jax.local_device_count()} device(s) because it was imported first; "
-                    "run zoo-train in a new process."
-                )
-    except DistributeError as error:
-        raise TrainingError(str(error)) from None
+        if jax.local_device_count() != options.virtual_cpus:
+            raise DistributeError(
+                f"--virtual-cpus {options.virtual_cpus}: JAX started with "
+                f"{jax.local_device_count()} device(s) because it was imported first; "
+                "run zoo-train in a new process."
+            )
 
 
 def _distribution_plan(options):
     from zoo import distribute
 
-    try:
-        return distribute.data_parallel(options.batch_size)
-    except DistributeError as error:
-        raise TrainingError(str(error)) from None
+    return distribute.data_parallel(options.batch_size)
 
 
 def _take(images, labels, indices):
@@ -686,14 +672,14 @@ def train(**kwargs):
     return run(options)
 
 
-def main(argv=None):
-    options = build_parser().parse_args(argv)
-    try:
-        run(options)
-    except TrainingError as error:
-        print(f"zoo-train: error: {error}", file=sys.stderr)
-        return error.exit_code
+def _command(argv):
+    run(build_parser().parse_args(argv))
     return 0
+
+
+def main(argv=None):
+    """``zoo-train``: one line on stderr and exit code 2 for bad input (see zoo.errors)."""
+    return run_command("zoo-train", _command, argv)
 
 
 if __name__ == "__main__":
