@@ -49,7 +49,7 @@ train: install
 # Prints a Markdown table; the JSON lands in runs/ (BENCHMARKS.md holds the latest table).
 bench: install
 	@mkdir -p runs
-	$(BIN)/python -m zoo.bench --json runs/bench.json $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench.py --json runs/bench.json $(BENCH_ARGS)
 
 notebooks: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab notebooks

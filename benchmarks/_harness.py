@@ -1,6 +1,6 @@
 """What every native baseline shares: reading the job, timing, and reporting.
 
-A baseline script is started by ``python -m zoo.bench`` with one argument, a
+A baseline script is started by ``benchmarks/bench.py`` with one argument, a
 JSON job such as::
 
     {"model": "lenet5_modern", "data": "/tmp/x/lenet.npz", "batch_size": 128,
@@ -9,11 +9,11 @@ JSON job such as::
 
 or, for AlexNet, ``"warmup_steps"`` and ``"timed_steps"`` on synthetic
 227x227x3 images. It prints one JSON line with its measurements. The timing
-rules are the same as for the zoo's own runner in ``zoo/bench.py``: compile
+rules are the same as for the zoo's own runner in ``benchmarks/bench.py``: compile
 and warm-up are excluded from throughput, each figure is the median over
 several timed windows, and time to accuracy counts training seconds only
 (compilation included, evaluation excluded). The data and the report format
-come from ``zoo.bench`` (NumPy only; no Keras is imported).
+come from ``bench`` (NumPy only; no Keras is imported).
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ import sys
 import time
 
 import numpy as np
-
-from zoo.bench import report
+from bench import report
 
 
 def read_job():
     """The JSON job given as the only command-line argument."""
     if len(sys.argv) != 2:
-        sys.exit(f"usage: {sys.argv[0]} JOB_JSON (started by python -m zoo.bench)")
+        sys.exit(f"usage: {sys.argv[0]} JOB_JSON (started by benchmarks/bench.py)")
     return json.loads(sys.argv[1])
 
 

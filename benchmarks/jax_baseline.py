@@ -1,6 +1,6 @@
 """Native JAX baseline: the zoo's LeNet-5 (modern) and AlexNet as pure functions under ``jax.jit``.
 
-Not part of the ``zoo`` package: ``python -m zoo.bench`` starts this file in a
+Not part of the ``zoo`` package: ``benchmarks/bench.py`` starts this file in a
 subprocess. The layers are written with ``jax.lax`` in NHWC, the layout Keras
 uses on JAX, so this is the speed a JAX user gets by hand: same filters,
 kernels, strides, padding, ReLU, dropout, Glorot-uniform kernels with zero
@@ -22,8 +22,7 @@ from jax import lax
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
-
-from zoo.bench import load_arrays  # noqa: E402  (the job's arrays; NumPy only)
+from bench import load_arrays  # noqa: E402  (the job's arrays; NumPy only)
 
 # Each layer: ("conv", filters, kernel, stride, padding) | ("pool", size, stride)
 # | ("flatten",) | ("dropout", rate) | ("dense", units, relu?)

@@ -1,6 +1,6 @@
 """Native PyTorch baseline: the zoo's LeNet-5 (modern) and AlexNet, trained by a plain loop.
 
-Not part of the ``zoo`` package: ``python -m zoo.bench`` starts this file in a
+Not part of the ``zoo`` package: ``benchmarks/bench.py`` starts this file in a
 subprocess to compare the zoo's Keras training path with what a PyTorch user
 would write by hand. ``"compile": true`` in the job wraps the model in
 ``torch.compile``; ``"channels_last": true`` keeps weights and images in
@@ -28,8 +28,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
-
-from zoo.bench import load_arrays  # noqa: E402  (the job's arrays; NumPy only)
+from bench import load_arrays  # noqa: E402  (the job's arrays; NumPy only)
 
 
 def lenet5_modern(classes=10):

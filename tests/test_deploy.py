@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 import zoo
-from zoo import deploy
+from zoo import _onnx_repair, model_file, predict
+from zoo import export as exporting
 from zoo.train import train
 
 BACKEND = keras.backend.backend()
@@ -38,10 +39,10 @@ def leftovers(folder):
 
 def export_or_refusal(model, format, output):
     """Export where this backend can; elsewhere check the refusal names a backend that can."""
-    if BACKEND in deploy.CAN_EXPORT[format]:
-        return deploy.export(model, format, output)
-    with pytest.raises(deploy.DeployError, match="KERAS_BACKEND=jax or tensorflow"):
-        deploy.export(model, format, output)
+    if BACKEND in exporting.CAN_EXPORT[format]:
+        return exporting.export(model, format, output)
+    with pytest.raises(model_file.DeployError, match="KERAS_BACKEND=jax or tensorflow"):
+        exporting.export(model, format, output)
     assert not os.path.exists(output)
     pytest.skip(f"{BACKEND} cannot export {format}; the refusal is checked")
 
@@ -50,10 +51,10 @@ def test_onnx_export_runs_in_onnxruntime_like_keras(run_dir, digits_batch, tmp_p
     output = tmp_path / "lenet5.onnx"
     report = zoo.export(run_dir / "model.keras", "onnx", output)
     assert report["max_abs_difference"] <= TOLERANCE and report["backend"] == BACKEND
-    model = deploy.load_zoo_model(run_dir / "model.keras")
+    model = model_file.load_zoo_model(run_dir / "model.keras")
     # Real digits, a batch size other than the check's: the batch axis stays dynamic.
     np.testing.assert_allclose(
-        deploy.run_onnx(str(output), digits_batch),
+        exporting.run_onnx(str(output), digits_batch),
         model.predict(digits_batch, verbose=0),
         atol=TOLERANCE,
     )
@@ -64,20 +65,20 @@ def test_saved_model_export_reloads_like_keras(run_dir, digits_batch, tmp_path):
     output = tmp_path / "lenet5_savedmodel"
     report = export_or_refusal(run_dir / "model.keras", "saved_model", str(output))
     assert report["max_abs_difference"] <= TOLERANCE
-    model = deploy.load_zoo_model(run_dir / "model.keras")
+    model = model_file.load_zoo_model(run_dir / "model.keras")
     np.testing.assert_allclose(
-        deploy.run_saved_model(str(output), digits_batch),
+        exporting.run_saved_model(str(output), digits_batch),
         model.predict(digits_batch, verbose=0),
         atol=TOLERANCE,
     )
     # Exporting again is refused, unless --overwrite, which replaces the folder whole.
-    with pytest.raises(deploy.DeployError, match="already exists.*--overwrite"):
-        deploy.export(model, "saved_model", str(output))
+    with pytest.raises(model_file.DeployError, match="already exists.*--overwrite"):
+        exporting.export(model, "saved_model", str(output))
     (output / "variables" / "stale").write_text("left by the first export?")
-    with pytest.raises(deploy.DeployError, match="not a previous zoo export"):
-        deploy.export(model, "saved_model", str(output), overwrite=True)
+    with pytest.raises(model_file.DeployError, match="not a previous zoo export"):
+        exporting.export(model, "saved_model", str(output), overwrite=True)
     (output / "variables" / "stale").unlink()
-    deploy.export(model, "saved_model", str(output), overwrite=True)
+    exporting.export(model, "saved_model", str(output), overwrite=True)
     assert (output / "saved_model.pb").is_file() and leftovers(tmp_path) == []
 
 
@@ -86,7 +87,7 @@ def test_max_pooling_models_to_onnx(tmp_path, name):
     """Max pooling, and AlexNet's own layers; on JAX this needs the MaxPool repair."""
     model = zoo.get_model(name, classes=5)
     output = tmp_path / f"{name}.onnx"
-    assert deploy.export(model, "onnx", output)["max_abs_difference"] <= TOLERANCE
+    assert exporting.export(model, "onnx", output)["max_abs_difference"] <= TOLERANCE
     assert leftovers(tmp_path) == []
 
 
@@ -96,27 +97,27 @@ def test_jax2onnx_max_pool_repair(tmp_path):
     import onnxruntime
 
     model = zoo.get_model("lenet5_modern")
-    images = deploy.check_batch(model)
-    expected = deploy.keras_outputs(model, images)
+    images = exporting.check_batch(model)
+    expected = model_file.keras_outputs(model, images)
     path = str(tmp_path / "raw.onnx")
     model.export(path, format="onnx", verbose=False)
     with pytest.raises(onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument):
-        deploy.run_onnx(path, images)
-    assert deploy.repair_jax2onnx_max_pool(path) == 2  # two pooling layers
-    np.testing.assert_allclose(deploy.run_onnx(path, images), expected, atol=TOLERANCE)
-    assert deploy.repair_jax2onnx_max_pool(path) == 0  # nothing left to repair
+        exporting.run_onnx(path, images)
+    assert _onnx_repair.repair_jax2onnx_max_pool(path) == 2  # two pooling layers
+    np.testing.assert_allclose(exporting.run_onnx(path, images), expected, atol=TOLERANCE)
+    assert _onnx_repair.repair_jax2onnx_max_pool(path) == 0  # nothing left to repair
 
 
 def test_export_command_line(run_dir, tmp_path, capsys):
     output = tmp_path / "cli.onnx"
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
-    assert deploy.export_main(argv) == 0
+    assert exporting.main(argv) == 0
     assert f"wrote {output}" in capsys.readouterr().out
     assert output.stat().st_size > 200_000  # 61,706 float32 weights
 
 
 def test_predict_prints_top_classes_with_saved_names(run_dir, digits_batch, tmp_path, capsys):
-    model = deploy.load_zoo_model(run_dir / "model.keras")
+    model = model_file.load_zoo_model(run_dir / "model.keras")
     paths = []
     for i, image in enumerate(digits_batch[:3]):
         pixels = np.round(image[..., 0] * 255).astype("uint8")
@@ -125,14 +126,14 @@ def test_predict_prints_top_classes_with_saved_names(run_dir, digits_batch, tmp_
     exact = np.round(digits_batch[:3] * 255) / 255  # what the PNGs hold
     expected = model.predict(exact.astype("float32"), verbose=0)
 
-    results = deploy.classify(model, paths, top=3)
+    results = predict.classify(model, paths, top=3)
     for row, best in zip(expected, results, strict=True):
         assert [index for index, _ in best] == list(np.argsort(-row)[:3])
         np.testing.assert_allclose([p for _, p in best], np.sort(row)[::-1][:3], atol=1e-5)
 
     with open(run_dir / "classes.json") as handle:
         names = json.load(handle)
-    assert deploy.predict_main([str(run_dir / "model.keras"), *paths, "--top", "2"]) == 0
+    assert predict.main([str(run_dir / "model.keras"), *paths, "--top", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 * 3 and lines[0] == paths[0]
     top_name = lines[1].split()[1]
@@ -145,7 +146,7 @@ def test_predict_without_classes_json_prints_indices(run_dir, digits_batch, tmp_
     model_path.write_bytes((run_dir / "model.keras").read_bytes())
     image = tmp_path / "digit.png"
     Image.fromarray(np.zeros((28, 28), "uint8"), mode="L").save(image)
-    assert deploy.predict_main([str(model_path), str(image), "--top", "1"]) == 0
+    assert predict.main([str(model_path), str(image), "--top", "1"]) == 0
     captured = capsys.readouterr()
     assert "no classes.json beside the model" in captured.err
     assert captured.out.splitlines()[1].split()[1] in [str(d) for d in range(10)]
@@ -166,9 +167,9 @@ def test_bad_model_files(tmp_path, capsys, case, message):
     elif case == "not_classifier":
         inputs = keras.Input((4,))
         keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(path)
-    for command in (deploy.export_main, deploy.predict_main):
+    for command in (exporting.main, predict.main):
         argv = [str(path), "--format", "onnx", "--output", str(tmp_path / "out.onnx")]
-        if command is deploy.predict_main:
+        if command is predict.main:
             argv = [str(path), str(tmp_path / "image.png")]
         assert command(argv) == 2
         error = capsys.readouterr().err
@@ -178,23 +179,23 @@ def test_bad_model_files(tmp_path, capsys, case, message):
 
 def test_bad_export_and_predict_arguments(run_dir, tmp_path, capsys):
     model = str(run_dir / "model.keras")
-    assert deploy.export_main([model, "--format", "onnx", "--output", "/no/such/dir/x.onnx"]) == 2
+    assert exporting.main([model, "--format", "onnx", "--output", "/no/such/dir/x.onnx"]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
-        deploy.export_main([model, "--format", "tflite", "--output", str(tmp_path / "x")])
+        exporting.main([model, "--format", "tflite", "--output", str(tmp_path / "x")])
     assert stop.value.code == 2
     assert "invalid choice: 'tflite'" in capsys.readouterr().err
-    with pytest.raises(deploy.DeployError, match="unknown format 'pb'"):
-        deploy.export(model, "pb", tmp_path / "x")
-    assert deploy.predict_main([model, str(tmp_path / "missing.png")]) == 2
+    with pytest.raises(model_file.DeployError, match="unknown format 'pb'"):
+        exporting.export(model, "pb", tmp_path / "x")
+    assert predict.main([model, str(tmp_path / "missing.png")]) == 2
     assert "image not found" in capsys.readouterr().err
     broken = tmp_path / "broken.png"
     broken.write_text("not an image")
-    assert deploy.predict_main([model, str(broken)]) == 2
+    assert predict.main([model, str(broken)]) == 2
     assert "cannot read image" in capsys.readouterr().err
     names = tmp_path / "names.json"
     names.write_text('["a", "b"]')
-    assert deploy.predict_main([model, str(broken), "--classes", str(names)]) == 2
+    assert predict.main([model, str(broken), "--classes", str(names)]) == 2
     assert "should list 10 class names" in capsys.readouterr().err
 
 
@@ -219,10 +220,10 @@ def test_export_never_replaces_a_folder_the_user_owns(run_dir, tmp_path, capsys,
     (output / "notes" / "day1.txt").write_text("do not delete")
     before = folder_fingerprint(tmp_path)
     argv = [str(run_dir / "model.keras"), "--format", "saved_model", "--output", str(output)]
-    assert deploy.export_main(argv + ["--overwrite"] * overwrite) == 2
+    assert exporting.main(argv + ["--overwrite"] * overwrite) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
-    if BACKEND in deploy.CAN_EXPORT["saved_model"]:
+    if BACKEND in exporting.CAN_EXPORT["saved_model"]:
         assert f"{output} already exists" in error
         assert ("not a previous zoo export" in error) == overwrite
     assert folder_fingerprint(tmp_path) == before
@@ -235,7 +236,7 @@ def test_onnx_export_never_replaces_a_file_the_user_owns(run_dir, tmp_path, caps
     (tmp_path / "model.onnx.data").write_bytes(b"weights")
     before = folder_fingerprint(tmp_path)
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
-    assert deploy.export_main(argv + ["--overwrite"] * overwrite) == 2
+    assert exporting.main(argv + ["--overwrite"] * overwrite) == 2
     error = capsys.readouterr().err
     assert f"{output} already exists" in error and error.count("\n") == 1
     assert folder_fingerprint(tmp_path) == before
@@ -244,28 +245,28 @@ def test_onnx_export_never_replaces_a_file_the_user_owns(run_dir, tmp_path, caps
 def test_onnx_overwrite_replaces_only_a_previous_export(run_dir, tmp_path, capsys):
     output = tmp_path / "lenet5.onnx"
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
-    assert deploy.export_main(argv) == 0
+    assert exporting.main(argv) == 0
     first = output.read_bytes()
-    assert deploy.export_main(argv) == 2  # exists: refused without --overwrite
+    assert exporting.main(argv) == 2  # exists: refused without --overwrite
     assert "--overwrite" in capsys.readouterr().err and output.read_bytes() == first
     (tmp_path / "lenet5.onnx.data").write_bytes(b"not part of the export")
-    assert deploy.export_main(argv + ["--overwrite"]) == 2  # a file the export did not write
+    assert exporting.main(argv + ["--overwrite"]) == 2  # a file the export did not write
     assert "lenet5.onnx.data already exists" in capsys.readouterr().err
     (tmp_path / "lenet5.onnx.data").unlink()
-    assert deploy.export_main(argv + ["--overwrite"]) == 0
-    assert deploy._previous_export("onnx", str(output)) == {str(output)}
+    assert exporting.main(argv + ["--overwrite"]) == 0
+    assert exporting._previous_export("onnx", str(output)) == {str(output)}
     assert leftovers(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["lenet5.onnx"]
 
 
 def test_saved_model_export_into_an_empty_folder(run_dir, tmp_path):
     output = tmp_path / "empty"
     output.mkdir()
-    if BACKEND not in deploy.CAN_EXPORT["saved_model"]:
-        with pytest.raises(deploy.DeployError, match="KERAS_BACKEND=jax or tensorflow"):
-            deploy.export(run_dir / "model.keras", "saved_model", str(output))
+    if BACKEND not in exporting.CAN_EXPORT["saved_model"]:
+        with pytest.raises(model_file.DeployError, match="KERAS_BACKEND=jax or tensorflow"):
+            exporting.export(run_dir / "model.keras", "saved_model", str(output))
         assert os.listdir(output) == []
         pytest.skip(f"{BACKEND} cannot export saved_model; the refusal is checked")
-    deploy.export(run_dir / "model.keras", "saved_model", str(output))
+    exporting.export(run_dir / "model.keras", "saved_model", str(output))
     assert json.loads((output / "zoo-export.json").read_text())["backend"] == BACKEND
     assert (output / "saved_model.pb").is_file() and leftovers(tmp_path) == []
 
@@ -276,9 +277,23 @@ def test_export_into_a_read_only_folder(run_dir, tmp_path, capsys, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(deploy.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(exporting.tempfile, "mkdtemp", refuse)
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(tmp_path / "m")]
-    assert deploy.export_main(argv) == 2
+    assert exporting.main(argv) == 2
     error = capsys.readouterr().err
     assert f"cannot write in {tmp_path}: Permission denied" in error and error.count("\n") == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_zoo_export_is_the_module_and_the_function():
+    """``zoo.export(...)`` works whether or not ``zoo.export`` was imported as a module."""
+    import subprocess
+    import sys
+
+    import zoo.export as module
+
+    assert zoo.export is module and callable(zoo.export)
+    assert zoo.export.main is exporting.main
+    code = "import warnings; warnings.simplefilter('error'); import zoo.deploy"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0 and "zoo.deploy is deprecated" in result.stderr

@@ -96,11 +96,11 @@ def test_input_tensor_too_small_is_caught():
 
 
 def test_every_error_class_is_a_zoo_error_with_one_exit_code():
-    from zoo import data, deploy, distribute, errors, shapes, train
+    from zoo import data, distribute, errors, model_file, shapes, train
 
     for error_class in (
         data.DataError,
-        deploy.DeployError,
+        model_file.DeployError,
         distribute.DistributeError,
         shapes.SpatialSizeError,
         train.TrainingError,

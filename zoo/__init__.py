@@ -27,7 +27,7 @@ _LAZY = {
     "list_models": "zoo.registry",
     "model_info": "zoo.registry",
     "register_model": "zoo.registry",
-    "export": "zoo.deploy",
+    "export": "zoo.export",  # a module you can call: zoo.export(model, format, output)
     "AdaptiveAveragePooling2D": "zoo.layers",
     "LocalResponseNormalization": "zoo.layers",
 }
@@ -35,7 +35,12 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
+_CALLABLE_MODULES = ("export",)  # see zoo/_callable.py
+
+
 def __getattr__(name):
+    if name in _CALLABLE_MODULES:
+        return importlib.import_module(f"zoo.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -1,10 +1,10 @@
 """Benchmark the zoo's training path against native PyTorch and JAX loops.
 
-Command line (``make bench``, or ``python -m zoo.bench``)::
+Command line (``make bench``, or ``python benchmarks/bench.py``)::
 
-    python -m zoo.bench                      # every runner, LeNet-5 and AlexNet
-    python -m zoo.bench --quick              # a few minutes: shorter runs, no 0.98 target
-    python -m zoo.bench --runners zoo-jax,torch-eager --json results.json
+    python benchmarks/bench.py               # every runner, LeNet-5 and AlexNet
+    python benchmarks/bench.py --quick       # a few minutes: shorter runs, no 0.98 target
+    python benchmarks/bench.py --runners zoo-jax,torch-eager --json results.json
 
 Each run is one model on one runner, started in its own subprocess so that
 backends never share a process and each run's peak memory is its own:
@@ -45,8 +45,8 @@ import numpy as np
 
 from zoo._io import write_json
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASELINES_DIR = os.path.join(REPO_ROOT, "benchmarks")
+BASELINES_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BASELINES_DIR)
 DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "mnist-t10k")
 HEADLINE = "torch-eager"
 
@@ -275,7 +275,7 @@ def _command(runner, job):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     if kind == "zoo":
         env["KERAS_BACKEND"] = package
-        return [sys.executable, "-m", "zoo.bench", "--worker", json.dumps(job)], env
+        return [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(job)], env
     return [sys.executable, os.path.join(BASELINES_DIR, kind), json.dumps(job)], env
 
 
@@ -372,7 +372,7 @@ def machine_description():
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m zoo.bench",
+        prog="benchmarks/bench.py",
         description="Benchmark the zoo's Keras training path on every backend against native "
         "PyTorch and JAX loops (each run in its own subprocess).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -493,7 +493,7 @@ def benchmark(options):
     add_ratios(results)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m zoo.bench " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]),
         "quick": options.quick,
         "machine": machine_description(),
         "lenet_data": source,
@@ -511,7 +511,7 @@ def main(argv=None):
     try:
         report_data = benchmark(options)
     except BenchError as error:
-        print(f"zoo.bench: error: {error}", file=sys.stderr)
+        print(f"bench: error: {error}", file=sys.stderr)
         return 2
     print(markdown_table(report_data["results"]))
     if options.json:

@@ -1,0 +1,333 @@
+"""Export a trained zoo model to ONNX or a TensorFlow SavedModel, checked before it is kept.
+
+Command line::
+
+    zoo-export runs/lenet5/model.keras --format onnx --output lenet5.onnx
+    zoo-export runs/lenet5/model.keras --format saved_model --output lenet5_savedmodel
+
+From Python::
+
+    import zoo
+    report = zoo.export("runs/lenet5/model.keras", "onnx", "lenet5.onnx")
+    report["max_abs_difference"]       # largest gap to Keras on a check batch
+
+Both formats go through Keras's own ``model.export``. Every file is checked
+before it is kept: an ONNX file runs in ``onnxruntime`` and a SavedModel is
+reloaded with TensorFlow, on a batch of images, and their outputs must match
+Keras's within ``1e-4``. A file that fails the check is not written.
+
+Which backend can write which format (Keras 3.15):
+
+=============  =====================  ========================  ======================
+format         jax                    tensorflow                torch
+=============  =====================  ========================  ======================
+onnx           jax2onnx (repaired)    tf2onnx                   torch.onnx
+saved_model    jax2tf (needs TF)      native                    no (needs torch_xla)
+=============  =====================  ========================  ======================
+
+jax2onnx writes a 2-D max pooling as a 4-D ``MaxPool`` that onnxruntime
+refuses; :func:`zoo._onnx_repair.repair_jax2onnx_max_pool` rewrites those nodes as a 2-D
+``MaxPool`` between two transposes, and the check then runs as for the
+other backends (see :mod:`zoo._onnx_repair`).
+
+Nothing at ``output`` is ever replaced unless it is a previous zoo export and
+``overwrite`` is asked for: see :func:`check_output_free`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from zoo._callable import make_module_callable
+from zoo._onnx_repair import _save_onnx, repair_jax2onnx_max_pool
+from zoo.errors import run_command
+from zoo.model_file import DeployError, _as_model, keras_outputs, load_zoo_model
+
+__all__ = ["FORMATS", "CAN_EXPORT", "export", "check_output_free", "main", "load_zoo_model"]
+
+FORMATS = ("onnx", "saved_model")
+KERAS_FORMAT = {"onnx": "onnx", "saved_model": "tf_saved_model"}
+CAN_EXPORT = {"onnx": ("jax", "tensorflow", "torch"), "saved_model": ("jax", "tensorflow")}
+# The package each backend's exporter needs, for the install hint.
+EXPORTER = {
+    ("onnx", "jax"): "jax2onnx",
+    ("onnx", "tensorflow"): "tf2onnx",
+    ("onnx", "torch"): "onnxscript",
+    ("saved_model", "jax"): "tensorflow",
+}
+TOLERANCE = 1e-4
+CHECK_BATCH = 3
+# How a later --overwrite recognises an export as the zoo's own (see check_output_free).
+EXPORT_MANIFEST = "zoo-export.json"
+ONNX_MARKER = "zoo.export"
+
+
+def _check_format(format, backend):
+    if format not in FORMATS:
+        raise DeployError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}.")
+    if backend not in CAN_EXPORT[format]:
+        able = " or ".join(CAN_EXPORT[format])
+        raise DeployError(
+            f"the {backend} backend cannot export {format} (Keras writes a SavedModel through "
+            f"TensorFlow, which needs torch_xla on torch). Run again with KERAS_BACKEND={able}, "
+            "for example: KERAS_BACKEND=tensorflow zoo-export MODEL.keras --format saved_model "
+            "--output PATH."
+        )
+    package = EXPORTER.get((format, backend))
+    if package is not None:
+        import importlib.util
+
+        if importlib.util.find_spec(package) is None:
+            raise DeployError(
+                f"exporting {format} on {backend} needs the {package} package: "
+                "pip install 'zoo[export]'."
+            )
+
+
+def check_batch(model, seed=0):
+    """A fixed batch of images in [0, 1] at the model's input shape."""
+    shape = tuple(model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).random((CHECK_BATCH, *shape), dtype="float32")
+
+
+def run_onnx(path, images):
+    """Outputs of an ONNX file for ``images``, computed by onnxruntime on the CPU."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: images})[0]
+
+
+def run_saved_model(path, images):
+    """Outputs of a SavedModel's ``serve`` endpoint for ``images``, reloaded with TensorFlow."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)  # kept in a name: its variables die with the object
+    return loaded.serve(tf.constant(images)).numpy()
+
+
+RUNNERS = {"onnx": run_onnx, "saved_model": run_saved_model}
+
+# --------------------------------------------------------------------------- never overwrite
+
+
+def _targets(format, output):
+    """Every path an export of ``format`` to ``output`` may write: ONNX adds a ``.data`` file."""
+    return [output, output + ".data"] if format == "onnx" else [output]
+
+
+def _saved_model_files(folder):
+    """Every file under ``folder``, as sorted paths relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def _previous_export(format, output):
+    """The paths an earlier ``zoo.export`` wrote at ``output``, or an empty set if it is not one.
+
+    A SavedModel folder is a previous export when it holds exactly the files its
+    ``zoo-export.json`` lists; an ONNX file when its metadata key ``zoo.export``
+    is present (that stamp also says whether a ``.data`` file belongs to it).
+    """
+    if os.path.islink(output):
+        return set()
+    try:
+        if format == "saved_model":
+            with open(os.path.join(output, EXPORT_MANIFEST), encoding="utf-8") as handle:
+                listed = json.load(handle)["files"]
+            exact = sorted([*listed, EXPORT_MANIFEST]) == _saved_model_files(output)
+            return {output} if exact else set()
+        import onnx
+
+        model = onnx.load(output, load_external_data=False)
+        stamps = [e.value for e in model.metadata_props if e.key == ONNX_MARKER]
+        folder = os.path.dirname(output)
+        return {os.path.join(folder, name) for name in json.loads(stamps[0])["files"]}
+    except Exception:  # no manifest, not ONNX, no stamp, a stamp of another shape
+        return set()
+
+
+def check_output_free(format, output, overwrite=False):
+    """Refuse to write over anything but a previous zoo export (and that only with ``overwrite``).
+
+    An empty folder counts as free for a SavedModel. Raises :class:`DeployError`
+    naming the path and the way out.
+    """
+    output = os.path.abspath(output)
+    replaceable = _previous_export(format, output) if overwrite else set()
+    for target in _targets(format, output):
+        if not os.path.lexists(target) or target in replaceable:
+            continue
+        if format == "saved_model" and os.path.isdir(target) and not os.listdir(target):
+            continue  # an empty folder holds nothing to lose
+        if overwrite:
+            raise DeployError(
+                f"{target} already exists and is not a previous zoo export; --overwrite "
+                "replaces only what zoo-export wrote. Choose another --output."
+            )
+        raise DeployError(
+            f"{target} already exists; choose another --output, or pass --overwrite to "
+            "replace a previous zoo export."
+        )
+
+
+def _mark_as_export(format, written, backend):
+    """Stamp the export with what it consists of, so a later ``--overwrite`` can recognise it."""
+    stamp = {"format": format, "backend": backend, "zoo": _zoo_version()}
+    if format == "saved_model":
+        stamp["files"] = _saved_model_files(written)
+        with open(os.path.join(written, EXPORT_MANIFEST), "w", encoding="utf-8") as handle:
+            json.dump(stamp, handle, indent=2)
+        return
+    import onnx
+
+    stamp["files"] = [os.path.basename(t) for t in _targets(format, written) if os.path.exists(t)]
+    model = onnx.load(written)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = ONNX_MARKER, json.dumps(stamp)
+    _save_onnx(model, written)
+
+
+def _zoo_version():
+    from zoo import __version__
+
+    return __version__
+
+
+def _move_into_place(scratch, format, output, overwrite):
+    """Rename what the exporter wrote in ``scratch`` to ``output``, after checking again.
+
+    A previous export being replaced is first renamed aside, so that ``output``
+    never holds a mix of the two; it is deleted only once the new one is in place.
+    """
+    check_output_free(format, output, overwrite)
+    output = os.path.abspath(output)
+    expected = {os.path.basename(target) for target in _targets(format, output)}
+    unexpected = sorted(set(os.listdir(scratch)) - expected)
+    if unexpected:
+        raise DeployError(
+            f"the exporter wrote files the zoo does not know ({', '.join(unexpected)}); "
+            "nothing was written. Please report this with the model and backend."
+        )
+    destination = os.path.dirname(output)
+    retired = tempfile.mkdtemp(prefix=".zoo-export.old.", dir=destination)
+    try:
+        for target in _targets(format, output):
+            if os.path.lexists(target):
+                os.replace(target, os.path.join(retired, os.path.basename(target)))
+            written = os.path.join(scratch, os.path.basename(target))
+            if os.path.lexists(written):
+                os.replace(written, target)
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
+    """Export ``model`` (a ``keras.Model`` or a ``.keras`` path) as ``format`` to ``output``.
+
+    ``format`` is ``"onnx"`` (one ``.onnx`` file, plus a ``.data`` file for
+    weights too large to embed) or ``"saved_model"`` (a folder). The export
+    is written in a scratch folder beside ``output``, run on a check batch and
+    compared with Keras; only if every output is within ``tolerance`` is it
+    moved to ``output``.
+
+    Nothing already at ``output`` is touched: an existing path is refused,
+    unless ``overwrite`` is true and the path is a previous zoo export (a
+    SavedModel folder holding only what its ``zoo-export.json`` lists, or an
+    ONNX file with the ``zoo.export`` metadata key). Returns ``{"format",
+    "output", "backend", "max_abs_difference"}``. Raises :class:`DeployError`.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    _check_format(format, backend)
+    model = _as_model(model)
+    output = os.fspath(output)
+    destination = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(destination):
+        raise DeployError(f"folder {destination} does not exist; create it or change --output.")
+    check_output_free(format, output, overwrite)
+    images = check_batch(model)
+    expected = keras_outputs(model, images)  # also marks the model as called, which JAX needs
+    try:
+        scratch = tempfile.mkdtemp(prefix=".zoo-export.", dir=destination)
+    except OSError as error:
+        raise DeployError(
+            f"cannot write in {destination}: {error.strerror}; choose a folder you can write "
+            "to with --output."
+        ) from None
+    try:
+        written = os.path.join(scratch, os.path.basename(os.path.abspath(output)))
+        try:
+            model.export(written, format=KERAS_FORMAT[format], verbose=False)
+            if format == "onnx" and backend == "jax":
+                repair_jax2onnx_max_pool(written)
+            _mark_as_export(format, written, backend)
+            actual = RUNNERS[format](written, images)
+        except Exception as error:
+            message = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+            others = [b for b in CAN_EXPORT[format] if b != backend]
+            raise DeployError(
+                f"{format} export on the {backend} backend failed: {type(error).__name__}: "
+                f"{message}. The {' and '.join(others)} backend(s) can also export {format}: "
+                f"run again with KERAS_BACKEND={others[0]}."
+            ) from None
+        difference = float(np.max(np.abs(np.asarray(actual) - expected)))
+        if not difference <= tolerance:
+            raise DeployError(
+                f"the exported {format} model differs from Keras by {difference:.3g} "
+                f"(more than {tolerance:g}); nothing was written."
+            )
+        _move_into_place(scratch, format, output, overwrite)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "format": format,
+        "output": os.path.abspath(output),
+        "backend": backend,
+        "max_abs_difference": difference,
+    }
+
+
+def _export_parser():
+    parser = argparse.ArgumentParser(
+        prog="zoo-export",
+        description="Export a trained zoo model (model.keras) to ONNX or a TensorFlow "
+        "SavedModel, checked against Keras before it is written.",
+    )
+    parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--output", required=True, help="the .onnx file or SavedModel folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUTPUT if it is a previous zoo export (anything else is never touched)",
+    )
+    return parser
+
+
+def main(argv=None):
+    """``zoo-export``: one line on stderr and exit code 2 for bad input."""
+    return run_command("zoo-export", _export_command, argv)
+
+
+def _export_command(argv):
+    options = _export_parser().parse_args(argv)
+    report = export(options.model, options.format, options.output, overwrite=options.overwrite)
+    print(
+        f"wrote {report['output']} ({options.format}, {report['backend']} backend); outputs "
+        f"match Keras within {report['max_abs_difference']:.2g} on {CHECK_BATCH} images"
+    )
+    return 0
+
+
+make_module_callable(__name__, export)  # zoo.export(...) is export(...)
