@@ -210,7 +210,7 @@ def run_zoo_job(job):
     """Measure one job through Keras in this process; KERAS_BACKEND is already set."""
     import keras
 
-    from zoo.registry import get_model
+    from zoo.models import get_model
     from zoo.train import compile_model
 
     arrays = load_arrays(job)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import set_fixed_weights
 
-from zoo.registry import get_model, model_info
+from zoo.models import get_model, model_info
 from zoo.train import compile_model
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks")

@@ -20,7 +20,8 @@ import keras
 import numpy as np
 import pytest
 
-from zoo.train import EXIT_BAD_INPUT, main
+from zoo.errors import EXIT_BAD_INPUT
+from zoo.train import main
 
 BACKEND = keras.backend.backend()
 DISTRIBUTED = BACKEND in ("jax", "tensorflow")

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 import zoo
-from zoo.registry import models_table
+from zoo.models import models_table
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
@@ -59,8 +59,71 @@ def test_unknown_model_lists_the_closest_names():
 
 
 def test_registering_a_name_twice_is_refused():
+    spec = zoo.model_spec("lenet5")
     with pytest.raises(ValueError, match="already registered"):
-        zoo.register_model("lenet5", family="LeNet", paper={})(lambda **kw: None)
+        zoo.register_model(spec)(lambda **kw: None)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_spec_states_what_its_built_model_has(name):
+    """The spec's facts are typed in by hand; the built model is the judge."""
+    from zoo._builder import min_input_shape
+
+    spec = zoo.model_spec(name)
+    model = zoo.get_model(name)
+    assert spec.default_input_shape == tuple(model.input_shape[1:])
+    assert spec.min_input_shape == min_input_shape(model.layers, model.input_shape[-1])
+    assert spec.params == model.count_params()
+    assert (spec.classes,) == tuple(model.output_shape[1:])
+    assert spec.builder.__name__ in {"lenet", "alexnet"}
+
+
+def test_model_info_builds_nothing(monkeypatch):
+    from zoo import _builder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("model_info built a model")
+
+    monkeypatch.setattr(_builder, "assemble", refuse)
+    assert zoo.model_info("alexnet")["params"] == 62_378_344
+    assert zoo.model_info("lenet5")["recipe"]["epochs"] == 30
+    with pytest.raises(AssertionError, match="built a model"):
+        zoo.get_model("lenet5")
+
+
+def imports_of(path):
+    """Every ``zoo`` module a file imports, at the top or inside a function."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("zoo")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("zoo"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_the_package_has_no_import_cycle():
+    package = pathlib.Path(zoo.__file__).parent
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph = {name: imports_of(path) & (set(modules) - {name}) for name, path in modules.items()}
+    graph["zoo"] = set()  # the package's lazy names load on attribute access, not at import
+
+    def visit(name, trail):
+        if name in trail:
+            raise AssertionError("import cycle: " + " -> ".join([*trail, name]))
+        for imported in sorted(graph.get(name, ())):
+            if imported != "zoo":
+                visit(imported, [*trail, name])
+
+    for name in sorted(graph):
+        visit(name, [])
 
 
 def test_readme_model_table_is_generated_from_the_registry():

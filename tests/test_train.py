@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from conftest import MNIST_DIR, needs_shared_mnist
 
-from zoo.train import EXIT_BAD_INPUT, EXIT_DIVERGED, main, train
+from zoo.errors import EXIT_BAD_INPUT, EXIT_DIVERGED
+from zoo.train import main, train
 
 BACKEND = keras.backend.backend()
 
@@ -21,7 +22,8 @@ def read_json(path):
 
 
 def test_lenet_on_digits_reaches_095_with_the_default_recipe(tmp_path):
-    metrics = train(output=str(tmp_path), quiet=True)
+    result = train(output=str(tmp_path), quiet=True)
+    metrics = result.metrics
     assert metrics["test_accuracy"] >= 0.95
     assert metrics["epochs_completed"] == 30 and metrics["params"] == 61_706
     saved = read_json(tmp_path / "metrics.json")

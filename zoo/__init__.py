@@ -20,22 +20,24 @@ import importlib
 
 __version__ = "0.1.0"
 
+# Modules you can call: zoo.train(...), zoo.export(model, format, output); see zoo/_callable.py
+_CALLABLE_MODULES = ("export", "train")
+
 _LAZY = {
     "lenet": "zoo.models.lenet",
     "alexnet": "zoo.models.alexnet",
-    "get_model": "zoo.registry",
-    "list_models": "zoo.registry",
-    "model_info": "zoo.registry",
-    "register_model": "zoo.registry",
-    "export": "zoo.export",  # a module you can call: zoo.export(model, format, output)
+    "get_model": "zoo.models",
+    "list_models": "zoo.models",
+    "model_info": "zoo.models",
+    "model_spec": "zoo.models",
+    "register_model": "zoo.models",
+    "ModelSpec": "zoo.models",
+    "TrainConfig": "zoo.config",
     "AdaptiveAveragePooling2D": "zoo.layers",
     "LocalResponseNormalization": "zoo.layers",
 }
 
-__all__ = sorted(_LAZY)
-
-
-_CALLABLE_MODULES = ("export",)  # see zoo/_callable.py
+__all__ = sorted([*_LAZY, *_CALLABLE_MODULES])
 
 
 def __getattr__(name):

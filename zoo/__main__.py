@@ -1,7 +1,7 @@
 """``python -m zoo``: print the table of registered models (the README embeds it)."""
 
 import zoo
-from zoo.registry import models_table
+from zoo.models import models_table
 
 if __name__ == "__main__":
     print(f"zoo {zoo.__version__}: {len(zoo.list_models())} models\n")

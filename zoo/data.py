@@ -489,12 +489,18 @@ def _with_train(data, x, y):
 def check_labels(data, classes):
     """Every label must be an integer in ``[0, classes)``."""
     for split, labels in (("training", data.y_train), ("test", data.y_test)):
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise DataError(
-                f"{split} labels run from {labels.min()} to {labels.max()}, but the model has "
-                f"{classes} classes (labels 0..{classes - 1}). Pass --classes "
-                f"{max(int(labels.max()) + 1, classes)} or fix the labels."
-            )
+        check_label_range(labels, classes, split)
+
+
+def check_label_range(labels, classes, split="training"):
+    """Raise :class:`DataError` unless every label of ``split`` is in ``[0, classes)``."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(
+            f"{split} labels run from {labels.min()} to {labels.max()}, but the model has "
+            f"{classes} classes (labels 0..{classes - 1}). Pass --classes "
+            f"{max(int(labels.max()) + 1, classes)} or fix the labels."
+        )
 
 
 # --------------------------------------------------------------------------- inputs for fit

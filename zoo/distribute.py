@@ -45,6 +45,32 @@ class DistributeError(ZooError):
 # --------------------------------------------------------------------------- before Keras
 
 
+def start_devices(config, backend):
+    """For ``--distribute``: virtual CPUs and the multi-process runtime, before any computation.
+
+    ``config`` is a :class:`zoo.config.TrainConfig` (only its distribution fields are read).
+    """
+    check_supported(backend)
+    if config.coordinator is not None and backend != "jax":
+        raise DistributeError(
+            "--coordinator (a multi-process job) needs the jax backend; on tensorflow, "
+            "--distribute data-parallel uses this machine's devices."
+        )
+    if config.virtual_cpus and backend == "tensorflow":
+        split_tensorflow_cpu(config.virtual_cpus)
+    if config.coordinator is not None:
+        join_processes(config.coordinator, config.num_processes, config.process_id)
+    if config.virtual_cpus and backend == "jax":
+        import jax
+
+        if jax.local_device_count() != config.virtual_cpus:
+            raise DistributeError(
+                f"--virtual-cpus {config.virtual_cpus}: JAX started with "
+                f"{jax.local_device_count()} device(s) because it was imported first; "
+                "run zoo-train in a new process."
+            )
+
+
 def check_supported(backend):
     if backend not in SUPPORTED_BACKENDS:
         raise DistributeError(

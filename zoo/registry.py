@@ -1,79 +1,124 @@
-"""The model registry: every model in the zoo under one name.
+"""The model registry: every model in the zoo under one name, described by a :class:`ModelSpec`.
 
-A model family's file registers each named model with one decorator line on
-its builder; keyword arguments after ``paper`` fix builder arguments::
+A spec is plain data about one named model: its family and paper, the builder
+and the arguments it fixes, its training recipe, and the facts a user asks
+for before building anything (default and minimum input, parameter count).
+A model family's file registers its specs with one decorator line each::
 
-    @register_model("lenet5_modern", family="LeNet", paper=LENET_PAPER, variant="modern")
-    @register_model("lenet5", family="LeNet", paper=LENET_PAPER, variant="classic")
+    @register_model(ModelSpec("lenet5", family="LeNet", paper=LENET_PAPER, ...))
     def lenet(input_shape=(28, 28, 1), classes=10, variant="classic", ...):
         ...
 
-and users reach it through :func:`list_models`, :func:`get_model` and
-:func:`model_info`.
+This module never imports the model files: ``zoo/models/__init__.py`` lists
+them, and importing ``zoo.models`` (which ``zoo.get_model`` and friends do)
+registers them. Users reach the models through :func:`list_models`,
+:func:`get_model` and :func:`model_info`.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import functools
 import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from zoo.errors import ZooError
 
-__all__ = ["register_model", "list_models", "get_model", "model_info"]
+__all__ = [
+    "Paper",
+    "Recipe",
+    "ModelSpec",
+    "register_model",
+    "list_models",
+    "get_model",
+    "model_info",
+    "model_spec",
+    "models_table",
+]
 
-_REGISTRY = {}
+
+@dataclass(frozen=True)
+class Paper:
+    """Where a model comes from."""
+
+    title: str
+    authors: str
+    year: int
 
 
-def register_model(name, *, family, paper, description="", recipe=None, **fixed):
-    """Decorator that adds a builder to the registry under ``name``.
+@dataclass(frozen=True)
+class Recipe:
+    """The training defaults ``zoo-train`` uses for a model (each flag can override them)."""
 
-    Args:
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the zoo knows about one named model without building it.
+
+    Attributes:
         name: the registry name (lower case, e.g. ``"alexnet_torchvision"``).
         family: the model family (``"LeNet"``, ``"AlexNet"``).
-        paper: a dict with ``title``, ``authors`` and ``year``.
-        description: one line shown by :func:`model_info`.
-        recipe: the training defaults ``zoo-train`` uses for this model
-            (``epochs``, ``batch_size``, ``learning_rate``, ``optimizer``).
-        **fixed: builder arguments this name always uses (e.g. ``variant``);
+        paper: the :class:`Paper` it comes from.
+        description: one line for listings.
+        recipe: the :class:`Recipe` ``zoo-train`` uses.
+        fixed: builder arguments this name always uses (e.g. ``variant``);
             a user's override in :func:`get_model` still wins.
+        default_input_shape, min_input_shape: ``(height, width, channels)``.
+        params: parameters at the default input and classes.
+        classes: output units at the defaults.
+        builder: the function that builds it (set by :func:`register_model`).
+    """
+
+    name: str
+    family: str
+    paper: Paper
+    default_input_shape: tuple
+    min_input_shape: tuple
+    params: int
+    classes: int
+    description: str = ""
+    recipe: Recipe = field(default_factory=Recipe)
+    fixed: Mapping = field(default_factory=dict)
+    builder: Callable | None = None
+
+
+_SPECS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec):
+    """Decorator: register ``spec`` with the decorated function as its builder.
+
+    Stack several to register several names on one builder. Registering a
+    name twice is refused.
     """
 
     def decorate(builder):
-        if name in _REGISTRY:
-            raise ZooError(f"a model named '{name}' is already registered.")
-        _REGISTRY[name] = {
-            "builder": builder,
-            "family": family,
-            "paper": dict(paper),
-            "description": description,
-            "fixed": dict(fixed),
-            "recipe": dict(recipe or {}),
-        }
+        if spec.name in _SPECS:
+            raise ZooError(f"a model named '{spec.name}' is already registered.")
+        _SPECS[spec.name] = replace(spec, builder=builder)
         return builder
 
     return decorate
 
 
-def _load_model_families():
-    """Import the built-in model files; their decorators fill the registry."""
-    import zoo.models  # noqa: F401
-
-
-def _entry(name):
-    _load_model_families()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    close = difflib.get_close_matches(str(name), _REGISTRY, n=3, cutoff=0.4)
+def model_spec(name):
+    """The :class:`ModelSpec` registered as ``name``; the error suggests close names."""
+    if name in _SPECS:
+        return _SPECS[name]
+    close = difflib.get_close_matches(str(name), _SPECS, n=3, cutoff=0.4)
     hint = f"Did you mean {', '.join(repr(c) for c in close)}? " if close else ""
     raise ZooError(f"Unknown model '{name}'. {hint}Registered models: {', '.join(list_models())}.")
 
 
 def list_models(pattern="*"):
     """Sorted names of the registered models matching a shell-style ``pattern``."""
-    _load_model_families()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+    return sorted(n for n in _SPECS if fnmatch.fnmatchcase(n, pattern))
 
 
 def get_model(name, **overrides):
@@ -81,47 +126,35 @@ def get_model(name, **overrides):
 
     Example: ``zoo.get_model("lenet5", classes=3, input_shape=(32, 32, 1))``.
     """
-    entry = _entry(name)
-    kwargs = {"name": name, **entry["fixed"], **overrides}
-    return entry["builder"](**kwargs)
-
-
-@functools.cache
-def _measured(name):
-    """Build the model once at its defaults to read its shapes and parameter count."""
-    from zoo._builder import min_input_shape
-
-    model = get_model(name)
-    return {
-        "default_input_shape": tuple(model.input_shape[1:]),
-        "min_input_shape": min_input_shape(model.layers, model.input_shape[-1]),
-        "params": int(model.count_params()),
-        "output_shape": tuple(model.output_shape[1:]),
-    }
+    spec = model_spec(name)
+    return spec.builder(**{"name": name, **spec.fixed, **overrides})
 
 
 def model_info(name):
-    """Facts about a registered model, as a dict.
+    """Facts about a registered model, as a dict, read from its spec (nothing is built).
 
     Keys: ``name``, ``family``, ``paper`` (title, authors, year),
     ``description``, ``default_input_shape``, ``min_input_shape``, ``params``
-    (at the default input and classes), ``output_shape`` and ``defaults``
-    (the builder's keyword defaults) and ``recipe`` (training defaults).
+    (at the default input and classes), ``output_shape``, ``recipe``
+    (training defaults) and ``defaults`` (the builder's keyword defaults).
     """
-    entry = _entry(name)
+    spec = model_spec(name)
     defaults = {
         key: p.default
-        for key, p in inspect.signature(entry["builder"]).parameters.items()
+        for key, p in inspect.signature(spec.builder).parameters.items()
         if p.default is not inspect.Parameter.empty
     }
-    defaults.update(entry["fixed"], name=name)
+    defaults.update(spec.fixed, name=name)
     return {
         "name": name,
-        "family": entry["family"],
-        "paper": dict(entry["paper"]),
-        "description": entry["description"],
-        **_measured(name),
-        "recipe": dict(entry["recipe"]),
+        "family": spec.family,
+        "paper": vars(spec.paper).copy(),
+        "description": spec.description,
+        "default_input_shape": spec.default_input_shape,
+        "min_input_shape": spec.min_input_shape,
+        "params": spec.params,
+        "output_shape": (spec.classes,),
+        "recipe": vars(spec.recipe).copy(),
         "defaults": defaults,
     }
 
@@ -133,12 +166,11 @@ def models_table():
         "| --- | --- | --- | --- | ---: | --- |",
     ]
     for name in list_models():
-        info = model_info(name)
-        paper = info["paper"]
+        spec = _SPECS[name]
         rows.append(
-            f"| `{name}` | {info['family']} | {_shape(info['default_input_shape'])} "
-            f"| {_shape(info['min_input_shape'])} | {info['params']:,} "
-            f"| {paper['authors'].split(',')[0]} et al., {paper['year']} |"
+            f"| `{name}` | {spec.family} | {_shape(spec.default_input_shape)} "
+            f"| {_shape(spec.min_input_shape)} | {spec.params:,} "
+            f"| {spec.paper.authors.split(',')[0]} et al., {spec.paper.year} |"
         )
     return "\n".join(rows)
 

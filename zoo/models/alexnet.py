@@ -36,17 +36,17 @@ import keras
 from zoo import _builder
 from zoo._builder import CHANNELS_LAST
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
-from zoo.registry import register_model
+from zoo.registry import ModelSpec, Paper, Recipe, register_model
 
 # Adam at 3e-4 (not the paper's SGD at 1e-2, which needs far more data and epochs to leave
 # the majority class): on 1,437 digits at 67x67 it passes 0.9 test accuracy within 3-4 epochs.
-ALEXNET_RECIPE = {"epochs": 10, "batch_size": 32, "learning_rate": 3e-4, "optimizer": "adam"}
+ALEXNET_RECIPE = Recipe(epochs=10, batch_size=32, learning_rate=3e-4, optimizer="adam")
 
-ALEXNET_PAPER = {
-    "title": "ImageNet classification with deep convolutional neural networks",
-    "authors": "A. Krizhevsky, I. Sutskever, G. E. Hinton",
-    "year": 2012,
-}
+ALEXNET_PAPER = Paper(
+    title="ImageNet classification with deep convolutional neural networks",
+    authors="A. Krizhevsky, I. Sutskever, G. E. Hinton",
+    year=2012,
+)
 
 # variant: filters of conv1..conv5, and conv1's explicit zero padding.
 VARIANTS = {
@@ -114,22 +114,34 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
     ]
 
 
+# The numbers are checked against built models by tests/test_registry.py.
 @register_model(
-    "alexnet_torchvision",
-    family="AlexNet",
-    paper=ALEXNET_PAPER,
-    description="AlexNet as in torchvision: 64-192-384-256-256 filters, adaptive pooling",
-    recipe=ALEXNET_RECIPE,
-    variant="torchvision",
-    input_shape=(224, 224, 3),
+    ModelSpec(
+        "alexnet_torchvision",
+        family="AlexNet",
+        paper=ALEXNET_PAPER,
+        description="AlexNet as in torchvision: 64-192-384-256-256 filters, adaptive pooling",
+        recipe=ALEXNET_RECIPE,
+        fixed={"variant": "torchvision", "input_shape": (224, 224, 3)},
+        default_input_shape=(224, 224, 3),
+        min_input_shape=(63, 63, 3),
+        params=61_100_840,
+        classes=1000,
+    )
 )
 @register_model(
-    "alexnet",
-    family="AlexNet",
-    paper=ALEXNET_PAPER,
-    description="AlexNet as in the paper, one stream: 96-256-384-384-256 filters",
-    recipe=ALEXNET_RECIPE,
-    variant="original",
+    ModelSpec(
+        "alexnet",
+        family="AlexNet",
+        paper=ALEXNET_PAPER,
+        description="AlexNet as in the paper, one stream: 96-256-384-384-256 filters",
+        recipe=ALEXNET_RECIPE,
+        fixed={"variant": "original"},
+        default_input_shape=(227, 227, 3),
+        min_input_shape=(67, 67, 3),
+        params=62_378_344,
+        classes=1000,
+    )
 )
 def alexnet(
     input_shape=(227, 227, 3),
@@ -169,7 +181,7 @@ def alexnet(
     _builder.check_choice("pooling", pooling, (None, "avg", "max"))
     _builder.check_classes(classes, include_top)
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
+        raise _builder.ZooError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
     name = name or ("alexnet" if variant == "original" else "alexnet_torchvision")
     return _builder.assemble(
         name,

@@ -30,13 +30,21 @@ import keras
 
 from zoo import _builder
 from zoo._builder import CHANNELS_LAST
-from zoo.registry import register_model
+from zoo.registry import ModelSpec, Paper, Recipe, register_model
 
-LENET_PAPER = {
-    "title": "Gradient-based learning applied to document recognition",
-    "authors": "Y. LeCun, L. Bottou, Y. Bengio, P. Haffner",
-    "year": 1998,
-}
+LENET_PAPER = Paper(
+    title="Gradient-based learning applied to document recognition",
+    authors="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner",
+    year=1998,
+)
+LENET_FACTS = dict(  # the same for both variants; tests/test_registry.py checks them
+    family="LeNet",
+    paper=LENET_PAPER,
+    default_input_shape=(28, 28, 1),
+    min_input_shape=(12, 12, 1),
+    params=61_706,
+    classes=10,
+)
 
 VARIANTS = {
     # variant: (activation, pooling layer class)
@@ -69,21 +77,23 @@ def lenet_classifier(variant, classes, classifier_activation):
 
 
 @register_model(
-    "lenet5_modern",
-    family="LeNet",
-    paper=LENET_PAPER,
-    description="LeNet-5 with ReLU and max pooling",
-    recipe={"epochs": 15, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam"},
-    variant="modern",
+    ModelSpec(
+        "lenet5_modern",
+        description="LeNet-5 with ReLU and max pooling",
+        recipe=Recipe(epochs=15, batch_size=64, learning_rate=1e-3, optimizer="adam"),
+        fixed={"variant": "modern"},
+        **LENET_FACTS,
+    )
 )
 @register_model(
-    "lenet5",
-    family="LeNet",
-    paper=LENET_PAPER,
-    description="LeNet-5 as in the paper: sigmoid and average pooling",
-    # Sigmoid units learn slowly at first: a larger step and more epochs.
-    recipe={"epochs": 30, "batch_size": 32, "learning_rate": 3e-3, "optimizer": "adam"},
-    variant="classic",
+    ModelSpec(
+        "lenet5",
+        description="LeNet-5 as in the paper: sigmoid and average pooling",
+        # Sigmoid units learn slowly at first: a larger step and more epochs.
+        recipe=Recipe(epochs=30, batch_size=32, learning_rate=3e-3, optimizer="adam"),
+        fixed={"variant": "classic"},
+        **LENET_FACTS,
+    )
 )
 def lenet(
     input_shape=(28, 28, 1),

@@ -1,0 +1,203 @@
+"""Checkpoints that are never half-written: save, find, load and verify.
+
+After every epoch ``zoo-train`` writes one checkpoint as a unit::
+
+    OUTPUT/checkpoint/epoch-0003/model.keras    weights, architecture, optimizer state
+    OUTPUT/checkpoint/epoch-0003/state.json     what was trained, and how far
+    OUTPUT/checkpoint/latest.json               {"epoch": 3, "folder": "epoch-0003"}
+
+The epoch folder is filled under a temporary name and renamed into place
+whole; only then does ``latest.json`` (written atomically) point at it, and
+the previous epoch's folder is removed. A run killed at any instant leaves
+``latest.json`` naming a complete folder whose model and state belong
+together, which :func:`load` checks. ``OUTPUT/model.keras``,
+``OUTPUT/state.json`` and ``OUTPUT/history.csv`` are refreshed after each
+checkpoint for people and tools to read; resuming never trusts them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import shutil
+import tempfile
+
+from zoo._io import atomic_path, write_csv, write_json
+from zoo.errors import ZooError
+
+__all__ = [
+    "CheckpointError",
+    "save",
+    "save_final",
+    "load",
+    "latest_epoch",
+    "clean_stale",
+    "epoch_callback",
+]
+
+FOLDER = "checkpoint"
+POINTER = "latest.json"
+
+
+class CheckpointError(ZooError):
+    """A checkpoint is missing, damaged, or belongs to another run."""
+
+
+def _epoch_folder(epoch):
+    return f"epoch-{epoch:04d}"
+
+
+def history_rows(history):
+    """``{"loss": [...], ...}`` as CSV rows ``{"epoch": 1, "loss": ...}``."""
+    keys = list(history)
+    count = len(history[keys[0]]) if keys else 0
+    return [{"epoch": i + 1, **{k: history[k][i] for k in keys}} for i in range(count)]
+
+
+def save(model, output, state, history):
+    """Write the checkpoint of ``state["epochs_completed"]`` epochs as one unit; return its path."""
+    epoch = state["epochs_completed"]
+    root = os.path.join(output, FOLDER)
+    os.makedirs(root, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=f".{_epoch_folder(epoch)}.", dir=root)
+    try:
+        model.save(os.path.join(scratch, "model.keras"))
+        write_json(os.path.join(scratch, "state.json"), {**state, "history": history})
+        final = os.path.join(root, _epoch_folder(epoch))
+        if os.path.isdir(final):  # left by a run killed before it moved the pointer
+            shutil.rmtree(final)
+        os.replace(scratch, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    previous = latest_epoch(output)
+    write_json(os.path.join(root, POINTER), {"epoch": epoch, "folder": _epoch_folder(epoch)})
+    if previous is not None and previous != epoch:
+        shutil.rmtree(os.path.join(root, _epoch_folder(previous)), ignore_errors=True)
+    _publish(final, output, state, history)
+    return final
+
+
+def _publish(folder, output, state, history):
+    """Refresh the files people read at the top of OUTPUT (never read back by resume)."""
+    with atomic_path(os.path.join(output, "model.keras")) as temporary:
+        try:
+            os.link(os.path.join(folder, "model.keras"), temporary)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(os.path.join(folder, "model.keras"), temporary)
+    write_csv(os.path.join(output, "history.csv"), history_rows(history), ["epoch", *history])
+    write_json(os.path.join(output, "state.json"), state)
+
+
+def latest_epoch(output):
+    """The epoch ``latest.json`` points at, or ``None`` when there is no checkpoint."""
+    pointer = os.path.join(output, FOLDER, POINTER)
+    if not os.path.isfile(pointer):
+        return None
+    try:
+        with open(pointer, encoding="utf-8") as handle:
+            return int(json.load(handle)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CheckpointError(
+            f"{pointer} is damaged; delete OUTPUT/{FOLDER} to train from scratch."
+        ) from None
+
+
+def load(output, compile=True):
+    """Load the latest checkpoint in ``output``: ``(model, state, history)``.
+
+    Raises :class:`CheckpointError` when there is none, or when the model and
+    the state in it do not belong together.
+    """
+    epoch = latest_epoch(output)
+    if epoch is None:
+        raise CheckpointError(
+            f"--resume: no checkpoint in {output} ({FOLDER}/{POINTER} is missing). Train "
+            "without --resume first, or point --output at an earlier run."
+        )
+    folder = os.path.join(output, FOLDER, _epoch_folder(epoch))
+    state_path = os.path.join(folder, "state.json")
+    try:
+        with open(state_path, encoding="utf-8") as handle:
+            state = json.load(handle)
+        history = state.pop("history")
+    except (OSError, ValueError, KeyError, AttributeError):
+        raise CheckpointError(
+            f"{state_path} is missing or damaged; the checkpoint cannot be resumed."
+        ) from None
+    if state.get("epochs_completed") != epoch or any(len(v) != epoch for v in history.values()):
+        raise CheckpointError(
+            f"{folder} does not hold epoch {epoch} (its state says "
+            f"{state.get('epochs_completed')}); the checkpoint cannot be resumed."
+        )
+    import keras
+
+    import zoo.layers  # noqa: F401  (registers the zoo's own layers for loading)
+
+    try:
+        model = keras.saving.load_model(os.path.join(folder, "model.keras"), compile=compile)
+    except Exception as error:  # a truncated zip, a missing file...
+        raise CheckpointError(
+            f"{folder}/model.keras cannot be loaded ({type(error).__name__}); the checkpoint "
+            "cannot be resumed."
+        ) from None
+    return model, state, history
+
+
+def clean_stale(output):
+    """Remove temporary files and folders a killed run of the zoo left in ``output``.
+
+    Only names the zoo's own writers use are touched: ``.NAME.XXXX`` beside an
+    artifact (see :mod:`zoo._io`) and ``checkpoint/.epoch-NNNN.XXXX``.
+    Returns what was removed.
+    """
+    artifacts = ("model.keras", "history.csv", "state.json", "metrics.json", "classes.json")
+    artifacts += ("curves.png", "confusion_matrix.png")
+    patterns = [os.path.join(output, f".{name}.*") for name in artifacts]
+    patterns.append(os.path.join(output, FOLDER, ".epoch-*"))
+    patterns.append(os.path.join(output, FOLDER, f".{POINTER}.*"))
+    removed = sorted(path for pattern in patterns for path in glob.glob(pattern))
+    for path in removed:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    return removed
+
+
+def epoch_callback(output, history, state, writes=True):
+    """A Keras callback that saves a checkpoint after every epoch with a finite loss.
+
+    ``history`` (a dict of lists) is extended in place. An epoch whose loss is
+    not finite is not saved, so the last checkpoint stays the last good one.
+    In a multi-process JAX job saving gathers every process's variables, so
+    every process saves; those with ``writes=False`` save to a scratch folder.
+    """
+    import keras
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            if not math.isfinite(float(logs.get("loss", float("nan")))):
+                return
+            for key, value in logs.items():
+                history.setdefault(key, []).append(float(value))
+            if writes:
+                save(self.model, output, {**state, "epochs_completed": epoch + 1}, history)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    self.model.save(os.path.join(scratch, "model.keras"))
+
+    return EpochCheckpoint()
+
+
+def save_final(model, output, writes):
+    """``OUTPUT/model.keras`` once training ends (a helper process saves to scratch: JAX
+    gathers every process's variables when any of them saves)."""
+    if not writes:
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save(os.path.join(scratch, "model.keras"))
+        return
+    with atomic_path(os.path.join(output, "model.keras")) as temporary:
+        model.save(temporary)

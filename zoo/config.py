@@ -1,0 +1,200 @@
+"""Training as data: :class:`TrainConfig`, every ``zoo-train`` flag as one typed field.
+
+Each field carries its default, its type and its help in one place; the
+command line is generated from the fields, so the flags, the Python keywords
+and the docs cannot drift apart::
+
+    from zoo.config import TrainConfig
+    config = TrainConfig(model="lenet5_modern", epochs=3, output="runs/demo")
+    config = TrainConfig.from_argv(["--model", "lenet5_modern", "--epochs", "3"])
+
+A config is frozen and checked when it is made: a bad value raises
+:class:`~zoo.errors.ZooError` naming the flag. ``None`` in ``epochs``,
+``batch_size``, ``learning_rate`` and ``optimizer`` means "the model's
+recipe" (see :func:`zoo.train.resolve_recipe`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from zoo.distribute import STRATEGIES
+from zoo.errors import ZooError
+
+__all__ = ["TrainConfig", "BACKENDS", "OPTIMIZERS", "STRATEGIES", "build_parser"]
+
+BACKENDS = ("jax", "tensorflow", "torch")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+def option(default, help, **argparse_options):
+    """A config field: its default, its help, and anything argparse needs beyond the type."""
+    return field(default=default, metadata={"help": help, **argparse_options})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs to know; the fields are ``zoo-train``'s flags."""
+
+    model: str = option("lenet5", "registered model name (see `python -m zoo`)")
+    dataset: str = option(
+        "digits",
+        "digits (embedded), mnist, fashion_mnist, cifar10 (Keras cache), or a path: a folder "
+        "of class subfolders of images, an .npz with x_train/y_train/x_test/y_test, or a "
+        "folder of MNIST IDX files",
+    )
+    backend: str | None = option(
+        None, "Keras backend; default: $KERAS_BACKEND, else Keras's own", choices=BACKENDS
+    )
+    epochs: int | None = option(None, "total epochs (default: the model's recipe)")
+    batch_size: int | None = option(None, "batch size (default: the model's recipe)")
+    learning_rate: float | None = option(None, "learning rate (default: the model's recipe)")
+    optimizer: str | None = option(
+        None, "optimizer; sgd uses momentum 0.9 (default: the model's recipe)", choices=OPTIMIZERS
+    )
+    seed: int = option(0, "random seed for weights, shuffling and splits")
+    validation_split: float = option(
+        0.1, "fraction of the training images held out for validation (0 for none)"
+    )
+    image_size: tuple[int, int] | None = option(
+        None, "input height and width (default: the model's)", nargs=2, metavar=("H", "W")
+    )
+    classes: int | None = option(None, "number of classes (default: as the dataset names)")
+    limit: int | None = option(None, "use only the first N training images")
+    output: str | None = option(None, "output folder (default: runs/MODEL-DATASET-BACKEND)")
+    resume: bool = option(False, "continue from the last completed epoch; --epochs is the total")
+    early_stopping: int | None = option(
+        None, "stop after N epochs without improvement of the validation loss", metavar="N"
+    )
+    tensorboard: bool = option(False, "write TensorBoard logs to OUTPUT/logs")
+    distribute: str | None = option(
+        None,
+        "train on every local device: keras.distribution.DataParallel on jax, "
+        "tf.distribute.MirroredStrategy on tensorflow; --batch-size is the global batch",
+        choices=STRATEGIES,
+    )
+    virtual_cpus: int | None = option(
+        None, "with --distribute: split the CPU into N devices", metavar="N"
+    )
+    coordinator: str | None = option(
+        None, "with --distribute on jax: address of process 0", metavar="HOST:PORT"
+    )
+    num_processes: int | None = option(None, "with --coordinator: processes in the job")
+    process_id: int | None = option(None, "with --coordinator: this process, 0..N-1")
+    quiet: bool = option(False, "print only the final result")
+
+    def __post_init__(self):
+        if self.image_size is not None:  # argparse gives a list
+            object.__setattr__(self, "image_size", tuple(self.image_size))
+        for problem in _problems(self):
+            raise ZooError(problem + ".")
+
+    @classmethod
+    def from_argv(cls, argv):
+        """Parse ``zoo-train`` arguments into a config (argparse exits 2 on a bad flag)."""
+        return cls(**vars(build_parser().parse_args(argv)))
+
+    def replace(self, **changes):
+        """A copy with ``changes``, checked again."""
+        return dataclasses.replace(self, **changes)
+
+
+def _at_least(value, minimum):
+    return value is None or value >= minimum
+
+
+def _problems(c):
+    """Every bad value in config ``c``, as messages naming the flag."""
+    rate = c.learning_rate
+    checks = [
+        (_at_least(c.epochs, 1), f"--epochs must be at least 1, got {c.epochs}"),
+        (_at_least(c.batch_size, 1), f"--batch-size must be at least 1, got {c.batch_size}"),
+        (
+            rate is None or (rate > 0 and math.isfinite(rate)),
+            f"--learning-rate must be a positive number, got {rate}",
+        ),
+        (
+            0 <= c.validation_split < 1,
+            f"--validation-split must be in [0, 1), got {c.validation_split}",
+        ),
+        (_at_least(c.limit, 1), f"--limit must be at least 1, got {c.limit}"),
+        (
+            _at_least(c.early_stopping, 1),
+            f"--early-stopping must be at least 1 epoch, got {c.early_stopping}",
+        ),
+        (_at_least(c.classes, 1), f"--classes must be at least 1, got {c.classes}"),
+        (
+            c.image_size is None or (len(c.image_size) == 2 and min(c.image_size) >= 1),
+            f"--image-size must be two positive integers, got {c.image_size}",
+        ),
+        (
+            c.optimizer is None or c.optimizer in OPTIMIZERS,
+            f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {c.optimizer!r}",
+        ),
+        (
+            c.backend is None or c.backend in BACKENDS,
+            f"--backend must be one of {', '.join(BACKENDS)}, got {c.backend!r}",
+        ),
+    ]
+    problems = [message for ok, message in checks if not ok]
+    return problems + _distribute_problems(c)
+
+
+def _distribute_problems(c):
+    job = (c.coordinator, c.num_processes, c.process_id)
+    if not c.distribute:
+        flags = ("--virtual-cpus", "--coordinator", "--num-processes", "--process-id")
+        used = [
+            flag
+            for flag, value in zip(flags, (c.virtual_cpus, *job), strict=False)
+            if value is not None
+        ]
+        return [f"{used[0]} only applies with --distribute data-parallel"] if used else []
+    if not _at_least(c.virtual_cpus, 1):
+        return [f"--virtual-cpus must be at least 1, got {c.virtual_cpus}"]
+    if all(value is None for value in job):
+        return []
+    if None in job:
+        return [
+            "a multi-process job needs all of --coordinator HOST:PORT, --num-processes N "
+            "and --process-id I"
+        ]
+    if c.num_processes < 1 or not 0 <= c.process_id < c.num_processes:
+        return [
+            f"--process-id must be in 0..{c.num_processes - 1} and --num-processes at least 1, "
+            f"got --process-id {c.process_id} --num-processes {c.num_processes}"
+        ]
+    return []
+
+
+def _argparse_type(annotation):
+    """``"int | None"`` -> ``int``: the converter argparse applies to the flag's text."""
+    for name, converter in (("int", int), ("float", float), ("str", str)):
+        if annotation.startswith((name, f"tuple[{name}")):
+            return converter
+    raise TypeError(f"no argparse type for {annotation!r}")
+
+
+def build_parser():
+    """The ``zoo-train`` argument parser, generated from :class:`TrainConfig`'s fields."""
+    parser = argparse.ArgumentParser(
+        prog="zoo-train",
+        description="Train a zoo model on a dataset with Keras, on JAX, TensorFlow or PyTorch "
+        "(chosen by KERAS_BACKEND or --backend).",
+    )
+    for spec in dataclasses.fields(TrainConfig):
+        flag = "--" + spec.name.replace("_", "-")
+        extra = dict(spec.metadata)
+        help_text = extra.pop("help")
+        if spec.type == "bool":
+            parser.add_argument(flag, action="store_true", help=help_text)
+            continue
+        if spec.default is not None:
+            help_text += f" (default: {spec.default})"
+        parser.add_argument(
+            flag, type=_argparse_type(spec.type), default=spec.default, help=help_text, **extra
+        )
+    return parser
