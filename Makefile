@@ -1,11 +1,13 @@
 # zoo: set up and test on every Keras backend.
 #   make install          create .venv and install the zoo with every extra (idempotent)
-#   make test             the whole suite once per backend: jax, tensorflow, torch
+#   make test             the whole suite once per backend: jax, tensorflow, torch, then the docs
 #   make test-jax         one backend (also test-tensorflow, test-torch)
 #   make lint             ruff
 #   make notebooks        open the tutorials in JupyterLab
 #   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
 #   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
+#   make docs             build the documentation site into site/ (runs the notebooks on JAX)
+#   make test-docs        build it and check every page in headless Chromium (installs chromium)
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,8 +19,12 @@ TRAIN_ARGS ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Docs: the browser the site test drives (Debian's package), and where the notebook tests leave
+# their executed copies for the docs build to reuse.
+CHROMIUM ?= /usr/bin/chromium
+EXECUTED_NOTEBOOKS := $(CURDIR)/build/executed-notebooks
 
-.PHONY: install test lint train bench notebooks $(addprefix test-,$(BACKENDS)) clean
+.PHONY: install test lint train bench notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs
 
 install: $(STAMP)
 
@@ -26,21 +32,25 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev,notebooks]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev,notebooks,docs]"
 	@touch $(STAMP)
 
-# Run every backend even if one fails, then fail if any did.
+# Run every backend even if one fails, then the docs site once (it reuses the notebooks the JAX
+# run executed), then fail if any did.
 test: install
 	@failed=""; \
 	for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend ==="; \
-		KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) || failed="$$failed $$backend"; \
+		KERAS_BACKEND=$$backend ZOO_EXECUTED_NOTEBOOKS=$(EXECUTED_NOTEBOOKS) \
+			$(BIN)/python -m pytest --ignore=tests/docs $(PYTEST_ARGS) || failed="$$failed $$backend"; \
 	done; \
+	echo "=== docs ==="; \
+	ZOO_EXECUTED_NOTEBOOKS=$(EXECUTED_NOTEBOOKS) $(MAKE) --no-print-directory test-docs || failed="$$failed docs"; \
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
-	echo "All backends passed: $(BACKENDS)"
+	echo "All backends and the docs passed: $(BACKENDS) docs"
 
 $(addprefix test-,$(BACKENDS)): test-%: install
-	KERAS_BACKEND=$* $(BIN)/python -m pytest $(PYTEST_ARGS)
+	KERAS_BACKEND=$* $(BIN)/python -m pytest --ignore=tests/docs $(PYTEST_ARGS)
 
 train: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/zoo-train --model lenet5 --dataset digits \
@@ -58,5 +68,21 @@ lint: install
 	$(BIN)/ruff check zoo tests benchmarks
 	$(BIN)/ruff format --check zoo tests benchmarks
 
+# The site: mkdocs-material, the executed notebooks (mkdocs-jupyter), the API from the docstrings
+# (mkdocstrings) and MathJax served from site/ itself. See mkdocs.yml and docs/hooks/.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build
+
+# The browser test: every page in headless Chromium, no request leaving 127.0.0.1.
+test-docs: docs $(CHROMIUM)
+	KERAS_BACKEND=jax ZOO_REQUIRE_DOCS=1 CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest tests/docs
+
+# Debian's chromium, installed once (Playwright drives it; it cannot download its own browser).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	@test -x $(CHROMIUM)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache .hypothesis
