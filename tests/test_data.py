@@ -96,10 +96,10 @@ def _image_folder(root, classes=("jerry", "tom"), per_class=5, size=(10, 12)):
 def test_image_folder_loads_batches_with_pillow(tmp_path):
     root = _image_folder(tmp_path / "pets")
     loaded = data.load_dataset(str(root))
-    assert isinstance(loaded, data.FolderData)
+    assert loaded.train.streaming and loaded.input_shape is None
     assert loaded.class_names == ["jerry", "tom"]
     assert (loaded.train_size, loaded.test_size) == (8, 2)
-    batches, labels = data.make_inputs(loaded.train_files, loaded.y_train, (16, 16, 1), 3)
+    batches, labels = data.make_inputs(*loaded.train, (16, 16, 1), 3)
     assert labels is None and len(batches) == 3
     images, batch_labels = batches[0]
     assert images.shape == (3, 16, 16, 1) and images.dtype == np.float32

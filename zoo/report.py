@@ -22,7 +22,7 @@ def metrics(config, model, data, evaluation, history, state, seconds, plan=None)
     backend = keras.backend.backend()
     done = len(history.get("loss", []))
     ran = done - state["epochs_completed"]
-    train_images = len(data.train[1])
+    train_images = len(data.train)
     result = {
         "backend": backend,
         "keras_version": keras.__version__,
@@ -38,7 +38,7 @@ def metrics(config, model, data, evaluation, history, state, seconds, plan=None)
         "train_seconds": round(seconds, 3),
         "train_images_per_second": round(train_images * ran / seconds, 1) if seconds else 0.0,
         "train_images": int(train_images),
-        "test_images": int(len(data.test[1])),
+        "test_images": int(len(data.test)),
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "batch_size": config.batch_size,
@@ -70,7 +70,7 @@ def write(output, metrics, data, evaluation, history):
         f"{metrics['model']} on {os.path.basename(str(metrics['dataset']))} ({metrics['backend']})"
     )
     save_figure(viz.plot_history(history, title=title), os.path.join(output, "curves.png"))
-    matrix = viz.confusion_matrix(data.test[1], evaluation["predictions"], metrics["classes"])
+    matrix = viz.confusion_matrix(data.test.labels, evaluation["predictions"], metrics["classes"])
     save_figure(
         viz.plot_confusion_matrix(matrix, names), os.path.join(output, "confusion_matrix.png")
     )
@@ -81,13 +81,13 @@ def describe(config, model, data, backend, done, plan, output):
     """The few lines printed before training starts."""
     import keras
 
-    validation = 0 if data.validation is None else len(data.validation[1])
+    validation = 0 if data.validation is None else len(data.validation)
     lines = [
         f"backend     {backend} (keras {keras.__version__}, {backend} {backend_version(backend)})",
         f"model       {config.model}: input {tuple(model.input_shape[1:])}, "
         f"{model.output_shape[-1]} classes, {model.count_params():,} parameters",
-        f"dataset     {config.dataset}: {len(data.train[1])} train, {validation} validation, "
-        f"{len(data.test[1])} test",
+        f"dataset     {config.dataset}: {len(data.train)} train, {validation} validation, "
+        f"{len(data.test)} test",
         f"recipe      {config.optimizer}, learning rate {config.learning_rate}, batch "
         f"{config.batch_size}, epochs {done + 1}..{config.epochs}, seed {config.seed}",
     ]

@@ -35,6 +35,7 @@ from zoo import checkpoint, recipe, report
 from zoo._callable import make_module_callable
 from zoo._io import atomic_path
 from zoo.config import TrainConfig, build_parser  # noqa: F401  (build_parser: for the docs)
+from zoo.data.dataset import Split
 from zoo.errors import EXIT_DIVERGED, ZooError, run_command
 from zoo.recipe import compile_model  # noqa: F401  (zoo.train.compile_model, as before)
 
@@ -47,13 +48,13 @@ class TrainingError(ZooError):
 
 @dataclass(frozen=True)
 class Splits:
-    """The data of one run: images (an array or a list of files) and labels per split."""
+    """The data of one run: the dataset's splits and the validation images held out of train."""
 
     name: str
     class_names: list
-    train: tuple
-    validation: tuple | None
-    test: tuple
+    train: Split
+    validation: Split | None
+    test: Split
 
 
 @dataclass(frozen=True)
@@ -153,27 +154,24 @@ def load_data(config):
     """Read the dataset and hold out the validation split (a seeded random choice)."""
     import numpy as np
 
-    from zoo import data as datasets
+    from zoo.data import load_dataset
 
-    data = datasets.load_dataset(config.dataset, limit=config.limit)
-    count, fraction = data.train_size, config.validation_split
+    data = load_dataset(config.dataset, limit=config.limit)
+    count, fraction = len(data.train), config.validation_split
     held = int(round(count * fraction))
     if held >= count and fraction > 0:
         raise TrainingError(f"--validation-split {fraction} leaves no training images.")
     order = np.random.default_rng(config.seed).permutation(count)
-    train_split = data.subset_train(np.sort(order[held:]))
-    validation = data.subset_train(np.sort(order[:held])) if held else None
-    test_images = data.x_test if hasattr(data, "x_test") else data.test_files
-    return Splits(
-        config.dataset, list(data.class_names), train_split, validation, (test_images, data.y_test)
-    )
+    validation = data.train.subset(np.sort(order[:held])) if held else None
+    train_split = data.train.subset(np.sort(order[held:]))
+    return Splits(config.dataset, list(data.class_names), train_split, validation, data.test)
 
 
 def build_or_resume(config, data, output, plan):
     """A new compiled model, or the latest checkpoint's: ``(model, state, history)``."""
     import keras
 
-    from zoo import data as datasets
+    from zoo.data import check_label_range
     from zoo.models import get_model, model_spec
 
     keras.utils.set_random_seed(config.seed)
@@ -196,8 +194,8 @@ def build_or_resume(config, data, output, plan):
             f"for more with --epochs N (N > {state['epochs_completed']}, the total)."
         )
     classes = int(model.output_shape[-1])
-    for split, labels in (("training", data.train[1]), ("test", data.test[1])):
-        datasets.check_label_range(labels, classes, split)
+    for split, labels in (("training", data.train.labels), ("test", data.test.labels)):
+        check_label_range(labels, classes, split)
     state = {
         **state,
         "model": config.model,
@@ -217,8 +215,8 @@ def fit(model, config, data, output, state, history, plan):
     shape, batch = tuple(model.input_shape[1:]), config.batch_size
     train_split, validation = data.train, data.validation
     if plan:  # each process feeds its share of every global batch
-        train_split = _take(*train_split, plan.shard(len(train_split[1])))
-        validation = validation and _take(*validation, plan.shard(len(validation[1])))
+        train_split = train_split.subset(plan.shard(len(train_split)))
+        validation = validation and validation.subset(plan.shard(len(validation)))
         batch = plan.per_process if plan.backend == "jax" else batch
     x, y = make_inputs(*train_split, shape, batch, shuffle=True, seed=config.seed)
     validation_data = None
@@ -292,13 +290,6 @@ def finish_helper(model, output, history, plan):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _take(images, labels, indices):
-    """The images (an array or a list of files) and labels at ``indices``."""
-    if isinstance(images, list):
-        return [images[i] for i in indices], labels[indices]
-    return images[indices], labels[indices]
 
 
 # --------------------------------------------------------------------------- entry points

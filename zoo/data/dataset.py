@@ -1,0 +1,222 @@
+"""One dataset type, and the registry that finds a loader for a name or a path.
+
+A :class:`Dataset` is a name, the class names and two :class:`Split` s,
+``train`` and ``test``. A split holds its images either in memory (a
+``float32`` array ``(N, H, W, C)`` in [0, 1]) or as a list of image files
+read batch by batch, and the integer labels.
+
+Loaders register with one decorator line. A *named* dataset's loader takes no
+argument; a *kind of path* gives a test that recognises it, and its loader
+takes the path::
+
+    @register_dataset("digits")
+    def load_digits() -> Dataset: ...
+
+    @register_dataset("npz", matches=lambda path: path.endswith(".npz"))
+    def load_npz(path) -> Dataset: ...
+
+:func:`load_dataset` tries the names first, then each kind of path in the
+order they were registered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+__all__ = [
+    "DataError",
+    "Split",
+    "Dataset",
+    "register_dataset",
+    "load_dataset",
+    "list_datasets",
+    "check_label_range",
+    "stratified_split",
+    "ordered_split",
+    "TEST_FRACTION",
+]
+
+TEST_FRACTION = 0.2
+
+
+class DataError(ZooError):
+    """A dataset could not be found or read; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images and their labels. ``images``: an array ``(N, H, W, C)`` or a list of file paths.
+
+    A split unpacks as ``images, labels = split``.
+    """
+
+    images: object
+    labels: np.ndarray
+
+    @property
+    def streaming(self):
+        """True when the images are files, read one batch at a time."""
+        return isinstance(self.images, list)
+
+    def subset(self, indices):
+        """The split restricted to ``indices``."""
+        if self.streaming:
+            return Split([self.images[i] for i in indices], self.labels[indices])
+        return Split(self.images[indices], self.labels[indices])
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __iter__(self):
+        return iter((self.images, self.labels))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset: class names, a ``train`` and a ``test`` :class:`Split`."""
+
+    name: str
+    class_names: list
+    train: Split
+    test: Split
+
+    @property
+    def input_shape(self):
+        """``(H, W, C)`` of in-memory images; ``None`` for files (each is resized when read)."""
+        return None if self.train.streaming else tuple(self.train.images.shape[1:])
+
+    @property
+    def size(self):
+        """``{"train": N, "test": M}``: how many images each split holds."""
+        return {"train": len(self.train), "test": len(self.test)}
+
+    # The names of earlier versions, kept because tutorials and scripts use them.
+    train_size = property(lambda self: len(self.train))
+    test_size = property(lambda self: len(self.test))
+    x_train = property(lambda self: self.train.images)
+    y_train = property(lambda self: self.train.labels)
+    x_test = property(lambda self: self.test.images)
+    y_test = property(lambda self: self.test.labels)
+
+    def with_train(self, split):
+        return replace(self, train=split)
+
+
+@dataclass(frozen=True)
+class _Loader:
+    name: str
+    load: Callable
+    matches: Callable | None = None
+
+
+_NAMED: dict[str, _Loader] = {}
+_PATH_KINDS: list[_Loader] = []
+
+
+def register_dataset(name, *, matches=None):
+    """Decorator: register a loader under ``name`` (or, with ``matches``, for a kind of path).
+
+    Args:
+        name: the dataset's name (``--dataset NAME``), or the kind's name.
+        matches: ``matches(path) -> bool`` recognises paths this loader reads;
+            without it the loader takes no argument and answers to ``name``.
+    """
+
+    def decorate(load):
+        if name in _NAMED or any(kind.name == name for kind in _PATH_KINDS):
+            raise DataError(f"a dataset loader named '{name}' is already registered.")
+        loader = _Loader(name, load, matches)
+        if matches is None:
+            _NAMED[name] = loader
+        else:
+            _PATH_KINDS.append(loader)
+        return load
+
+    return decorate
+
+
+def list_datasets():
+    """The registered dataset names, then the kinds of path, in the order they are tried."""
+    return {"names": sorted(_NAMED), "paths": [kind.name for kind in _PATH_KINDS]}
+
+
+def _find_loader(source):
+    if source in _NAMED:
+        return _NAMED[source].load, ()
+    if os.path.exists(source):
+        for kind in _PATH_KINDS:
+            if kind.matches(source):
+                return kind.load, (source,)
+        raise DataError(
+            f"{source} is not a dataset the zoo can read: give a folder of class subfolders "
+            "of images, an .npz with x_train, y_train, x_test, y_test, or a folder of IDX files."
+        )
+    raise DataError(
+        f"unknown dataset '{source}': not one of {', '.join(sorted(_NAMED))} and no such file "
+        "or folder. Give a built-in name or a path to your data."
+    )
+
+
+def load_dataset(source, limit=None):
+    """Load a dataset by name or path.
+
+    Args:
+        source: a registered name (``"digits"``, ``"mnist"``, ...) or a path
+            to a folder of images, an ``.npz`` file or an IDX folder.
+        limit: keep only the first ``limit`` training images (quick runs).
+
+    Returns:
+        A :class:`Dataset`.
+
+    Raises:
+        DataError: unknown name, missing path or cache file, unreadable files.
+    """
+    source = os.fspath(source)
+    load, arguments = _find_loader(source)
+    data = load(*arguments)
+    if len(data.train) == 0 or len(data.test) == 0:
+        raise DataError(f"dataset '{source}' has no training or no test images.")
+    if limit is not None:
+        if limit < 1:
+            raise DataError(f"--limit must be at least 1, got {limit}.")
+        data = data.with_train(data.train.subset(np.arange(min(limit, len(data.train)))))
+    return data
+
+
+def check_label_range(labels, classes, split="training"):
+    """Raise :class:`DataError` unless every label of ``split`` is in ``[0, classes)``."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(
+            f"{split} labels run from {labels.min()} to {labels.max()}, but the model has "
+            f"{classes} classes (labels 0..{classes - 1}). Pass --classes "
+            f"{max(int(labels.max()) + 1, classes)} or fix the labels."
+        )
+
+
+def stratified_split(labels, test_fraction=TEST_FRACTION, seed=0):
+    """Indices ``(train, test)`` holding ``test_fraction`` of every class in test.
+
+    Deterministic for a given ``seed``; both index lists come back sorted.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(len(members) * test_fraction))
+        test.extend(members[:count])
+        train.extend(members[count:])
+    return np.sort(np.array(train, dtype=int)), np.sort(np.array(test, dtype=int))
+
+
+def ordered_split(count, test_fraction=TEST_FRACTION):
+    """First ``1 - test_fraction`` for training, the rest for testing (MNIST t10k: 8,000/2,000)."""
+    cut = int(round(count * (1 - test_fraction)))
+    return np.arange(cut), np.arange(cut, count)

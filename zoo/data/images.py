@@ -1,0 +1,151 @@
+"""Images as the models take them: [0, 1] floats, the model's channels and size.
+
+Only NumPy and Pillow are used, so a JAX-only or PyTorch-only install works.
+:func:`make_inputs` turns a split into what ``model.fit`` takes: in-memory
+``float32`` arrays at the model's input size when they fit in memory,
+otherwise a ``keras.utils.PyDataset`` that loads (files) or resizes (arrays)
+one batch at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.data.dataset import DataError
+
+__all__ = [
+    "to_unit_float",
+    "convert_channels",
+    "resize_images",
+    "load_image_file",
+    "prepare_arrays",
+    "make_inputs",
+    "IMAGE_EXTENSIONS",
+]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+MEMORY_BUDGET_BYTES = 1 << 30  # resize batch by batch above 1 GiB of float32 images
+
+
+def to_unit_float(images):
+    """Scale integer images to [0, 1] and add a channel axis to gray images."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype("float32") / 255.0
+    else:
+        images = images.astype("float32")
+        top = float(images.max()) if images.size else 1.0
+        if top > 1.0:
+            images = images / 255.0
+    if images.ndim == 3:
+        images = images[..., None]
+    return images
+
+
+def convert_channels(images, channels):
+    """Gray to RGB (repeat) or RGB to gray (ITU-R 601 luma); channels-last."""
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have == 1:
+        return np.repeat(images, channels, axis=-1)
+    if channels == 1 and have in (3, 4):
+        weights = np.array([0.299, 0.587, 0.114], dtype=images.dtype)
+        return (images[..., :3] @ weights)[..., None]
+    raise DataError(
+        f"cannot convert images with {have} channels to {channels}; "
+        "use 1 (gray) or 3 (RGB) channels."
+    )
+
+
+def resize_images(images, size):
+    """Bilinear resize of ``(N, H, W, C)`` float images to ``size = (height, width)``."""
+    from PIL import Image
+
+    height, width = size
+    if images.shape[1:3] == (height, width):
+        return images
+    out = np.empty((len(images), height, width, images.shape[-1]), dtype="float32")
+    for i, image in enumerate(images):
+        for c in range(images.shape[-1]):
+            plane = Image.fromarray(np.ascontiguousarray(image[..., c], dtype="float32"), mode="F")
+            out[i, ..., c] = np.asarray(plane.resize((width, height), Image.BILINEAR))
+    return out
+
+
+def load_image_file(path, input_shape):
+    """Read one image with Pillow, as ``float32`` in [0, 1] at ``input_shape``."""
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = input_shape
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((width, height), Image.BILINEAR)
+            array = np.asarray(image, dtype="float32") / 255.0
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise DataError(f"cannot read image {path}: {error}. Remove or replace the file.") from None
+    return array[..., None] if channels == 1 else array
+
+
+def _make_sequence_class():
+    import keras
+
+    class ImageBatches(keras.utils.PyDataset):
+        """Batches of images prepared on demand: loaded from files or resized from arrays.
+
+        ``source`` is a list of file paths or an ``(N, H, W, C)`` array; each
+        batch comes back as ``float32`` at ``input_shape`` with its labels.
+        """
+
+        def __init__(self, source, labels, input_shape, batch_size, shuffle=False, seed=0):
+            super().__init__()
+            self.source, self.labels = source, np.asarray(labels)
+            self.input_shape, self.batch_size = tuple(input_shape), batch_size
+            self.shuffle, self.rng = shuffle, np.random.default_rng(seed)
+            self.order = np.arange(len(self.labels))
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+        def __len__(self):
+            return int(np.ceil(len(self.labels) / self.batch_size))
+
+        def __getitem__(self, index):
+            chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+            if isinstance(self.source, np.ndarray):
+                images = convert_channels(self.source[chosen], self.input_shape[2])
+                images = resize_images(images, self.input_shape[:2])
+            else:
+                images = np.stack(
+                    [load_image_file(self.source[i], self.input_shape) for i in chosen]
+                )
+            return images.astype("float32"), self.labels[chosen]
+
+        def on_epoch_end(self):
+            if self.shuffle:
+                self.rng.shuffle(self.order)
+
+    return ImageBatches
+
+
+def prepare_arrays(images, input_shape):
+    """Channels converted and resized: the whole array, ready for ``fit``."""
+    images = convert_channels(images, input_shape[2])
+    return np.ascontiguousarray(resize_images(images, input_shape[:2]), dtype="float32")
+
+
+def fits_in_memory(count, input_shape):
+    return count * int(np.prod(input_shape)) * 4 <= MEMORY_BUDGET_BYTES
+
+
+def make_inputs(source, labels, input_shape, batch_size, shuffle=False, seed=0):
+    """What ``fit``/``evaluate`` take for these images at ``input_shape``.
+
+    Returns ``(x, y)`` arrays when the resized images fit in memory (the
+    fast path: no per-batch work), otherwise ``(ImageBatches, None)``.
+    """
+    labels = np.asarray(labels)
+    if isinstance(source, np.ndarray) and fits_in_memory(len(labels), input_shape):
+        return prepare_arrays(source, input_shape), labels
+    batches = _make_sequence_class()(source, labels, input_shape, batch_size, shuffle, seed)
+    return batches, None
