@@ -54,7 +54,7 @@ $(addprefix test-,$(BACKENDS)): test-%: install
 
 train: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/zoo-train --model lenet5 --dataset digits \
-		--output runs/lenet5-digits-$(BACKEND) $(TRAIN_ARGS)
+		--output runs/lenet5-digits-$(BACKEND) --overwrite $(TRAIN_ARGS)
 
 # Prints a Markdown table; the JSON lands in runs/ (BENCHMARKS.md holds the latest table).
 bench: install

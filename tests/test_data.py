@@ -181,3 +181,19 @@ def test_channel_conversion_and_resize():
     assert resized.shape == (2, 28, 20, 1)
     flat = np.full((1, 8, 8, 1), 0.25, dtype=np.float32)
     np.testing.assert_allclose(data.resize_images(flat, (16, 16)), 0.25, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_png_keeps_its_grey_levels(tmp_path, channels):
+    """A 16-bit PNG holds 0..65535; it must come out as value / 65535, not clipped to 0 or 1."""
+    from PIL import Image
+
+    levels = np.linspace(0, 65535, 64).astype("uint16").reshape(8, 8)
+    path = tmp_path / "deep.png"
+    Image.fromarray(levels).save(path)  # uint16 gives a 16-bit grey PNG
+    with Image.open(path) as reread:
+        assert reread.mode.startswith("I")  # Pillow keeps the 16 bits
+    loaded = data.load_image_file(str(path), (8, 8, channels))
+    assert loaded.shape == (8, 8, channels)
+    np.testing.assert_allclose(loaded[..., 0], levels / 65535.0, atol=1e-6)
+    assert len(np.unique(loaded.round(3))) > 50  # not binarised

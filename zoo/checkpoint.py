@@ -28,7 +28,13 @@ from zoo._io import atomic_path, write_csv, write_json
 from zoo.errors import ZooError
 
 __all__ = [
+    "ARTIFACTS",
     "CheckpointError",
+    "check_same_model",
+    "check_same_run",
+    "clear_run",
+    "earlier_run",
+    "read_state",
     "save",
     "save_final",
     "load",
@@ -39,6 +45,18 @@ __all__ = [
 
 FOLDER = "checkpoint"
 POINTER = "latest.json"
+# Everything a run writes in its output folder; nothing else there is ever touched.
+ARTIFACTS = (
+    "model.keras",
+    "history.csv",
+    "state.json",
+    "metrics.json",
+    "classes.json",
+    "curves.png",
+    "confusion_matrix.png",
+    FOLDER,
+    "logs",
+)
 
 
 class CheckpointError(ZooError):
@@ -104,12 +122,8 @@ def latest_epoch(output):
         ) from None
 
 
-def load(output, compile=True):
-    """Load the latest checkpoint in ``output``: ``(model, state, history)``.
-
-    Raises :class:`CheckpointError` when there is none, or when the model and
-    the state in it do not belong together.
-    """
+def read_state(output):
+    """The latest checkpoint's state and history, and its folder, without loading the model."""
     epoch = latest_epoch(output)
     if epoch is None:
         raise CheckpointError(
@@ -131,17 +145,28 @@ def load(output, compile=True):
             f"{folder} does not hold epoch {epoch} (its state says "
             f"{state.get('epochs_completed')}); the checkpoint cannot be resumed."
         )
+    return state, history, folder
+
+
+def load(output, compile=True):
+    """Load the latest checkpoint in ``output``: ``(model, state, history)``.
+
+    Raises :class:`CheckpointError` when there is none, or when the model and
+    the state in it do not belong together.
+    """
+    state, history, folder = read_state(output)
     import keras
 
     import zoo.layers  # noqa: F401  (registers the zoo's own layers for loading)
 
     try:
         model = keras.saving.load_model(os.path.join(folder, "model.keras"), compile=compile)
-    except Exception as error:  # a truncated zip, a missing file...
+    except Exception as error:  # a truncated zip, a missing file, a layer not imported...
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise CheckpointError(
-            f"{folder}/model.keras cannot be loaded ({type(error).__name__}); the checkpoint "
-            "cannot be resumed."
-        ) from None
+            f"{folder}/model.keras cannot be loaded ({type(error).__name__}: {first_line}); "
+            "the checkpoint cannot be resumed."
+        ) from error
     return model, state, history
 
 
@@ -152,18 +177,63 @@ def clean_stale(output):
     artifact (see :mod:`zoo._io`) and ``checkpoint/.epoch-NNNN.XXXX``.
     Returns what was removed.
     """
-    artifacts = ("model.keras", "history.csv", "state.json", "metrics.json", "classes.json")
-    artifacts += ("curves.png", "confusion_matrix.png")
-    patterns = [os.path.join(output, f".{name}.*") for name in artifacts]
+    patterns = [os.path.join(output, f".{name}.*") for name in ARTIFACTS]
     patterns.append(os.path.join(output, FOLDER, ".epoch-*"))
     patterns.append(os.path.join(output, FOLDER, f".{POINTER}.*"))
     removed = sorted(path for pattern in patterns for path in glob.glob(pattern))
+    try:  # epoch folders the pointer does not name: a run killed before removing them
+        current = latest_epoch(output)
+        keep = os.path.join(output, FOLDER, _epoch_folder(current)) if current else None
+        old = glob.glob(os.path.join(output, FOLDER, "epoch-*"))
+    except CheckpointError:  # a damaged pointer: touch no epoch folder
+        keep, old = None, []
+    removed += sorted(path for path in old if path != keep)
     for path in removed:
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
             os.remove(path)
     return removed
+
+
+def check_same_run(state, config, output):
+    """Refuse a ``--model`` or ``--dataset`` other than the checkpoint's (``None``: not given)."""
+    for flag, given in (("model", config.model), ("dataset", config.dataset)):
+        if given is not None and given != state.get(flag):
+            raise CheckpointError(
+                f"--resume: {output} was trained with --{flag} {state.get(flag)}, not {given}; "
+                f"drop --{flag} to continue it, or train into a new --output."
+            )
+
+
+def check_same_model(model, config, output):
+    """Refuse ``--image-size`` or ``--classes`` that differ from the checkpointed model."""
+    shape, classes = tuple(model.input_shape[1:3]), int(model.output_shape[-1])
+    if config.image_size is not None and tuple(config.image_size) != shape:
+        raise CheckpointError(
+            f"--resume: the model in {output} takes {shape[0]}x{shape[1]} images, not "
+            f"{config.image_size[0]}x{config.image_size[1]}; drop --image-size to continue it."
+        )
+    if config.classes is not None and config.classes != classes:
+        raise CheckpointError(
+            f"--resume: the model in {output} has {classes} classes, not {config.classes}; "
+            "drop --classes to continue it."
+        )
+
+
+def earlier_run(output):
+    """The artifacts of an earlier run in ``output``, as sorted names (empty if none)."""
+    return sorted(name for name in ARTIFACTS if os.path.lexists(os.path.join(output, name)))
+
+
+def clear_run(output):
+    """Remove an earlier run's artifacts from ``output`` (only :data:`ARTIFACTS`)."""
+    for name in earlier_run(output):
+        path = os.path.join(output, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
 
 
 def epoch_callback(output, history, state, writes=True):

@@ -11,7 +11,7 @@ and the docs cannot drift apart::
 A config is frozen and checked when it is made: a bad value raises
 :class:`~zoo.errors.ZooError` naming the flag. ``None`` in ``epochs``,
 ``batch_size``, ``learning_rate`` and ``optimizer`` means "the model's
-recipe" (see :func:`zoo.train.resolve_recipe`).
+recipe" (see :func:`zoo.recipe.resolve_recipe`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 
 from zoo.distribute import STRATEGIES
@@ -39,12 +40,16 @@ def option(default, help, **argparse_options):
 class TrainConfig:
     """Everything one training run needs to know; the fields are ``zoo-train``'s flags."""
 
-    model: str = option("lenet5", "registered model name (see `python -m zoo`)")
-    dataset: str = option(
-        "digits",
+    model: str | None = option(
+        None,
+        "registered model name (see `python -m zoo`); default: lenet5, or with --resume "
+        "the checkpoint's",
+    )
+    dataset: str | None = option(
+        None,
         "digits (embedded), mnist, fashion_mnist, cifar10 (Keras cache), or a path: a folder "
         "of class subfolders of images, an .npz with x_train/y_train/x_test/y_test, or a "
-        "folder of MNIST IDX files",
+        "folder of MNIST IDX files; default: digits, or with --resume the checkpoint's",
     )
     backend: str | None = option(
         None, "Keras backend; default: $KERAS_BACKEND, else Keras's own", choices=BACKENDS
@@ -66,6 +71,9 @@ class TrainConfig:
     limit: int | None = option(None, "use only the first N training images")
     output: str | None = option(None, "output folder (default: runs/MODEL-DATASET-BACKEND)")
     resume: bool = option(False, "continue from the last completed epoch; --epochs is the total")
+    overwrite: bool = option(
+        False, "start afresh in an --output folder that holds an earlier run (its files go)"
+    )
     early_stopping: int | None = option(
         None, "stop after N epochs without improvement of the validation loss", metavar="N"
     )
@@ -89,6 +97,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.image_size is not None:  # argparse gives a list
             object.__setattr__(self, "image_size", tuple(self.image_size))
+        for name in ("dataset", "output"):  # a pathlib.Path is welcome; it is kept as text
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, os.fspath(value))
         for problem in _problems(self):
             raise ZooError(problem + ".")
 

@@ -206,8 +206,9 @@ def _zoo_version():
 def _move_into_place(scratch, format, output, overwrite):
     """Rename what the exporter wrote in ``scratch`` to ``output``, after checking again.
 
-    A previous export being replaced is first renamed aside, so that ``output``
-    never holds a mix of the two; it is deleted only once the new one is in place.
+    Every file of a previous export being replaced is renamed aside first and
+    put back if moving the new one in fails; it is deleted only once the new
+    export is in place.
     """
     check_output_free(format, output, overwrite)
     output = os.path.abspath(output)
@@ -220,15 +221,22 @@ def _move_into_place(scratch, format, output, overwrite):
         )
     destination = os.path.dirname(output)
     retired = tempfile.mkdtemp(prefix=".zoo-export.old.", dir=destination)
+    targets = _targets(format, output)
+    moved_aside = []
     try:
-        for target in _targets(format, output):
+        for target in targets:  # first every old file aside...
             if os.path.lexists(target):
                 os.replace(target, os.path.join(retired, os.path.basename(target)))
+                moved_aside.append(target)
+        for target in targets:  # ...then every new one in
             written = os.path.join(scratch, os.path.basename(target))
             if os.path.lexists(written):
                 os.replace(written, target)
-    finally:
-        shutil.rmtree(retired, ignore_errors=True)
+    except OSError:
+        for target in moved_aside:  # put the previous export back as it was
+            os.replace(os.path.join(retired, os.path.basename(target)), target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def export(model, format, output, tolerance=TOLERANCE, overwrite=False):

@@ -8,9 +8,28 @@ from __future__ import annotations
 
 import os
 
+from zoo import checkpoint
 from zoo.errors import ZooError
 
-__all__ = ["resolve_recipe", "compile_model", "optional_callbacks"]
+__all__ = ["resolve_names", "resolve_recipe", "compile_model", "optional_callbacks"]
+
+DEFAULT_MODEL, DEFAULT_DATASET = "lenet5", "digits"
+
+
+def resolve_names(config, backend):
+    """Fill in the model, dataset and output folder; on ``--resume``, from the checkpoint.
+
+    A ``--model`` or ``--dataset`` that differs from what the checkpoint was
+    trained with is refused: resuming would train one thing and label it another.
+    """
+    model, dataset = config.model or DEFAULT_MODEL, config.dataset or DEFAULT_DATASET
+    name = os.path.basename(os.path.normpath(dataset))
+    output = config.output or os.path.join("runs", f"{model}-{name}-{backend}")
+    if not config.resume:
+        return config.replace(model=model, dataset=dataset, output=output)
+    state, _, _ = checkpoint.read_state(output)
+    checkpoint.check_same_run(state, config, output)
+    return config.replace(model=state["model"], dataset=state["dataset"], output=output)
 
 
 def resolve_recipe(config):
@@ -46,19 +65,19 @@ def compile_model(model, optimizer, learning_rate, **compile_options):
     return model
 
 
-def optional_callbacks(config, output):
-    """Early stopping and TensorBoard, when asked for."""
+def optional_callbacks(config, output, has_validation=True, writes=True):
+    """Early stopping and TensorBoard, when asked for (TensorBoard only where ``writes``)."""
     import keras
 
     callbacks = []
     if config.early_stopping:
-        monitor = "val_loss" if config.validation_split > 0 else "loss"
+        monitor = "val_loss" if has_validation else "loss"
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=monitor, patience=config.early_stopping, restore_best_weights=True
             )
         )
-    if config.tensorboard:
+    if config.tensorboard and writes:
         try:
             import tensorboard  # noqa: F401
             import tensorflow  # noqa: F401  (TensorBoard's writer needs it on every backend)

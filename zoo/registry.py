@@ -113,7 +113,8 @@ def model_spec(name):
         return _SPECS[name]
     close = difflib.get_close_matches(str(name), _SPECS, n=3, cutoff=0.4)
     hint = f"Did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-    raise ZooError(f"Unknown model '{name}'. {hint}Registered models: {', '.join(list_models())}.")
+    known = ", ".join(list_models()) or "none yet (import zoo.models, or use zoo.get_model)"
+    raise ZooError(f"Unknown model '{name}'. {hint}Registered models: {known}.")
 
 
 def list_models(pattern="*"):

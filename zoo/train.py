@@ -28,12 +28,13 @@ import contextlib
 import math
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from zoo import checkpoint, recipe, report
 from zoo._callable import make_module_callable
-from zoo._io import atomic_path
 from zoo.config import TrainConfig, build_parser  # noqa: F401  (build_parser: for the docs)
 from zoo.data.dataset import Split
 from zoo.errors import EXIT_DIVERGED, ZooError, run_command
@@ -57,23 +58,33 @@ class Splits:
     test: Split
 
 
-@dataclass(frozen=True)
-class TrainResult:
-    """What a run produced. ``metrics`` is ``None`` on the helper processes of a JAX job."""
+@dataclass(frozen=True, eq=False)
+class TrainResult(Mapping):
+    """What a run produced. ``metrics`` is ``None`` on the helper processes of a JAX job.
+
+    It also reads as the metrics dict (``result["test_accuracy"]``, ``"params" in result``),
+    which is what ``train()`` returned before it returned this.
+    """
 
     metrics: dict | None
     output: str
     history: dict
     model: object = field(repr=False)
 
-    def __getitem__(self, key):  # result["test_accuracy"], as when train() returned the dict
-        return self.metrics[key]
+    def __getitem__(self, key):
+        return (self.metrics or {})[key]
+
+    def __iter__(self):
+        return iter(self.metrics or {})
+
+    def __len__(self):
+        return len(self.metrics or {})
 
 
 def run(config: TrainConfig) -> TrainResult:
     """Train as ``config`` says; raises :class:`~zoo.errors.ZooError` for bad input."""
     backend = start_backend(config)
-    config = recipe.resolve_recipe(config)
+    config = recipe.resolve_recipe(recipe.resolve_names(config, backend))
     plan = distribution_plan(config, backend)
     output = prepare_output(config, backend)
     data = load_data(config)
@@ -133,20 +144,30 @@ def distribution_plan(config, backend):
 
 
 def prepare_output(config, backend):
-    """The output folder, created, writable and cleared of a killed run's temporaries."""
-    dataset = os.path.basename(os.path.normpath(config.dataset))
-    output = config.output or os.path.join("runs", f"{config.model}-{dataset}-{backend}")
+    """The output folder: created, writable, cleared of a killed run's temporaries.
+
+    A fresh run into a folder that holds an earlier run is refused, unless
+    ``--overwrite``, which removes that run's files (and nothing else) first.
+    """
+    output = config.output
+    earlier = [] if config.resume else checkpoint.earlier_run(output)
+    if earlier and not config.overwrite:
+        raise TrainingError(
+            f"{output} already holds a run ({', '.join(earlier)}); pass --resume to continue "
+            "it, --overwrite to replace it, or choose another --output."
+        )
     try:
         os.makedirs(output, exist_ok=True)
-        with atomic_path(os.path.join(output, ".write-test")) as probe:
-            open(probe, "w").close()
-        os.remove(os.path.join(output, ".write-test"))
+        probe = tempfile.NamedTemporaryFile(dir=output, prefix=".write-test.")
+        probe.close()
     except OSError as error:
         raise TrainingError(
             f"cannot write to output folder {output}: {error.strerror or error}. "
             "Choose a writable folder with --output."
         ) from None
     checkpoint.clean_stale(output)
+    if earlier:
+        checkpoint.clear_run(output)
     return os.path.abspath(output)
 
 
@@ -154,7 +175,7 @@ def load_data(config):
     """Read the dataset and hold out the validation split (a seeded random choice)."""
     import numpy as np
 
-    from zoo.data import load_dataset
+    from zoo.data import load_dataset, rare_class_warnings
 
     data = load_dataset(config.dataset, limit=config.limit)
     count, fraction = len(data.train), config.validation_split
@@ -164,6 +185,8 @@ def load_data(config):
     order = np.random.default_rng(config.seed).permutation(count)
     validation = data.train.subset(np.sort(order[:held])) if held else None
     train_split = data.train.subset(np.sort(order[held:]))
+    for warning in rare_class_warnings(data.train.labels, data.class_names, fraction):
+        print(f"warning: {warning}", file=sys.stderr)
     return Splits(config.dataset, list(data.class_names), train_split, validation, data.test)
 
 
@@ -188,13 +211,16 @@ def build_or_resume(config, data, output, plan):
             )
             recipe.compile_model(model, config.optimizer, config.learning_rate)
             state, history = {"epochs_completed": 0}, {}
+    if config.resume:
+        checkpoint.check_same_model(model, config, output)
     if config.resume and state["epochs_completed"] >= config.epochs:
         raise TrainingError(
             f"--resume: {state['epochs_completed']} epochs are already done in {output}; ask "
             f"for more with --epochs N (N > {state['epochs_completed']}, the total)."
         )
     classes = int(model.output_shape[-1])
-    for split, labels in (("training", data.train.labels), ("test", data.test.labels)):
+    splits = {"training": data.train, "validation": data.validation, "test": data.test}
+    for split, labels in ((name, s.labels) for name, s in splits.items() if s is not None):
         check_label_range(labels, classes, split)
     state = {
         **state,
@@ -228,7 +254,7 @@ def fit(model, config, data, output, state, history, plan):
         keras.callbacks.TerminateOnNaN(),
         checkpoint.epoch_callback(output, history, state, writes),
     ]
-    callbacks += recipe.optional_callbacks(config, output)
+    callbacks += recipe.optional_callbacks(config, output, validation_data is not None, writes)
     start = time.perf_counter()
     losses = model.fit(
         x,
@@ -249,7 +275,8 @@ def fit(model, config, data, output, state, history, plan):
             f"{output}. Lower --learning-rate and train again.",
             exit_code=EXIT_DIVERGED,
         )
-    checkpoint.save_final(model, output, writes)  # with early stopping: the restored best weights
+    if config.early_stopping:  # the best weights, restored: not the last checkpoint's
+        checkpoint.save_final(model, output, writes)
     return seconds
 
 

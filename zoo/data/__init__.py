@@ -33,6 +33,7 @@ from zoo.data.dataset import (
     list_datasets,
     load_dataset,
     ordered_split,
+    rare_class_warnings,
     register_dataset,
     stratified_split,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "make_inputs",
     "ordered_split",
     "prepare_arrays",
+    "rare_class_warnings",
     "read_idx",
     "register_dataset",
     "resize_images",

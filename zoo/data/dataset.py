@@ -37,6 +37,7 @@ __all__ = [
     "load_dataset",
     "list_datasets",
     "check_label_range",
+    "rare_class_warnings",
     "stratified_split",
     "ordered_split",
     "TEST_FRACTION",
@@ -113,25 +114,28 @@ class _Loader:
     name: str
     load: Callable
     matches: Callable | None = None
+    fallback: bool = False
 
 
 _NAMED: dict[str, _Loader] = {}
 _PATH_KINDS: list[_Loader] = []
 
 
-def register_dataset(name, *, matches=None):
+def register_dataset(name, *, matches=None, fallback=False):
     """Decorator: register a loader under ``name`` (or, with ``matches``, for a kind of path).
 
     Args:
         name: the dataset's name (``--dataset NAME``), or the kind's name.
         matches: ``matches(path) -> bool`` recognises paths this loader reads;
             without it the loader takes no argument and answers to ``name``.
+        fallback: try this kind after every other kind (the built-in image
+            folder, which matches any folder, is one).
     """
 
     def decorate(load):
         if name in _NAMED or any(kind.name == name for kind in _PATH_KINDS):
             raise DataError(f"a dataset loader named '{name}' is already registered.")
-        loader = _Loader(name, load, matches)
+        loader = _Loader(name, load, matches, fallback)
         if matches is None:
             _NAMED[name] = loader
         else:
@@ -150,7 +154,7 @@ def _find_loader(source):
     if source in _NAMED:
         return _NAMED[source].load, ()
     if os.path.exists(source):
-        for kind in _PATH_KINDS:
+        for kind in sorted(_PATH_KINDS, key=lambda kind: kind.fallback):  # stable: in order
             if kind.matches(source):
                 return kind.load, (source,)
         raise DataError(
@@ -182,6 +186,12 @@ def load_dataset(source, limit=None):
     data = load(*arguments)
     if len(data.train) == 0 or len(data.test) == 0:
         raise DataError(f"dataset '{source}' has no training or no test images.")
+    present = np.unique(data.train.labels)
+    if len(present) < 2:
+        raise DataError(
+            f"dataset '{source}' has {len(present)} class in its training images "
+            f"({', '.join(str(c) for c in present) or 'none'}); a classifier needs at least 2."
+        )
     if limit is not None:
         if limit < 1:
             raise DataError(f"--limit must be at least 1, got {limit}.")
@@ -198,6 +208,19 @@ def check_label_range(labels, classes, split="training"):
             f"{classes} classes (labels 0..{classes - 1}). Pass --classes "
             f"{max(int(labels.max()) + 1, classes)} or fix the labels."
         )
+
+
+def rare_class_warnings(labels, class_names, validation_fraction):
+    """One line per class too small for a validation split of ``validation_fraction`` to hold."""
+    warnings = []
+    for label, count in zip(*np.unique(labels, return_counts=True), strict=True):
+        if validation_fraction and count * validation_fraction < 1:
+            name = class_names[label] if label < len(class_names) else str(label)
+            warnings.append(
+                f"class {name!r} has {count} training image(s); a {validation_fraction:.0%} "
+                "validation split will seldom hold any of them."
+            )
+    return warnings
 
 
 def stratified_split(labels, test_fraction=TEST_FRACTION, seed=0):

@@ -28,7 +28,7 @@ from zoo.data.dataset import (
     register_dataset,
     stratified_split,
 )
-from zoo.data.images import IMAGE_EXTENSIONS, to_unit_float
+from zoo.data.images import IMAGE_EXTENSIONS, checked_split
 
 __all__ = ["read_idx"]
 
@@ -68,15 +68,11 @@ def _load_npz(path):
         if isinstance(error, DataError):
             raise
         raise DataError(f"cannot read {path} as .npz: {error}") from None
-    labels = np.concatenate([arrays["y_train"].ravel(), arrays["y_test"].ravel()])
-    count = int(labels.max()) + 1 if labels.size else 0
+    train = checked_split(arrays["x_train"], arrays["y_train"], path, "x_train/y_train")
+    test = checked_split(arrays["x_test"], arrays["y_test"], path, "x_test/y_test")
+    count = int(max(train.labels.max(initial=-1), test.labels.max(initial=-1))) + 1
     names = [str(n) for n in arrays.get("class_names", [str(i) for i in range(count)])]
-    return Dataset(
-        os.path.basename(path),
-        names,
-        Split(to_unit_float(arrays["x_train"]), arrays["y_train"].ravel().astype("int64")),
-        Split(to_unit_float(arrays["x_test"]), arrays["y_test"].ravel().astype("int64")),
-    )
+    return Dataset(os.path.basename(path), names, train, test)
 
 
 def _find_idx(directory, kind):
@@ -106,12 +102,14 @@ def _load_idx_folder(directory):
             raise DataError(f"{directory}: {len(x)} images but {len(y)} labels.")
         first, last = ordered_split(len(y))
         train, test = (x[first], y[first]), (x[last], y[last])
-    y_all = np.concatenate([train[1], test[1]])
+    train = checked_split(*train, directory, "training")
+    test = checked_split(*test, directory, "test")
+    count = int(max(train.labels.max(), test.labels.max())) + 1
     return Dataset(
         os.path.basename(os.path.normpath(directory)),
-        [str(i) for i in range(int(y_all.max()) + 1)],
-        Split(to_unit_float(train[0]), train[1].astype("int64")),
-        Split(to_unit_float(test[0]), test[1].astype("int64")),
+        [str(i) for i in range(count)],
+        train,
+        test,
     )
 
 
@@ -134,7 +132,7 @@ def _list_images(directory, class_names):
     return files, np.array(labels, dtype="int64")
 
 
-@register_dataset("image_folder", matches=os.path.isdir)
+@register_dataset("image_folder", matches=os.path.isdir, fallback=True)
 def _load_image_folder(directory):
     subfolders = _class_folders(directory)
     if "train" in subfolders and "test" in subfolders:

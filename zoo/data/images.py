@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.data.dataset import DataError
+from zoo.data.dataset import DataError, Split
 
 __all__ = [
     "to_unit_float",
+    "checked_split",
     "convert_channels",
     "resize_images",
     "load_image_file",
@@ -40,6 +41,48 @@ def to_unit_float(images):
     if images.ndim == 3:
         images = images[..., None]
     return images
+
+
+def _checked_labels(labels, source, split):
+    """Integer class indices from what a file stored, or one error naming the first bad one."""
+    labels = np.asarray(labels).ravel()
+    if labels.dtype.kind in "iu":
+        return labels.astype("int64")
+    if labels.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+        if bad.size == 0:
+            return labels.astype("int64")
+        first = int(bad[0])
+        value = labels[first].item()
+    else:
+        first, value = 0, labels[0].item() if labels.size else None
+    raise DataError(
+        f"{source}: {split} label at index {first} is {value!r} ({labels.dtype}); labels must be "
+        "whole-number class indices 0..K-1 (store names in class_names)."
+    )
+
+
+def checked_split(images, labels, source, split):
+    """A :class:`Split` of in-memory images, after checking what a file gave.
+
+    Refuses images and labels of different counts, labels that are not whole
+    numbers, and images that look channels-first ``(N, C, H, W)``.
+    """
+    images = np.asarray(images)
+    labels = _checked_labels(labels, source, split)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{source}: {split} has {len(images)} images but {len(labels)} labels; they must "
+            "match one to one."
+        )
+    shape = images.shape
+    if len(shape) == 4 and shape[1] in (1, 3) and min(shape[2:]) > 4 and shape[3] not in (1, 3):
+        raise DataError(
+            f"{source}: {split} images have shape {shape}, which looks channels-first "
+            f"(N, C, H, W); the zoo is channels-last. Save x.transpose(0, 2, 3, 1), of shape "
+            f"{(shape[0], shape[2], shape[3], shape[1])}."
+        )
+    return Split(to_unit_float(images), labels)
 
 
 def convert_channels(images, channels):
@@ -73,6 +116,24 @@ def resize_images(images, size):
     return out
 
 
+def _unit_pixels(image, channels, size):
+    """A Pillow image as float32 in [0, 1], resized; 16-bit images keep their depth.
+
+    ``convert("L")`` would clip a 16-bit image (values up to 65535) to 255,
+    turning it black and white, so those are scaled by 65535 instead.
+    """
+    from PIL import Image
+
+    if image.mode.startswith("I"):  # 16-bit gray ("I;16", "I;16B") or 32-bit integers ("I")
+        pixels = np.asarray(image, dtype="float64")
+        depth = 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        plane = Image.fromarray((pixels / depth).astype("float32"), mode="F")
+        array = np.asarray(plane.resize(size, Image.BILINEAR), dtype="float32")
+        return array if channels == 1 else np.repeat(array[..., None], 3, axis=-1)
+    image = image.convert("L" if channels == 1 else "RGB").resize(size, Image.BILINEAR)
+    return np.asarray(image, dtype="float32") / 255.0
+
+
 def load_image_file(path, input_shape):
     """Read one image with Pillow, as ``float32`` in [0, 1] at ``input_shape``."""
     from PIL import Image, UnidentifiedImageError
@@ -80,9 +141,7 @@ def load_image_file(path, input_shape):
     height, width, channels = input_shape
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((width, height), Image.BILINEAR)
-            array = np.asarray(image, dtype="float32") / 255.0
+            array = _unit_pixels(image, channels, (width, height))
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise DataError(f"cannot read image {path}: {error}. Remove or replace the file.") from None
     return array[..., None] if channels == 1 else array

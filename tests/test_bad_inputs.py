@@ -1,0 +1,168 @@
+"""Bad input, one row each: exit code 2, one line on stderr, no traceback, nothing changed.
+
+Each row builds a situation in a fresh folder, runs the command in-process
+(through the same wrapper the installed commands use), and checks that the
+files the user had are byte for byte what they were.
+"""
+
+import hashlib
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from zoo import export, train
+
+
+def fingerprint(folder):
+    """Every file under ``folder`` with its bytes' SHA-256."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(pathlib.Path(folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished one-epoch LeNet run on 200 digits."""
+    output = tmp_path_factory.mktemp("run")
+    train.train(model="lenet5_modern", epochs=1, limit=200, output=str(output), quiet=True)
+    return output
+
+
+def write_npz(path, **arrays):
+    rng = np.random.default_rng(0)
+    base = {
+        "x_train": rng.random((20, 8, 8, 1), dtype="float32"),
+        "y_train": np.arange(20) % 2,
+        "x_test": rng.random((6, 8, 8, 1), dtype="float32"),
+        "y_test": np.arange(6) % 2,
+    }
+    np.savez(path, **{**base, **arrays})
+    return str(path)
+
+
+def npz_case(**arrays):
+    def make(tmp_path, run):
+        return ["--dataset", write_npz(tmp_path / "data.npz", **arrays), "--epochs", "1"]
+
+    return make
+
+
+def copy_run(tmp_path, run):
+    """A copy of the finished run, so each row may damage its own."""
+    import shutil
+
+    target = tmp_path / "run"
+    shutil.copytree(run, target)
+    return target
+
+
+def resume_case(*flags):
+    def make(tmp_path, run):
+        return ["--output", str(copy_run(tmp_path, run)), "--resume", "--epochs", "2", *flags]
+
+    return make
+
+
+def damaged_state(tmp_path, run):
+    target = copy_run(tmp_path, run)
+    pointer = json.loads((target / "checkpoint" / "latest.json").read_text())
+    (target / "checkpoint" / pointer["folder"] / "state.json").write_text("{ not json")
+    return ["--output", str(target), "--resume", "--epochs", "2"]
+
+
+def truncated_checkpoint(tmp_path, run):
+    target = copy_run(tmp_path, run)
+    pointer = json.loads((target / "checkpoint" / "latest.json").read_text())
+    model = target / "checkpoint" / pointer["folder"] / "model.keras"
+    model.write_bytes(model.read_bytes()[:1000])
+    return ["--output", str(target), "--resume", "--epochs", "2"]
+
+
+def used_folder(tmp_path, run):
+    return ["--output", str(copy_run(tmp_path, run)), "--epochs", "1"]
+
+
+TRAIN_CASES = {
+    "unknown model": (lambda t, r: ["--model", "resnet"], "Unknown model 'resnet'"),
+    "bad flag value": (lambda t, r: ["--epochs", "0"], "--epochs must be at least 1"),
+    "missing dataset": (lambda t, r: ["--dataset", str(t / "nowhere")], "unknown dataset"),
+    "fractional label": (
+        npz_case(y_train=np.where(np.arange(20) == 7, 1.5, np.arange(20) % 2)),
+        "label at index 7 is 1.5",
+    ),
+    "NaN label": (
+        npz_case(y_test=np.array([0, 1, np.nan, 1, 0, 1])),
+        "label at index 2 is nan",
+    ),
+    "string labels": (
+        npz_case(y_train=np.array(["cat", "dog"] * 10)),
+        "label at index 0 is 'cat'",
+    ),
+    "counts differ": (npz_case(y_train=np.arange(18) % 2), "20 images but 18 labels"),
+    "one class": (npz_case(y_train=np.zeros(20, int)), "a classifier needs at least 2"),
+    "channels first": (
+        npz_case(x_train=np.zeros((20, 1, 8, 8), "float32")),
+        "looks channels-first",
+    ),
+    "fresh run into a used folder": (used_folder, "already holds a run"),
+    "resume with another model": (resume_case("--model", "lenet5"), "--model lenet5_modern, not"),
+    "resume with another dataset": (resume_case("--dataset", "mnist"), "--dataset digits, not"),
+    "resume with another size": (resume_case("--image-size", "32", "32"), "not 32x32"),
+    "resume with other classes": (resume_case("--classes", "3"), "has 10 classes, not 3"),
+    "damaged checkpoint state": (damaged_state, "missing or damaged"),
+    "truncated checkpoint model": (truncated_checkpoint, "cannot be loaded"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_CASES))
+def test_zoo_train_refuses_with_one_line(case, tmp_path, finished_run, capsys):
+    make, words = TRAIN_CASES[case]
+    argv = make(tmp_path, finished_run)
+    if "--output" not in argv:
+        argv += ["--output", str(tmp_path / "out")]
+    before = fingerprint(tmp_path)
+    assert train.main([*argv, "--quiet", "--limit", "60"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in error if not line.startswith("warning:")]
+    assert len(errors) == 1 and errors[0].startswith("zoo-train: error: "), error
+    assert words in errors[0] and "Traceback" not in errors[0]
+    after = fingerprint(tmp_path)
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing of theirs changed
+
+
+def test_overwrite_replaces_only_the_earlier_run(tmp_path, finished_run, capsys):
+    target = copy_run(tmp_path, finished_run)
+    (target / "notes.txt").write_text("mine")
+    argv = ["--output", str(target), "--epochs", "1", "--limit", "60", "--quiet", "--overwrite"]
+    assert train.main(argv) == 0
+    assert (target / "notes.txt").read_text() == "mine"
+    assert json.loads((target / "metrics.json").read_text())["train_images"] == 54
+    assert sorted(p.name for p in (target / "checkpoint").iterdir()) == [
+        "epoch-0001",
+        "latest.json",
+    ]
+
+
+def test_resume_takes_the_model_and_dataset_from_the_checkpoint(tmp_path, finished_run):
+    """``zoo-train --output DIR --resume`` alone continues what DIR holds."""
+    target = copy_run(tmp_path, finished_run)
+    argv = ["--output", str(target), "--resume", "--epochs", "2", "--limit", "200", "--quiet"]
+    assert train.main(argv) == 0
+    metrics = json.loads((target / "metrics.json").read_text())
+    assert (metrics["model"], metrics["epochs_completed"]) == ("lenet5_modern", 2)
+
+
+def test_export_refuses_a_folder_it_did_not_write(tmp_path, finished_run, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    before = fingerprint(tmp_path)
+    argv = [str(finished_run / "model.keras"), "--format", "onnx", "--output", str(mine)]
+    assert export.main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "already exists" in error[0]
+    assert fingerprint(tmp_path) == before
