@@ -230,3 +230,20 @@ def test_early_stopping_and_tensorboard(tmp_path):
     assert metrics["epochs_completed"] < 60
     logs = [name for _, _, names in os.walk(tmp_path / "logs") for name in names]
     assert any("tfevents" in name for name in logs)
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow is this run's backend")
+def test_a_run_on_jax_or_torch_never_imports_tensorflow(tmp_path):
+    """Seeding must not pull in TensorFlow (seconds and hundreds of MB) when it is not used."""
+    code = (
+        "import sys, zoo\n"
+        f"zoo.train(model='lenet5_modern', epochs=1, limit=64, output={str(tmp_path)!r}, "
+        "quiet=True)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"

@@ -84,6 +84,12 @@ class TrainResult(Mapping):
 def run(config: TrainConfig) -> TrainResult:
     """Train as ``config`` says; raises :class:`~zoo.errors.ZooError` for bad input."""
     backend = start_backend(config)
+    with recipe.tensorflow_left_alone(backend):
+        return train_on(backend, config)
+
+
+def train_on(backend, config):
+    """The stages of :func:`run`, once the backend is running."""
     config = recipe.resolve_recipe(recipe.resolve_names(config, backend))
     plan = distribution_plan(config, backend)
     output = prepare_output(config, backend)

@@ -211,16 +211,18 @@ def check_label_range(labels, classes, split="training"):
 
 
 def rare_class_warnings(labels, class_names, validation_fraction):
-    """One line per class too small for a validation split of ``validation_fraction`` to hold."""
-    warnings = []
-    for label, count in zip(*np.unique(labels, return_counts=True), strict=True):
-        if validation_fraction and count * validation_fraction < 1:
-            name = class_names[label] if label < len(class_names) else str(label)
-            warnings.append(
-                f"class {name!r} has {count} training image(s); a {validation_fraction:.0%} "
-                "validation split will seldom hold any of them."
-            )
-    return warnings
+    """A line naming the classes too small for a validation split to hold (empty if none)."""
+    labels, counts = np.unique(labels, return_counts=True)
+    rare = [int(label) for label, count in zip(labels, counts, strict=True)
+            if validation_fraction and count * validation_fraction < 1]  # fmt: skip
+    if not rare:
+        return []
+    names = [class_names[i] if i < len(class_names) else str(i) for i in rare]
+    shown = ", ".join(repr(n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+    return [
+        f"{len(rare)} class(es) ({shown}) have fewer than {int(np.ceil(1 / validation_fraction))} "
+        f"training images: a {validation_fraction:.0%} validation split will seldom hold them."
+    ]
 
 
 def stratified_split(labels, test_fraction=TEST_FRACTION, seed=0):
