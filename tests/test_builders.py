@@ -1,5 +1,7 @@
 """Builders: parameter counts, shapes, options, channels-last under any global setting."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -218,3 +220,39 @@ def test_channels_first_global_setting_still_gives_channels_last_models(builder)
     assert model.input_shape == reference_model.input_shape
     assert model.output_shape == reference_model.output_shape
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("order", ["import zoo\nimport keras", "import keras\nimport zoo"])
+def test_saved_model_with_zoo_layers_loads_after_a_plain_import_zoo(tmp_path, order):
+    """A new process that only imports zoo (never zoo.layers) loads AlexNet's own layers."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "alexnet.keras"
+    model = zoo.get_model("alexnet_torchvision", input_shape=(64, 64, 3), classes=3)
+    model.save(path)
+    code = (
+        "import sys\n"
+        + order
+        + "\nprint('keras' in sys.modules)\n"
+        + f"model = keras.saving.load_model({str(path)!r})\n"
+        + "print(type(model.get_layer('adaptive_pool')).__module__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "zoo.layers"
+
+
+def test_import_zoo_does_not_import_keras():
+    import subprocess
+    import sys
+
+    code = "import sys, zoo; print('keras' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False"

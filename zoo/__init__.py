@@ -18,6 +18,10 @@ after importing the package.
 
 import importlib
 
+from zoo._keras_hook import register_layers_when_keras_loads
+
+register_layers_when_keras_loads()  # so keras.saving.load_model finds the zoo's layers
+
 __version__ = "0.1.0"
 
 # Modules you can call: zoo.train(...), zoo.export(model, format, output); see zoo/_callable.py
