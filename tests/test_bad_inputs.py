@@ -82,6 +82,26 @@ def truncated_checkpoint(tmp_path, run):
     return ["--output", str(target), "--resume", "--epochs", "2"]
 
 
+def image_folder(root, broken=()):
+    """Two classes of 8x8 PNGs (6 each), some of them replaced by broken files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            pixels = (rng.random((8, 8)) * 255).astype("uint8")
+            Image.fromarray(pixels).save(root / label / f"{i}.png")
+    for name in broken:
+        (root / name).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return str(root)
+
+
+def broken_images(tmp_path, run):
+    folder = image_folder(tmp_path / "pets", broken=["a/3.png", "b/5.png"])
+    return ["--dataset", folder, "--epochs", "1", "--image-size", "16", "16"]
+
+
 def used_folder(tmp_path, run):
     return ["--output", str(copy_run(tmp_path, run)), "--epochs", "1"]
 
@@ -109,6 +129,7 @@ TRAIN_CASES = {
         "looks channels-first",
     ),
     "fresh run into a used folder": (used_folder, "already holds a run"),
+    "broken image files": (broken_images, "2 image file(s) cannot be read"),
     "resume with another model": (resume_case("--model", "lenet5"), "--model lenet5_modern, not"),
     "resume with another dataset": (resume_case("--dataset", "mnist"), "--dataset digits, not"),
     "resume with another size": (resume_case("--image-size", "32", "32"), "not 32x32"),
@@ -166,3 +187,36 @@ def test_export_refuses_a_folder_it_did_not_write(tmp_path, finished_run, capsys
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "already exists" in error[0]
     assert fingerprint(tmp_path) == before
+
+
+def test_broken_images_are_all_named_and_can_be_skipped(tmp_path, capsys):
+    folder = image_folder(tmp_path / "pets", broken=["a/3.png", "b/5.png"])
+    argv = ["--dataset", folder, "--epochs", "1", "--image-size", "16", "16", "--quiet"]
+    assert train.main([*argv, "--output", str(tmp_path / "refused")]) == 2
+    error = capsys.readouterr().err
+    assert "a/3.png" in error and "b/5.png" in error and "--skip-bad-images" in error
+    assert train.main([*argv, "--output", str(tmp_path / "out"), "--skip-bad-images"]) == 0
+    assert "leaving out 2 unreadable image file(s)" in capsys.readouterr().err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["train_images"] + metrics["test_images"] + 1 == 10  # 12 files, 2 broken, 1 val
+
+
+def test_a_missing_backend_package_is_one_line(tmp_path):
+    """A one-backend install with KERAS_BACKEND unset: Keras asks for TensorFlow."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"  # as if it were not installed
+        "from zoo.train import main; sys.exit(main(['--epochs', '1']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)  # no keras.json: Keras's default backend, tensorflow
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("zoo-train")]
+    assert len(lines) == 1 and "needs tensorflow, which is not installed" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -71,6 +71,9 @@ class TrainConfig:
     limit: int | None = option(None, "use only the first N training images")
     output: str | None = option(None, "output folder (default: runs/MODEL-DATASET-BACKEND)")
     resume: bool = option(False, "continue from the last completed epoch; --epochs is the total")
+    skip_bad_images: bool = option(
+        False, "leave out image files that cannot be read (default: refuse, naming them)"
+    )
     overwrite: bool = option(
         False, "start afresh in an --output folder that holds an earlier run (its files go)"
     )

@@ -61,6 +61,17 @@ def run_command(prog, command, argv=None):
         message = " ".join(str(error).split())  # one line, whatever the message held
         print(f"{prog}: error: {message}", file=sys.stderr)
         return error.exit_code
+    except ModuleNotFoundError as error:
+        package = (error.name or "").split(".")[0]
+        if debug or package not in ("tensorflow", "jax", "torch"):
+            raise
+        print(
+            f"{prog}: error: Keras's backend needs {package}, which is not installed. Set "
+            "KERAS_BACKEND to the backend you installed (jax, tensorflow or torch), or "
+            f"pip install 'zoo[{package}]'.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         if debug:
             raise

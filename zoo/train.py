@@ -183,7 +183,7 @@ def load_data(config):
 
     from zoo.data import load_dataset, rare_class_warnings
 
-    data = load_dataset(config.dataset, limit=config.limit)
+    data = load_dataset(config.dataset, limit=config.limit, skip_bad_images=config.skip_bad_images)
     count, fraction = len(data.train), config.validation_split
     held = int(round(count * fraction))
     if held >= count and fraction > 0:

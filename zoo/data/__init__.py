@@ -45,6 +45,7 @@ from zoo.data.images import (
     make_inputs,
     prepare_arrays,
     resize_images,
+    scan_images,
     to_unit_float,
 )
 
@@ -72,6 +73,7 @@ __all__ = [
     "read_idx",
     "register_dataset",
     "resize_images",
+    "scan_images",
     "stratified_split",
     "to_unit_float",
 ]

@@ -22,6 +22,7 @@ order they were registered.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -167,13 +168,18 @@ def _find_loader(source):
     )
 
 
-def load_dataset(source, limit=None):
+def load_dataset(source, limit=None, skip_bad_images=False):
     """Load a dataset by name or path.
 
     Args:
         source: a registered name (``"digits"``, ``"mnist"``, ...) or a path
             to a folder of images, an ``.npz`` file or an IDX folder.
         limit: keep only the first ``limit`` training images (quick runs).
+        skip_bad_images: for image files, leave out those that cannot be read
+            (one warning line) instead of refusing the dataset.
+
+    Images on disk are all checked before training starts (see
+    :func:`zoo.data.images.scan_images`); every unreadable file is named.
 
     Returns:
         A :class:`Dataset`.
@@ -196,7 +202,32 @@ def load_dataset(source, limit=None):
         if limit < 1:
             raise DataError(f"--limit must be at least 1, got {limit}.")
         data = data.with_train(data.train.subset(np.arange(min(limit, len(data.train)))))
+    if data.train.streaming:
+        data = _without_bad_images(data, skip_bad_images)
     return data
+
+
+def _without_bad_images(data, skip):
+    """Check every image file; refuse naming the bad ones, or (``skip``) leave them out."""
+    from zoo.data.images import scan_images
+
+    bad = scan_images([*data.train.images, *data.test.images])
+    if not bad:
+        return data
+    if not skip:
+        shown = "; ".join(f"{path} ({why})" for path, why in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise DataError(
+            f"{len(bad)} image file(s) cannot be read: {shown}{more}. Fix or remove them, or "
+            "pass --skip-bad-images to train without them."
+        )
+    broken = {path for path, _ in bad}
+    print(f"warning: leaving out {len(bad)} unreadable image file(s)", file=sys.stderr)
+
+    def keep(split):
+        return split.subset([i for i, path in enumerate(split.images) if path not in broken])
+
+    return replace(data, train=keep(data.train), test=keep(data.test))
 
 
 def check_label_range(labels, classes, split="training"):
