@@ -35,6 +35,7 @@ from zoo.data.dataset import (
     ordered_split,
     rare_class_warnings,
     register_dataset,
+    scan_images,
     stratified_split,
 )
 from zoo.data.files import read_idx
@@ -45,7 +46,6 @@ from zoo.data.images import (
     make_inputs,
     prepare_arrays,
     resize_images,
-    scan_images,
     to_unit_float,
 )
 

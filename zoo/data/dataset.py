@@ -39,6 +39,7 @@ __all__ = [
     "list_datasets",
     "check_label_range",
     "rare_class_warnings",
+    "scan_images",
     "stratified_split",
     "ordered_split",
     "TEST_FRACTION",
@@ -179,7 +180,7 @@ def load_dataset(source, limit=None, skip_bad_images=False):
             (one warning line) instead of refusing the dataset.
 
     Images on disk are all checked before training starts (see
-    :func:`zoo.data.images.scan_images`); every unreadable file is named.
+    :func:`scan_images`); every unreadable file is named.
 
     Returns:
         A :class:`Dataset`.
@@ -209,8 +210,6 @@ def load_dataset(source, limit=None, skip_bad_images=False):
 
 def _without_bad_images(data, skip):
     """Check every image file; refuse naming the bad ones, or (``skip``) leave them out."""
-    from zoo.data.images import scan_images
-
     bad = scan_images([*data.train.images, *data.test.images])
     if not bad:
         return data
@@ -228,6 +227,27 @@ def _without_bad_images(data, skip):
         return split.subset([i for i, path in enumerate(split.images) if path not in broken])
 
     return replace(data, train=keep(data.train), test=keep(data.test))
+
+
+def scan_images(paths, progress_every=500):
+    """Decode every image's header; return ``[(path, reason), ...]`` for the unreadable ones.
+
+    Pillow's ``verify`` reads the whole file's structure without decoding
+    pixels. With many files a progress line is printed on stderr.
+    """
+    from PIL import Image
+
+    bad, total = [], len(paths)
+    for index, path in enumerate(paths, start=1):
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as error:  # Pillow raises many kinds for a damaged file
+            bad.append((path, (str(error).splitlines() or [type(error).__name__])[0][:80]))
+        if total >= progress_every and (index % progress_every == 0 or index == total):
+            end = "\n" if index == total else ""
+            print(f"\rchecking images {index}/{total}", end=end, file=sys.stderr, flush=True)
+    return bad
 
 
 def check_label_range(labels, classes, split="training"):

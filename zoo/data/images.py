@@ -16,7 +16,6 @@ from zoo.data.dataset import DataError, Split
 __all__ = [
     "to_unit_float",
     "checked_split",
-    "scan_images",
     "convert_channels",
     "resize_images",
     "load_image_file",
@@ -133,29 +132,6 @@ def _unit_pixels(image, channels, size):
         return array if channels == 1 else np.repeat(array[..., None], 3, axis=-1)
     image = image.convert("L" if channels == 1 else "RGB").resize(size, Image.BILINEAR)
     return np.asarray(image, dtype="float32") / 255.0
-
-
-def scan_images(paths, progress_every=500):
-    """Decode every image's header; return ``[(path, reason), ...]`` for the unreadable ones.
-
-    Pillow's ``verify`` reads the whole file's structure without decoding
-    pixels. With many files a progress line is printed on stderr.
-    """
-    import sys
-
-    from PIL import Image
-
-    bad, total = [], len(paths)
-    for index, path in enumerate(paths, start=1):
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception as error:  # Pillow raises many kinds for a damaged file
-            bad.append((path, (str(error).splitlines() or [type(error).__name__])[0][:80]))
-        if total >= progress_every and (index % progress_every == 0 or index == total):
-            end = "\n" if index == total else ""
-            print(f"\rchecking images {index}/{total}", end=end, file=sys.stderr, flush=True)
-    return bad
 
 
 def load_image_file(path, input_shape):
