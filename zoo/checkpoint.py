@@ -256,8 +256,7 @@ def epoch_callback(output, history, state, writes=True):
             if writes:
                 save(self.model, output, {**state, "epochs_completed": epoch + 1}, history)
             else:
-                with tempfile.TemporaryDirectory() as scratch:
-                    self.model.save(os.path.join(scratch, "model.keras"))
+                _save_on_helper(self.model)
 
     return EpochCheckpoint()
 
@@ -266,8 +265,14 @@ def save_final(model, output, writes):
     """``OUTPUT/model.keras`` once training ends (a helper process saves to scratch: JAX
     gathers every process's variables when any of them saves)."""
     if not writes:
-        with tempfile.TemporaryDirectory() as scratch:
-            model.save(os.path.join(scratch, "model.keras"))
+        _save_on_helper(model)
         return
     with atomic_path(os.path.join(output, "model.keras")) as temporary:
         model.save(temporary)
+
+
+def _save_on_helper(model):
+    """Save to a scratch folder that is then deleted: on a helper process of a multi-process
+    JAX job, saving still has to happen (it gathers every process's variables)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        model.save(os.path.join(scratch, "model.keras"))
