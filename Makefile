@@ -8,6 +8,7 @@
 #   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
 #   make docs             build the documentation site into site/ (runs the notebooks on JAX)
 #   make test-docs        build it and check every page in headless Chromium (installs chromium)
+#   make weights          retrain the shipped digits presets (zoo/presets) on JAX, print accuracy
 
 PYTHON ?= python3
 VENV := .venv
@@ -23,8 +24,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # their executed copies for the docs build to reuse.
 CHROMIUM ?= /usr/bin/chromium
 EXECUTED_NOTEBOOKS := $(CURDIR)/build/executed-notebooks
+# torchvision's AlexNet source, the reference of tests/test_weights.py. Unpacked, never imported
+# as a package: the registry's torchvision wheel is a CUDA build that cannot load beside CPU torch.
+TORCHVISION_REF := build/torchvision-ref
+TORCHVISION_VERSION := 0.28.0
 
-.PHONY: install test lint train bench notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs
+.PHONY: install test lint train bench notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs \
+	weights
 
 install: $(STAMP)
 
@@ -33,6 +39,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev,notebooks,docs]"
+	@test -f $(TORCHVISION_REF)/torchvision/models/alexnet.py || $(BIN)/python -m pip install \
+		--quiet --no-deps --target $(TORCHVISION_REF) torchvision==$(TORCHVISION_VERSION)
 	@touch $(STAMP)
 
 # Run every backend even if one fails, then the docs site once (it reuses the notebooks the JAX
@@ -60,6 +68,11 @@ train: install
 bench: install
 	@mkdir -p runs
 	$(BIN)/python benchmarks/bench.py --json runs/bench.json $(BENCH_ARGS)
+
+# The shipped presets: trained on JAX with seed 0 (the same bytes each time), their SHA-256
+# and test accuracy written to zoo/presets/presets.json.
+weights: install
+	KERAS_BACKEND=jax $(BIN)/python -c "from zoo.convert import make_presets; make_presets()"
 
 notebooks: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab notebooks

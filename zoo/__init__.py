@@ -39,6 +39,8 @@ _LAZY = {
     "TrainConfig": "zoo.config",
     "AdaptiveAveragePooling2D": "zoo.layers",
     "LocalResponseNormalization": "zoo.layers",
+    "preprocess_input": "zoo.imagenet",
+    "decode_predictions": "zoo.imagenet",
 }
 
 __all__ = sorted([*_LAZY, *_CALLABLE_MODULES])

@@ -7,8 +7,6 @@ layers' own kernel, stride and padding settings through ``zoo.shapes``.
 
 from __future__ import annotations
 
-import os
-
 import keras
 
 from zoo.errors import ZooError
@@ -32,11 +30,12 @@ def check_classes(classes, include_top):
         )
 
 
-def check_input_shape(input_shape, include_top, model_name):
+def check_input_shape(input_shape, include_top, model_name, dynamic_top=False):
     """Check that ``input_shape`` is (height, width, channels), channels last.
 
-    ``None`` height and width are accepted only for a feature extractor
-    (``include_top=False``), where no flattened size has to be known.
+    ``None`` height and width are accepted for a feature extractor
+    (``include_top=False``), where no flattened size has to be known, and for
+    a classifier that pools to a fixed grid first (``dynamic_top``).
     """
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ZooError(
@@ -45,7 +44,7 @@ def check_input_shape(input_shape, include_top, model_name):
         )
     height, width, channels = input_shape
     for axis, value in (("height", height), ("width", width), ("channels", channels)):
-        if value is None and axis != "channels" and not include_top:
+        if value is None and axis != "channels" and (dynamic_top or not include_top):
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ZooError(
@@ -53,7 +52,7 @@ def check_input_shape(input_shape, include_top, model_name):
                 "every entry must be a positive integer (None height/width is allowed only "
                 "with include_top=False)."
             )
-    looks_channels_first = channels > 4 and (height in (1, 3, 4)) and width not in (1, 3, 4)
+    looks_channels_first = channels > 4 and (height in (1, 3, 4)) and width not in (1, 3, 4, None)
     if looks_channels_first:
         raise ZooError(
             f"{model_name}: input_shape {tuple(input_shape)!r} looks channels-first "
@@ -62,6 +61,14 @@ def check_input_shape(input_shape, include_top, model_name):
             "np.transpose(x, (0, 2, 3, 1))."
         )
     return tuple(input_shape)
+
+
+def default_shape(default_input_shape, include_top):
+    """What ``input_shape=None`` means, as in ``keras.applications``: the model's default
+    size with the classifier, any height and width for a feature extractor."""
+    if include_top:
+        return tuple(default_input_shape)
+    return (None, None, default_input_shape[2])
 
 
 def min_input_shape(layers, channels):
@@ -86,17 +93,17 @@ def check_input_size(layers, input_shape, model_name):
         ) from None
 
 
-def make_input(input_shape, input_tensor, include_top, model_name):
+def make_input(input_shape, input_tensor, include_top, model_name, dynamic_top=False):
     """Return ``(image_input, input_shape)``, honouring ``input_tensor`` like keras.applications."""
     if input_tensor is None:
-        shape = check_input_shape(input_shape, include_top, model_name)
+        shape = check_input_shape(input_shape, include_top, model_name, dynamic_top)
         return keras.Input(shape=shape, name="image"), shape
     if not keras.backend.is_keras_tensor(input_tensor):
         raise ZooError(
             f"{model_name}: input_tensor must be a Keras tensor such as "
             f"keras.Input(shape=(h, w, c)), got {type(input_tensor).__name__}."
         )
-    shape = check_input_shape(tuple(input_tensor.shape[1:]), include_top, model_name)
+    shape = check_input_shape(tuple(input_tensor.shape[1:]), include_top, model_name, dynamic_top)
     return input_tensor, shape
 
 
@@ -118,43 +125,67 @@ def feature_pooling(pooling):
 
 
 def assemble(
-    name, features, classifier, *, input_shape, input_tensor, include_top, pooling, weights
+    name,
+    features,
+    classifier,
+    *,
+    input_shape,
+    input_tensor,
+    include_top,
+    pooling,
+    weights,
+    weights_for,
+    default_input_shape,
+    dynamic_top=False,
+    feature_extractor=False,
 ):
     """Check the input, stack ``features`` then ``classifier`` (or the optional global
-    pooling of a feature extractor), and return the finished ``keras.Model``."""
-    image, shape = make_input(input_shape, input_tensor, include_top, name)
+    pooling of a feature extractor), load ``weights`` and return the ``keras.Model``.
+
+    ``input_shape=None`` means ``default_input_shape`` (see :func:`default_shape`).
+    ``weights_for`` is the registry name whose presets ``weights`` may name.
+    With ``feature_extractor`` the model returns a dict: every convolution's and
+    pooling's output by layer name, plus the classifier's (or global pooling's) output.
+    """
+    if input_shape is None and input_tensor is None:
+        input_shape = default_shape(default_input_shape, include_top)
+    image, shape = make_input(input_shape, input_tensor, include_top, name, dynamic_top)
     check_input_size(features, shape, name)
     top = classifier if include_top else feature_pooling(pooling)
-    outputs = apply(top, apply(features, image))
-    return finish_model(image, input_tensor, outputs, name, weights)
+    maps = {}
+    x = image
+    for layer in features:
+        x = layer(x)
+        if _is_feature(layer):
+            maps[layer.name] = x
+    outputs = apply(top, x)
+    if feature_extractor:
+        if top:
+            maps[top[-1].name] = outputs
+        outputs = maps
+    return finish_model(image, input_tensor, outputs, name, weights, weights_for)
 
 
-def finish_model(image_input, input_tensor, outputs, name, weights):
-    """Wrap the graph in a ``keras.Model`` and load ``weights`` if a path is given."""
+def _is_feature(layer):
+    """Convolutions and poolings are the feature maps worth showing (not padding or norms)."""
+    return layer.name.startswith(("conv", "pool")) and not layer.name.endswith("_pad")
+
+
+def predictions_dtype():
+    """``"float32"`` under a mixed precision policy, so predictions (and their softmax)
+    come out in float32, as the Keras mixed-precision guide advises; else ``None``."""
+    policy = keras.config.dtype_policy()
+    return "float32" if policy.name.startswith("mixed") else None
+
+
+def finish_model(image_input, input_tensor, outputs, name, weights, weights_for=None):
+    """Wrap the graph in a ``keras.Model`` and load ``weights`` (see :mod:`zoo.weights`)."""
     inputs = image_input
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
-        load_weights(model, weights)
+        from zoo.weights import load_weights
+
+        load_weights(model, weights, weights_for or name)
     return model
-
-
-def load_weights(model, path):
-    """Load a ``.weights.h5`` file, turning any mismatch into one clear ``ZooError``."""
-    path = os.fspath(path)
-    if not path.endswith(".weights.h5"):
-        raise ZooError(
-            f"weights must be None or a path to a '.weights.h5' file (saved with "
-            f"model.save_weights), got {path!r}. The zoo ships no pretrained weights."
-        )
-    if not os.path.isfile(path):
-        raise ZooError(f"weights file {path!r} does not exist. Check the path.")
-    try:
-        model.load_weights(path)
-    except Exception as error:  # Keras raises several types for a mismatch
-        raise ZooError(
-            f"weights file {path!r} does not match model '{model.name}': {error}. "
-            "Build the model with the same variant, input_shape, classes and include_top "
-            "as the one that saved the weights."
-        ) from None

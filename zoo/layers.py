@@ -28,14 +28,37 @@ def adaptive_pooling_matrix(in_size, out_size):
     return matrix
 
 
+def _pooling_matrix(inputs, axis, out_size):
+    """:func:`adaptive_pooling_matrix` for ``inputs``'s ``axis``, in its dtype.
+
+    A known size gives the constant NumPy matrix; an unknown one (a model built
+    with ``input_shape=(None, None, 3)``, traced by TensorFlow) builds the same
+    matrix with ``keras.ops`` from the runtime size.
+    """
+    size = inputs.shape[axis]
+    if size is not None:
+        return ops.cast(
+            ops.convert_to_tensor(adaptive_pooling_matrix(size, out_size)), inputs.dtype
+        )
+    size = ops.shape(inputs)[axis]
+    bins = ops.arange(out_size, dtype="int32")
+    cells = ops.arange(size, dtype="int32")
+    start = ops.floor_divide(bins * size, out_size)
+    end = ops.floor_divide((bins + 1) * size + out_size - 1, out_size)  # ceil
+    inside = ops.logical_and(cells[None, :] >= start[:, None], cells[None, :] < end[:, None])
+    counts = ops.cast(end - start, inputs.dtype)[:, None]
+    return ops.cast(inside, inputs.dtype) / counts
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class AdaptiveAveragePooling2D(keras.layers.Layer):
     """Average pooling to a fixed ``output_size``, with PyTorch's bin boundaries.
 
     Input ``(batch, H, W, C)``, output ``(batch, out_h, out_w, C)`` for any
-    ``H, W >= 1``. Each axis is pooled by multiplying with a constant
-    averaging matrix (see :func:`adaptive_pooling_matrix`), which is exact
-    and cheap: ``y = P_h @ x @ P_w^T`` for every channel.
+    ``H, W >= 1``, known when the model is built or only when it runs. Each
+    axis is pooled by multiplying with a constant averaging matrix (see
+    :func:`adaptive_pooling_matrix`), which is exact and cheap:
+    ``y = P_h @ x @ P_w^T`` for every channel.
 
     Used by the torchvision AlexNet, whose ``AdaptiveAvgPool2d((6, 6))`` lets
     the classifier accept any input at or above the minimum size.
@@ -48,15 +71,8 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
         self.output_size = tuple(int(s) for s in output_size)
 
     def call(self, inputs):
-        height, width = inputs.shape[1], inputs.shape[2]
-        if height is None or width is None:
-            raise ValueError(
-                "AdaptiveAveragePooling2D needs a known height and width; "
-                "build the model with a fixed input_shape such as (224, 224, 3)."
-            )
-        rows = ops.convert_to_tensor(adaptive_pooling_matrix(height, self.output_size[0]))
-        cols = ops.convert_to_tensor(adaptive_pooling_matrix(width, self.output_size[1]))
-        rows, cols = ops.cast(rows, inputs.dtype), ops.cast(cols, inputs.dtype)
+        rows = _pooling_matrix(inputs, 1, self.output_size[0])
+        cols = _pooling_matrix(inputs, 2, self.output_size[1])
         return ops.einsum("ih,bhwc,jw->bijc", rows, inputs, cols)
 
     def compute_output_shape(self, input_shape):

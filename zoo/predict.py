@@ -24,13 +24,18 @@ __all__ = ["classify", "load_class_names", "main"]
 
 
 def load_class_names(model_path, classes_path, count):
-    """Class names from ``classes.json`` (beside the model unless given), else the indices."""
+    """Class names from ``classes.json`` (beside the model unless given), else the
+    ImageNet names for a 1000-class model, else the indices."""
     path = classes_path or os.path.join(
         os.path.dirname(os.path.abspath(model_path)), "classes.json"
     )
     if not os.path.isfile(path):
         if classes_path:
             raise DeployError(f"class names file not found: {classes_path}.")
+        if count == 1000:
+            from zoo.imagenet import class_names
+
+            return class_names(), True
         return [str(i) for i in range(count)], False
     try:
         with open(path, encoding="utf-8") as handle:
@@ -45,11 +50,13 @@ def load_class_names(model_path, classes_path, count):
     return [str(name) for name in names], True
 
 
-def classify(model, image_paths, top=5):
+def classify(model, image_paths, top=5, preprocess="scale"):
     """Top ``top`` classes of each image: a list of ``[(class_index, probability), ...]``.
 
     Images are read as ``zoo-train`` reads them: converted to the model's
-    channels, resized (bilinear) to its input and scaled to [0, 1].
+    channels, resized (bilinear) to its input and scaled to [0, 1]. With
+    ``preprocess="torch"`` (torchvision's ImageNet weights) they are then
+    normalised by :func:`zoo.imagenet.preprocess_input`.
     """
     from zoo.data import DataError, load_image_file
 
@@ -62,7 +69,12 @@ def classify(model, image_paths, top=5):
             batch.append(load_image_file(path, shape))
         except DataError as error:
             raise DeployError(str(error)) from None
-    scores = keras_outputs(model, np.stack(batch).astype("float32"))
+    images = np.stack(batch).astype("float32")
+    if preprocess == "torch":
+        from zoo.imagenet import preprocess_input
+
+        images = preprocess_input(images * 255.0, mode="torch")
+    scores = keras_outputs(model, images)
     probabilities = _as_probabilities(scores)
     order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top]
     return [
@@ -83,12 +95,20 @@ def _predict_parser():
     parser = argparse.ArgumentParser(
         prog="zoo-predict",
         description="Classify images with a trained zoo model; class names come from the "
-        "classes.json that zoo-train wrote beside model.keras.",
+        "classes.json that zoo-train wrote beside model.keras (a 1000-class model without "
+        "one gets the ImageNet names).",
     )
     parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     parser.add_argument("--top", type=int, default=3, help="how many classes to print per image")
     parser.add_argument("--classes", default=None, help="class names JSON (default: beside model)")
+    parser.add_argument(
+        "--preprocess",
+        choices=("scale", "torch"),
+        default="scale",
+        help="scale: pixels to [0, 1], as zoo-train reads them (default); torch: then the "
+        "ImageNet mean and std, for torchvision's weights",
+    )
     return parser
 
 
@@ -104,7 +124,7 @@ def _predict_command(argv):
     model = load_zoo_model(options.model)
     count = int(model.outputs[0].shape[-1])
     names, found = load_class_names(options.model, options.classes, count)
-    results = classify(model, options.images, min(options.top, count))
+    results = classify(model, options.images, min(options.top, count), options.preprocess)
     if not found:
         print("note: no classes.json beside the model; printing class indices", file=sys.stderr)
     for path, best in zip(options.images, results, strict=True):

@@ -72,6 +72,8 @@ class ModelSpec:
         default_input_shape, min_input_shape: ``(height, width, channels)``.
         params: parameters at the default input and classes.
         classes: output units at the defaults.
+        weights: the names ``weights=`` accepts besides ``None`` and a file path
+            (``"digits"``, ``"imagenet"``; see :mod:`zoo.weights`).
         builder: the function that builds it (set by :func:`register_model`).
     """
 
@@ -85,6 +87,7 @@ class ModelSpec:
     description: str = ""
     recipe: Recipe = field(default_factory=Recipe)
     fixed: Mapping = field(default_factory=dict)
+    weights: tuple = ()
     builder: Callable | None = None
 
 
@@ -137,7 +140,8 @@ def model_info(name):
     Keys: ``name``, ``family``, ``paper`` (title, authors, year),
     ``description``, ``default_input_shape``, ``min_input_shape``, ``params``
     (at the default input and classes), ``output_shape``, ``recipe``
-    (training defaults) and ``defaults`` (the builder's keyword defaults).
+    (training defaults), ``weights`` (the pretrained weights ``weights=`` can name)
+    and ``defaults`` (the builder's keyword defaults).
     """
     spec = model_spec(name)
     defaults = {
@@ -156,6 +160,7 @@ def model_info(name):
         "params": spec.params,
         "output_shape": (spec.classes,),
         "recipe": vars(spec.recipe).copy(),
+        "weights": list(spec.weights),
         "defaults": defaults,
     }
 

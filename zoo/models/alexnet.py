@@ -54,6 +54,8 @@ VARIANTS = {
     "torchvision": {"filters": (64, 192, 384, 256, 256), "conv1_padding": 2},
 }
 
+DEFAULT_INPUT_SHAPES = {"original": (227, 227, 3), "torchvision": (224, 224, 3)}
+
 
 def _conv(filters, kernel_size, name, strides=1, padding="same"):
     return keras.layers.Conv2D(
@@ -110,7 +112,12 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
         keras.layers.Dense(4096, activation="relu", name="fc1"),
         keras.layers.Dropout(dropout, name="dropout2"),
         keras.layers.Dense(4096, activation="relu", name="fc2"),
-        keras.layers.Dense(classes, activation=classifier_activation, name="predictions"),
+        keras.layers.Dense(
+            classes,
+            activation=classifier_activation,
+            dtype=_builder.predictions_dtype(),
+            name="predictions",
+        ),
     ]
 
 
@@ -122,11 +129,12 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
         paper=ALEXNET_PAPER,
         description="AlexNet as in torchvision: 64-192-384-256-256 filters, adaptive pooling",
         recipe=ALEXNET_RECIPE,
-        fixed={"variant": "torchvision", "input_shape": (224, 224, 3)},
+        fixed={"variant": "torchvision"},
         default_input_shape=(224, 224, 3),
         min_input_shape=(63, 63, 3),
         params=61_100_840,
         classes=1000,
+        weights=("imagenet",),
     )
 )
 @register_model(
@@ -144,7 +152,7 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
     )
 )
 def alexnet(
-    input_shape=(227, 227, 3),
+    input_shape=None,
     classes=1000,
     variant="original",
     include_top=True,
@@ -155,12 +163,17 @@ def alexnet(
     name=None,
     dropout=0.5,
     local_response_norm=False,
+    feature_extractor=False,
 ):
     """Build AlexNet (Krizhevsky, Sutskever and Hinton, 2012), channels-last.
 
     Args:
         input_shape: ``(height, width, channels)``; at least 67x67 for
-            ``"original"`` and 63x63 for ``"torchvision"``.
+            ``"original"`` and 63x63 for ``"torchvision"``. ``None`` (as in
+            ``keras.applications``): the default size, 227x227x3 for ``"original"``
+            and 224x224x3 for ``"torchvision"``, or ``(None, None, 3)`` with
+            ``include_top=False``. The ``"torchvision"`` classifier accepts
+            ``(None, None, 3)`` too: its adaptive pooling makes pool5 6x6 at any size.
         classes: number of output units (used when ``include_top=True``).
         variant: ``"original"`` (the paper) or ``"torchvision"``.
         include_top: build the classifier; ``False`` gives a feature extractor
@@ -168,14 +181,22 @@ def alexnet(
         pooling: for ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
         classifier_activation: activation of the output layer; ``None`` gives logits.
         input_tensor: optional Keras tensor to use as the model's input.
-        weights: ``None`` (random initialisation) or a ``.weights.h5`` path.
+        weights: ``None`` (random initialisation), a ``.weights.h5`` path, or for
+            ``"torchvision"``: ``"imagenet"`` (torchvision's ``alexnet-owt-7be5be79.pth``
+            from the PyTorch cache) or the path of a torchvision AlexNet ``.pth`` file
+            (see :mod:`zoo.weights`; inputs then go through
+            ``zoo.preprocess_input(x, mode="torch")``).
         name: model name (default ``"alexnet"`` or ``"alexnet_torchvision"``).
         dropout: dropout rate before each hidden dense layer, in ``[0, 1)``.
         local_response_norm: add the paper's local response normalisation
             after conv1 and conv2 (no parameters).
+        feature_extractor: return a dict of named feature maps instead:
+            ``conv1`` ... ``conv5``, ``pool1``, ``pool2``, ``pool5`` (and ``norm*`` is
+            left out), plus ``predictions`` (or ``avg_pool`` / ``max_pool``).
 
     Returns:
-        A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``.
+        A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``
+        (float32 predictions, even under a mixed precision policy).
     """
     _builder.check_choice("variant", variant, tuple(VARIANTS))
     _builder.check_choice("pooling", pooling, (None, "avg", "max"))
@@ -192,4 +213,8 @@ def alexnet(
         include_top=include_top,
         pooling=pooling,
         weights=weights,
+        weights_for="alexnet" if variant == "original" else "alexnet_torchvision",
+        default_input_shape=DEFAULT_INPUT_SHAPES[variant],
+        dynamic_top=variant == "torchvision",
+        feature_extractor=feature_extractor,
     )

@@ -44,6 +44,7 @@ LENET_FACTS = dict(  # the same for both variants; tests/test_registry.py checks
     min_input_shape=(12, 12, 1),
     params=61_706,
     classes=10,
+    weights=("digits",),
 )
 
 VARIANTS = {
@@ -72,7 +73,12 @@ def lenet_classifier(variant, classes, classifier_activation):
         keras.layers.Flatten(data_format=CHANNELS_LAST, name="flatten"),
         keras.layers.Dense(120, activation=activation, name="fc1"),
         keras.layers.Dense(84, activation=activation, name="fc2"),
-        keras.layers.Dense(classes, activation=classifier_activation, name="predictions"),
+        keras.layers.Dense(
+            classes,
+            activation=classifier_activation,
+            dtype=_builder.predictions_dtype(),
+            name="predictions",
+        ),
     ]
 
 
@@ -96,7 +102,7 @@ def lenet_classifier(variant, classes, classifier_activation):
     )
 )
 def lenet(
-    input_shape=(28, 28, 1),
+    input_shape=None,
     classes=10,
     variant="classic",
     include_top=True,
@@ -105,12 +111,15 @@ def lenet(
     input_tensor=None,
     weights=None,
     name=None,
+    feature_extractor=False,
 ):
     """Build LeNet-5 (LeCun et al., 1998), channels-last.
 
     Args:
         input_shape: ``(height, width, channels)``; at least ``(12, 12, c)``.
-            Ignored when ``input_tensor`` is given.
+            ``None`` (as in ``keras.applications``): ``(28, 28, 1)``, or
+            ``(None, None, 1)`` with ``include_top=False``. Ignored when
+            ``input_tensor`` is given.
         classes: number of output units (used when ``include_top=True``).
         variant: ``"classic"`` (sigmoid, average pooling) or ``"modern"``
             (ReLU, max pooling).
@@ -120,11 +129,17 @@ def lenet(
             or ``"max"`` (global pooling to ``(batch, 16)``).
         classifier_activation: activation of the output layer; ``None`` gives logits.
         input_tensor: optional Keras tensor to use as the model's input.
-        weights: ``None`` (random initialisation) or a ``.weights.h5`` path.
+        weights: ``None`` (random initialisation), ``"digits"`` (the shipped
+            preset trained on the embedded 8x8 digits resized to 28x28, checked by
+            SHA-256; see :mod:`zoo.weights`) or a ``.weights.h5`` path.
         name: model name (default ``"lenet5"`` or ``"lenet5_modern"``).
+        feature_extractor: return a dict of named feature maps instead:
+            ``conv1``, ``pool1``, ``conv2``, ``pool2``, plus ``predictions``
+            (or ``avg_pool`` / ``max_pool``).
 
     Returns:
-        A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``.
+        A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``
+        (float32 predictions, even under a mixed precision policy).
     """
     _builder.check_choice("variant", variant, tuple(VARIANTS))
     _builder.check_choice("pooling", pooling, (None, "avg", "max"))
@@ -139,4 +154,7 @@ def lenet(
         include_top=include_top,
         pooling=pooling,
         weights=weights,
+        weights_for="lenet5" if variant == "classic" else "lenet5_modern",
+        default_input_shape=LENET_FACTS["default_input_shape"],
+        feature_extractor=feature_extractor,
     )

@@ -1,0 +1,161 @@
+"""``zoo-convert``: a torchvision AlexNet ``.pth`` into a ``.weights.h5`` any backend loads,
+and ``make weights``: the shipped presets, trained again.
+
+Command line::
+
+    zoo-convert ~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth alexnet.weights.h5
+    KERAS_BACKEND=jax python -c "from zoo.convert import make_presets; make_presets()"
+
+Then, on any backend and without torch::
+
+    model = zoo.get_model("alexnet_torchvision", weights="alexnet.weights.h5")
+
+The layout changes themselves are in :mod:`zoo.weights`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import resources
+
+from zoo.errors import ZooError, run_command
+from zoo.weights import (
+    IMAGENET_FILE,
+    KERAS_SUFFIX,
+    TORCH_SUFFIXES,
+    assign_by_name,
+    read_torch_state_dict,
+    sha256_of,
+    torchvision_to_keras,
+)
+
+__all__ = ["convert", "main", "make_presets"]
+
+
+def convert(source, destination, overwrite=False):
+    """Convert a torchvision AlexNet ``.pth`` into a Keras ``.weights.h5``; return the classes.
+
+    The result loads with ``zoo.get_model("alexnet_torchvision", classes=N,
+    weights=destination)`` on every backend, without torch. An existing
+    ``destination`` is refused unless ``overwrite``; the file is written to a
+    temporary name in the same folder and renamed, so it is never half-written.
+    """
+    from zoo.models import get_model
+
+    source, destination = os.fspath(source), os.fspath(destination)
+    if not destination.endswith(KERAS_SUFFIX):
+        raise ZooError(f"the destination must end in '{KERAS_SUFFIX}', got {destination!r}.")
+    if os.path.exists(destination) and not overwrite:
+        raise ZooError(f"{destination} already exists; pass --overwrite to replace it.")
+    if not source.endswith(TORCH_SUFFIXES):
+        raise ZooError(f"the source must be a PyTorch '.pth' or '.pt' file, got {source!r}.")
+    arrays = torchvision_to_keras(read_torch_state_dict(source), source)
+    classes = int(arrays["predictions"][1].shape[0])
+    model = get_model("alexnet_torchvision", input_shape=(None, None, 3), classes=classes)
+    assign_by_name(model, arrays, source)
+    folder = os.path.dirname(os.path.abspath(destination))
+    if not os.path.isdir(folder):
+        raise ZooError(f"the destination folder {folder} does not exist; create it first.")
+    _save_atomically(model, destination)
+    return classes
+
+
+def _convert_parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="zoo-convert",
+        description="Convert a torchvision AlexNet state dict (.pth) into a Keras .weights.h5 "
+        "that alexnet_torchvision loads on every backend, without torch.",
+    )
+    parser.add_argument("source", help="a torchvision AlexNet .pth, e.g. " + IMAGENET_FILE)
+    parser.add_argument("destination", help="the .weights.h5 to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    return parser
+
+
+def _convert_command(argv):
+    options = _convert_parser().parse_args(argv)
+    classes = convert(options.source, options.destination, options.overwrite)
+    print(
+        f"wrote {options.destination}: load it with zoo.get_model('alexnet_torchvision', "
+        f"classes={classes}, weights={options.destination!r})"
+    )
+    return 0
+
+
+def main(argv=None):
+    """``zoo-convert SRC.pth DST.weights.h5 [--overwrite]``."""
+    return run_command("zoo-convert", _convert_command, argv)
+
+
+# --- making the presets (make weights) ------------------------------------------------------
+
+
+def make_presets(folder=None, seed=0):
+    """Train every preset with the zoo's own recipe and write it into ``folder``.
+
+    For each of ``lenet5`` and ``lenet5_modern``: ``zoo.train`` on the embedded
+    digits (8x8 images resized to 28x28, the stratified train split, 10% of it
+    held out for validation) with the model's recipe and ``seed``, then the
+    weights, their SHA-256 and the test accuracy go into ``presets.json``.
+    ``make weights`` runs this on JAX; the same seed gives the same file.
+    """
+    import tempfile
+
+    import keras
+
+    from zoo.models import get_model
+    from zoo.train import train
+
+    folder = folder or str(resources.files("zoo.presets"))
+    entries = []
+    for model in ("lenet5", "lenet5_modern"):
+        with tempfile.TemporaryDirectory() as scratch:
+            result = train(model=model, dataset="digits", seed=seed, output=scratch, quiet=True)
+        file = f"{model}-digits{KERAS_SUFFIX}"
+        plain = get_model(model)  # the weights alone, without the optimizer's state
+        plain.set_weights(result.model.get_weights())
+        _save_atomically(plain, os.path.join(folder, file))
+        entries.append(
+            {
+                "model": model,
+                "name": "digits",
+                "file": file,
+                "sha256": sha256_of(os.path.join(folder, file)),
+                "dataset": "digits",
+                "test_accuracy": round(float(result.metrics["test_accuracy"]), 4),
+                "input_shape": list(result.model.input_shape[1:]),
+                "classes": int(result.model.output_shape[-1]),
+            }
+        )
+        print(f"{model}: test accuracy {entries[-1]['test_accuracy']:.4f} on digits -> {file}")
+    manifest = {
+        "made_by": f"make weights (zoo.weights.make_presets, seed {seed}) on Keras "
+        f"{keras.__version__}, backend {keras.backend.backend()}",
+        "presets": entries,
+    }
+    path = os.path.join(folder, "presets.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2)
+        handle.write("\n")
+    os.replace(path + ".tmp", path)
+    return entries
+
+
+def _save_atomically(model, destination):
+    folder = os.path.dirname(os.path.abspath(destination))
+    temporary = os.path.join(folder, f".{os.path.basename(destination)}.{os.getpid()}.tmp")
+    temporary += KERAS_SUFFIX
+    try:
+        model.save_weights(temporary)
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

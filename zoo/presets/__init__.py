@@ -1,0 +1,1 @@
+"""Weights files shipped with the zoo; presets.json lists them (see zoo.weights)."""
