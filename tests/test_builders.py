@@ -256,3 +256,82 @@ def test_import_zoo_does_not_import_keras():
     code = "import sys, zoo; print('keras' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
+
+
+# --- the keras.applications / kimm contract (issue 19) --------------------------------------
+
+
+def test_input_shape_none_is_the_default_size():
+    assert tuple(zoo.lenet().input_shape) == (None, 28, 28, 1)
+    assert tuple(zoo.lenet(input_shape=None, include_top=False).input_shape) == (
+        None,
+        None,
+        None,
+        1,
+    )
+    assert tuple(zoo.alexnet(include_top=False).input_shape) == (None, None, None, 3)
+    assert tuple(zoo.alexnet(classes=2).input_shape) == (None, 227, 227, 3)
+    assert tuple(zoo.get_model("alexnet_torchvision", classes=2).input_shape) == (
+        None,
+        224,
+        224,
+        3,
+    )
+    with pytest.raises(ValueError, match=r"\(224, 224, 1\) for gray images or \(224, 224, 3\)"):
+        zoo.alexnet(input_shape=(224, 224))
+
+
+def test_torchvision_classifier_accepts_any_size_from_the_minimum():
+    model = zoo.get_model("alexnet_torchvision", input_shape=(None, None, 3), classes=3)
+    assert tuple(model.output_shape) == (None, 3)
+    assert tuple(model.get_layer("adaptive_pool").output.shape) == (None, 6, 6, 256)
+    fixed = zoo.get_model("alexnet_torchvision", input_shape=(77, 90, 3), classes=3)
+    fixed.set_weights(model.get_weights())
+    x = np.random.default_rng(0).random((2, 77, 90, 3)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), fixed.predict(x, verbose=0), rtol=1e-5, atol=1e-7
+    )
+    with pytest.raises(ValueError, match="include_top=False"):
+        zoo.alexnet(input_shape=(None, None, 3))  # the paper's classifier needs a size
+
+
+@pytest.mark.parametrize("policy, compute", [("mixed_float16", "float16"),
+                                             ("mixed_bfloat16", "bfloat16")])  # fmt: skip
+def test_mixed_precision_predictions_are_float32(policy, compute):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = zoo.get_model("lenet5_modern")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.get_layer("conv1").compute_dtype == compute
+    assert model.get_layer("fc2").compute_dtype == compute
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert keras.backend.standardize_dtype(model.outputs[0].dtype) == "float32"
+    x = np.random.default_rng(1).random((3, 28, 28, 1)).astype("float32")
+    out = model.predict(x, verbose=0)
+    assert out.dtype == np.float32 and out.shape == (3, 10)
+    np.testing.assert_allclose(out.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_feature_extractor_returns_named_feature_maps():
+    model = zoo.get_model("alexnet_torchvision", include_top=False, pooling="avg",
+                          input_shape=(224, 224, 3), feature_extractor=True)  # fmt: skip
+    shapes = {name: tuple(t.shape[1:]) for name, t in model.output.items()}
+    assert shapes == {
+        "conv1": (55, 55, 64),
+        "pool1": (27, 27, 64),
+        "conv2": (27, 27, 192),
+        "pool2": (13, 13, 192),
+        "conv3": (13, 13, 384),
+        "conv4": (13, 13, 256),
+        "conv5": (13, 13, 256),
+        "pool5": (6, 6, 256),
+        "avg_pool": (256,),
+    }
+    paper = zoo.alexnet(include_top=False, local_response_norm=True, feature_extractor=True)
+    assert sorted(paper.output) == [
+        "conv1", "conv2", "conv3", "conv4", "conv5", "pool1", "pool2", "pool5"
+    ]  # fmt: skip
+    maps = paper(np.zeros((1, 67, 67, 3), "float32"))
+    assert tuple(maps["pool5"].shape) == (1, 1, 1, 256)

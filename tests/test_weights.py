@@ -376,3 +376,30 @@ def test_decode_predictions_names_the_best_classes():
     assert decoded[1][0] == (281, "tabby", 1.0)
     with pytest.raises(ZooError, match=r"shape \(batch, 1000\), got \(2, 10\)"):
         zoo.decode_predictions(np.zeros((2, 10)))
+
+
+def test_zoo_predict_names_imagenet_classes_and_normalises_like_torch(tmp_path, capsys):
+    from PIL import Image
+
+    from zoo import predict
+    from zoo.imagenet import class_names
+
+    model = zoo.lenet(input_shape=(28, 28, 3), classes=1000)  # any 1000-class RGB model
+    model_path = tmp_path / "model.keras"
+    model.save(model_path)
+    pixels = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype="uint8")
+    image = tmp_path / "image.png"
+    Image.fromarray(pixels).save(image)
+    expected = model.predict(zoo.preprocess_input(pixels[None], mode="torch"), verbose=0)[0]
+    best = np.argsort(-expected)[:2]
+
+    [found] = predict.classify(model, [str(image)], top=2, preprocess="torch")
+    assert [index for index, _ in found] == list(best)
+    np.testing.assert_allclose([p for _, p in found], expected[best], rtol=1e-5)
+
+    argv = [str(model_path), str(image), "--top", "2", "--preprocess", "torch"]
+    assert predict.main(argv) == 0
+    captured = capsys.readouterr()
+    names = class_names()
+    assert captured.out.splitlines()[1:] == [f"  {expected[i]:7.4f}  {names[i]}" for i in best]
+    assert "printing class indices" not in captured.err

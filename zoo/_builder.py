@@ -38,9 +38,13 @@ def check_input_shape(input_shape, include_top, model_name, dynamic_top=False):
     a classifier that pools to a fixed grid first (``dynamic_top``).
     """
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        example = "e.g. (28, 28, 1) for gray images or (224, 224, 3) for RGB"
+        if isinstance(input_shape, (tuple, list)) and len(input_shape) == 2:
+            height, width = input_shape
+            example = f"{(height, width, 1)!r} for gray images or {(height, width, 3)!r} for RGB"
         raise ZooError(
             f"{model_name}: input_shape must be (height, width, channels), got {input_shape!r}. "
-            "Add the channel axis for a single-channel image, e.g. (28, 28, 1)."
+            f"Add the channel axis: {example}."
         )
     height, width, channels = input_shape
     for axis, value in (("height", height), ("width", width), ("channels", channels)):
