@@ -222,8 +222,21 @@ def check_same_model(model, config, output):
 
 
 def earlier_run(output):
-    """The artifacts of an earlier run in ``output``, as sorted names (empty if none)."""
-    return sorted(name for name in ARTIFACTS if os.path.lexists(os.path.join(output, name)))
+    """The artifacts of an earlier run in ``output``, as sorted names (empty if none).
+
+    A ``checkpoint`` folder holding only temporaries (a run killed while saving
+    its first epoch) is not a run: :func:`clean_stale` removes what is in it.
+    """
+    return sorted(
+        name
+        for name in ARTIFACTS
+        if os.path.lexists(os.path.join(output, name))
+        and not (name == FOLDER and _only_temporaries(os.path.join(output, name)))
+    )
+
+
+def _only_temporaries(folder):
+    return os.path.isdir(folder) and all(name.startswith(".") for name in os.listdir(folder))
 
 
 def clear_run(output):

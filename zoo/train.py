@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from zoo import checkpoint, recipe, report
+from zoo import checkpoint, interrupt, recipe, report
 from zoo._callable import make_module_callable
 from zoo.config import TrainConfig, build_parser  # noqa: F401  (build_parser: for the docs)
 from zoo.data.dataset import Split
@@ -85,6 +85,7 @@ def run(config: TrainConfig) -> TrainResult:
     """Train as ``config`` says; raises :class:`~zoo.errors.ZooError` for bad input."""
     backend = start_backend(config)
     with recipe.tensorflow_left_alone(backend):
+        start_devices(config, backend)
         return train_on(backend, config)
 
 
@@ -92,7 +93,7 @@ def train_on(backend, config):
     """The stages of :func:`run`, once the backend is running."""
     config = recipe.resolve_recipe(recipe.resolve_names(config, backend))
     plan = distribution_plan(config, backend)
-    output = prepare_output(config, backend)
+    output = prepare_output(config, plan)
     data = load_data(config)
     model, state, history = build_or_resume(config, data, output, plan)
     say = (lambda *a: None) if config.quiet else print
@@ -117,7 +118,7 @@ def train_on(backend, config):
 
 
 def start_backend(config):
-    """Choose the Keras backend and start the devices; returns the backend's name."""
+    """Choose the Keras backend (and JAX's virtual CPUs); returns the backend's name."""
     if config.backend is not None:
         if "keras" in sys.modules and sys.modules["keras"].backend.backend() != config.backend:
             raise TrainingError(
@@ -132,12 +133,15 @@ def start_backend(config):
         request_virtual_cpus_for_jax(config.virtual_cpus)  # read by XLA when JAX starts
     import keras
 
-    backend = keras.backend.backend()
-    if config.distribute:
-        from zoo.distribute import start_devices
+    return keras.backend.backend()
 
-        start_devices(config, backend)
-    return backend
+
+def start_devices(config, backend):
+    """For ``--distribute``: TensorFlow's virtual CPUs, JAX's multi-process runtime."""
+    if config.distribute:
+        from zoo import distribute
+
+        distribute.start_devices(config, backend)
 
 
 def distribution_plan(config, backend):
@@ -149,13 +153,18 @@ def distribution_plan(config, backend):
     return data_parallel(config.batch_size)
 
 
-def prepare_output(config, backend):
+def prepare_output(config, plan=None):
     """The output folder: created, writable, cleared of a killed run's temporaries.
 
     A fresh run into a folder that holds an earlier run is refused, unless
     ``--overwrite``, which removes that run's files (and nothing else) first.
+    In a multi-process run only the chief (process 0) checks and clears it:
+    the others may share its folder on one host.
     """
     output = config.output
+    if plan and not plan.is_chief:
+        os.makedirs(output, exist_ok=True)
+        return os.path.abspath(output)
     earlier = [] if config.resume else checkpoint.earlier_run(output)
     if earlier and not config.overwrite:
         raise TrainingError(
@@ -262,17 +271,18 @@ def fit(model, config, data, output, state, history, plan):
     ]
     callbacks += recipe.optional_callbacks(config, output, validation_data is not None, writes)
     start = time.perf_counter()
-    losses = model.fit(
-        x,
-        y,
-        epochs=config.epochs,
-        initial_epoch=state["epochs_completed"],
-        validation_data=validation_data,
-        shuffle=y is not None,
-        callbacks=callbacks,
-        verbose=0 if config.quiet else (1 if sys.stdout.isatty() else 2),
-        **({} if y is None else {"batch_size": batch}),
-    ).history.get("loss", [])
+    with interrupt.stop_between_steps() as ctrl_c:  # Ctrl-C: stop after this step, exit 130
+        losses = model.fit(
+            x,
+            y,
+            epochs=config.epochs,
+            initial_epoch=state["epochs_completed"],
+            validation_data=validation_data,
+            shuffle=y is not None,
+            callbacks=callbacks + ([interrupt.interrupt_callback(ctrl_c)] if ctrl_c else []),
+            verbose=0 if config.quiet else (1 if sys.stdout.isatty() else 2),
+            **({} if y is None else {"batch_size": batch}),
+        ).history.get("loss", [])
     seconds = time.perf_counter() - start
     if not losses or not all(math.isfinite(loss) for loss in losses):
         raise TrainingError(

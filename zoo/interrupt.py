@@ -1,0 +1,73 @@
+"""Ctrl-C during training: stop after the current step, keep the last checkpoint.
+
+Python turns Ctrl-C (SIGINT) into ``KeyboardInterrupt`` in whatever code the
+main thread runs at that moment. Inside ``model.fit`` that is often a
+backend's own machinery: in a multi-process JAX run it lands in the transfer
+of a step's metrics to NumPy, where it was lost and training went on. So while
+the zoo trains, Ctrl-C only raises a flag, and a callback turns the flag into
+``KeyboardInterrupt`` between two steps, in plain Python where it reaches the
+command (which prints one line and exits 130). A second Ctrl-C interrupts at
+once. The last complete checkpoint is untouched either way: checkpoints are
+written whole or not at all (see :mod:`zoo.checkpoint`).
+
+Where SIGINT is ignored (a ``nohup`` job) or handled by someone else (a
+notebook kernel, an application embedding the zoo), nothing is changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+
+class InterruptFlag:
+    """Set by the first Ctrl-C; the second one raises ``KeyboardInterrupt`` immediately."""
+
+    def __init__(self):
+        self.pressed = False
+
+    def __call__(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def raise_if_pressed(self):
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stop_between_steps():
+    """Within this block Ctrl-C sets a flag; yields it (``None`` where SIGINT is not ours)."""
+    ours = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if not ours:
+        yield None
+        return
+    flag = InterruptFlag()
+    signal.signal(signal.SIGINT, flag)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    flag.raise_if_pressed()  # pressed after the last step: still an interruption
+
+
+def interrupt_callback(flag):
+    """A Keras callback that raises ``KeyboardInterrupt`` after a step once ``flag`` is set."""
+    import keras
+
+    class StopOnInterrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            flag.raise_if_pressed()
+
+        def on_test_batch_end(self, batch, logs=None):
+            flag.raise_if_pressed()
+
+        def on_epoch_end(self, epoch, logs=None):
+            flag.raise_if_pressed()
+
+    return StopOnInterrupt()
