@@ -403,3 +403,21 @@ def test_zoo_predict_names_imagenet_classes_and_normalises_like_torch(tmp_path, 
     names = class_names()
     assert captured.out.splitlines()[1:] == [f"  {expected[i]:7.4f}  {names[i]}" for i in best]
     assert "printing class indices" not in captured.err
+
+
+def test_zoo_convert_bad_arguments_are_one_line(tmp_path, capsys):
+    cases = [
+        (["alexnet.pth", str(tmp_path / "out.h5")], "the destination must end in '.weights.h5'"),
+        (["alexnet.onnx", str(tmp_path / "out.weights.h5")], "must be a PyTorch '.pth' or '.pt'"),
+        ([str(tmp_path / "no.pth"), str(tmp_path / "out.weights.h5")], "does not exist"),
+        (
+            [str(tmp_path / "no.pth"), str(tmp_path / "missing" / "out.weights.h5")],
+            "does not exist",
+        ),
+    ]
+    for argv, words in cases:
+        assert convert.main(argv) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("zoo-convert: error: ") and error.count("\n") == 1, error
+        assert words in error, error
+    assert os.listdir(tmp_path) == []
