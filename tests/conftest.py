@@ -1,5 +1,6 @@
 """Shared test helpers. Every test runs under the backend named by KERAS_BACKEND."""
 
+import importlib.util
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,6 +22,22 @@ needs_shared_mnist = pytest.mark.skipif(
     not os.path.isdir(MNIST_DIR),
     reason=f"the real MNIST test set is not at {MNIST_DIR} (../shared is absent in a user's clone)",
 )
+
+
+BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def installed(module):
+    """Whether ``module`` can be imported here (CI also runs the suite with only torch)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def needs(*modules):
+    """Skip unless every module is installed, naming the missing ones."""
+    missing = [m for m in modules if not installed(m)]
+    return pytest.mark.skipif(
+        bool(missing), reason=f"needs {', '.join(missing)}, not installed (a one-backend install)"
+    )
 
 
 @pytest.fixture(autouse=True)

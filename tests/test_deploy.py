@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from conftest import needs
 from PIL import Image
 
 import zoo
@@ -15,6 +16,8 @@ from zoo.train import train
 
 BACKEND = keras.backend.backend()
 TOLERANCE = 1e-4  # the issue's bound for an exported model against Keras
+# ONNX export on this backend: its converter, and onnxruntime for the check (zoo[export]).
+needs_onnx_export = needs(exporting.EXPORTER[("onnx", BACKEND)], "onnx", "onnxruntime")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,7 @@ def export_or_refusal(model, format, output):
     pytest.skip(f"{BACKEND} cannot export {format}; the refusal is checked")
 
 
+@needs_onnx_export
 def test_onnx_export_runs_in_onnxruntime_like_keras(run_dir, digits_batch, tmp_path):
     output = tmp_path / "lenet5.onnx"
     report = zoo.export(run_dir / "model.keras", "onnx", output)
@@ -82,6 +86,7 @@ def test_saved_model_export_reloads_like_keras(run_dir, digits_batch, tmp_path):
     assert (output / "saved_model.pb").is_file() and leftovers(tmp_path) == []
 
 
+@needs_onnx_export
 @pytest.mark.parametrize("name", ["lenet5_modern", "alexnet_torchvision"])
 def test_max_pooling_models_to_onnx(tmp_path, name):
     """Max pooling, and AlexNet's own layers; on JAX this needs the MaxPool repair."""
@@ -108,6 +113,7 @@ def test_jax2onnx_max_pool_repair(tmp_path):
     assert _onnx_repair.repair_jax2onnx_max_pool(path) == 0  # nothing left to repair
 
 
+@needs_onnx_export
 def test_export_command_line(run_dir, tmp_path, capsys):
     output = tmp_path / "cli.onnx"
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
@@ -242,6 +248,7 @@ def test_onnx_export_never_replaces_a_file_the_user_owns(run_dir, tmp_path, caps
     assert folder_fingerprint(tmp_path) == before
 
 
+@needs_onnx_export
 def test_onnx_overwrite_replaces_only_a_previous_export(run_dir, tmp_path, capsys):
     output = tmp_path / "lenet5.onnx"
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
@@ -271,6 +278,7 @@ def test_saved_model_export_into_an_empty_folder(run_dir, tmp_path):
     assert (output / "saved_model.pb").is_file() and leftovers(tmp_path) == []
 
 
+@needs_onnx_export
 def test_export_into_a_read_only_folder(run_dir, tmp_path, capsys, monkeypatch):
     """As root every folder is writable, so the refusal of the OS is simulated."""
 

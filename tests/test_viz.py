@@ -141,3 +141,25 @@ def matplotlib_backend_untouched():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return result.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("classes", [3, 10, 30, 31, 100, 1000])
+def test_confusion_matrix_labels_never_overlap(classes):
+    """Every named class's label is readable: inside the picture, none overlapping another."""
+    rng = np.random.default_rng(classes)
+    labels = rng.integers(0, classes, 400)
+    matrix = viz.confusion_matrix(labels, labels, classes)
+    names = [f"class number {i} with a long name" for i in range(classes)]
+    figure = viz.plot_confusion_matrix(matrix, names)
+    renderer = figure.canvas.get_renderer()
+    figure.canvas.draw()
+    axis = figure.axes[0]
+    whole = figure.bbox
+    for ticks in (axis.get_xticklabels(), axis.get_yticklabels()):
+        boxes = [t.get_window_extent(renderer) for t in ticks if t.get_text()]
+        assert 2 <= len(boxes) <= 30 or len(boxes) == classes
+        assert all(whole.contains(b.x0, b.y0) and whole.contains(b.x1, b.y1) for b in boxes)
+        assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:], strict=False))
+    shown = [t.get_text() for t in axis.get_xticklabels()]
+    assert shown[0] == "class number …"  # shortened to 14 characters
+    assert len(shown) == (classes if classes <= 30 else len(range(0, classes, -(-classes // 30))))

@@ -79,6 +79,9 @@ def _check_format(format, backend):
             "for example: KERAS_BACKEND=tensorflow zoo-export MODEL.keras --format saved_model "
             "--output PATH."
         )
+
+
+def _check_exporter_installed(format, backend):
     package = EXPORTER.get((format, backend))
     if package is not None:
         import importlib.util
@@ -263,7 +266,8 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
     destination = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(destination):
         raise DeployError(f"folder {destination} does not exist; create it or change --output.")
-    check_output_free(format, output, overwrite)
+    check_output_free(format, output, overwrite)  # the user's files come first
+    _check_exporter_installed(format, backend)
     images = check_batch(model)
     expected = keras_outputs(model, images)  # also marks the model as called, which JAX needs
     try:

@@ -147,6 +147,11 @@ def plot_history(history, title="training history"):
     return figure
 
 
+def _short(name, length=14):
+    name = str(name)
+    return name if len(name) <= length else name[: length - 1] + "…"
+
+
 def confusion_matrix(labels, predictions, classes):
     """``matrix[true, predicted]`` counts, a ``(classes, classes)`` integer array."""
     matrix = np.zeros((classes, classes), dtype=int)
@@ -155,9 +160,14 @@ def confusion_matrix(labels, predictions, classes):
 
 
 def plot_confusion_matrix(matrix, class_names=None):
-    """Draw a confusion matrix (rows: true class, columns: predicted class) with counts."""
+    """Draw a confusion matrix (rows: true class, columns: predicted class).
+
+    Up to 30 classes every cell shows its count and every class its name. With
+    more, the cells are colour only and every k-th class is named (at most 30
+    labels per axis), so the labels never overlap; long names are shortened.
+    """
     classes = len(matrix)
-    class_names = class_names or [str(i) for i in range(classes)]
+    class_names = [_short(name) for name in (class_names or [str(i) for i in range(classes)])]
     side = min(2.0 + 0.45 * classes, 14.0)
     figure = _figure((side + 1.0, side))
     axis = figure.add_subplot(1, 1, 1)
@@ -176,8 +186,9 @@ def plot_confusion_matrix(matrix, class_names=None):
                     fontsize=7,
                     color="white" if matrix[r, c] > threshold else "black",
                 )
-        axis.set_xticks(range(classes), class_names, rotation=90, fontsize=7)
-        axis.set_yticks(range(classes), class_names, fontsize=7)
+    named = range(0, classes, math.ceil(classes / 30))
+    axis.set_xticks(named, [class_names[i] for i in named], rotation=90, fontsize=7)
+    axis.set_yticks(named, [class_names[i] for i in named], fontsize=7)
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
