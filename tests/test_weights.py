@@ -175,6 +175,12 @@ def test_zoo_convert_round_trips_through_another_backend(reference, tmp_path, ca
                           weights=str(destination))  # fmt: skip
     assert_close_to_scale(model.predict(x, verbose=0), torch_logits(torch_model, x))
 
+    features = zoo.get_model("alexnet_torchvision", include_top=False, weights=str(destination))
+    np.testing.assert_array_equal(
+        features.get_layer("conv5").get_weights()[0],
+        torch_model.features[10].weight.detach().numpy().transpose(2, 3, 1, 0),
+    )
+
     before = destination.stat().st_mtime_ns
     assert convert.main([path, str(destination)]) == 2
     error = capsys.readouterr().err
@@ -421,3 +427,21 @@ def test_zoo_convert_bad_arguments_are_one_line(tmp_path, capsys):
         assert error.startswith("zoo-convert: error: ") and error.count("\n") == 1, error
         assert words in error, error
     assert os.listdir(tmp_path) == []
+
+
+def test_a_whole_models_file_gives_a_feature_extractor_its_features(tmp_path):
+    whole = zoo.lenet(variant="modern")
+    path = tmp_path / "lenet.weights.h5"
+    whole.save_weights(path)
+    features = zoo.lenet(variant="modern", include_top=False, weights=str(path))
+    for layer in ("conv1", "conv2"):
+        for a, b in zip(whole.get_layer(layer).get_weights(),
+                        features.get_layer(layer).get_weights(), strict=True):  # fmt: skip
+            np.testing.assert_array_equal(a, b)
+    three = zoo.lenet(classes=3)  # the features do not depend on the classes
+    other = tmp_path / "three.weights.h5"
+    three.save_weights(other)
+    features = zoo.lenet(include_top=False, pooling="avg", weights=str(other))
+    np.testing.assert_array_equal(
+        features.get_layer("conv2").get_weights()[0], three.get_layer("conv2").get_weights()[0]
+    )
