@@ -1,7 +1,9 @@
 # zoo: set up and test on every Keras backend.
 #   make install          create .venv and install the zoo with every extra (idempotent)
-#   make test             the whole suite once per backend: jax, tensorflow, torch, then the docs
+#   make test             the whole suite once per backend: jax, tensorflow, torch, then once
+#                         with only PyTorch installed, then the docs
 #   make test-jax         one backend (also test-tensorflow, test-torch)
+#   make test-torch-only  the suite in a second venv holding only zoo[torch] (no TensorFlow, no JAX)
 #   make lint             ruff
 #   make notebooks        open the tutorials in JupyterLab
 #   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
@@ -28,9 +30,11 @@ EXECUTED_NOTEBOOKS := $(CURDIR)/build/executed-notebooks
 # as a package: the registry's torchvision wheel is a CUDA build that cannot load beside CPU torch.
 TORCHVISION_REF := build/torchvision-ref
 TORCHVISION_VERSION := 0.28.0
+# A user's one-backend install: zoo[torch] and the test tools, nothing else.
+TORCH_ONLY_VENV := .venv-torch-only
 
 .PHONY: install test lint train bench notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs \
-	weights
+	weights test-torch-only
 
 install: $(STAMP)
 
@@ -52,13 +56,29 @@ test: install
 		KERAS_BACKEND=$$backend ZOO_EXECUTED_NOTEBOOKS=$(EXECUTED_NOTEBOOKS) \
 			$(BIN)/python -m pytest --ignore=tests/docs $(PYTEST_ARGS) || failed="$$failed $$backend"; \
 	done; \
+	echo "=== only PyTorch installed ==="; \
+	$(MAKE) --no-print-directory test-torch-only || failed="$$failed torch-only"; \
 	echo "=== docs ==="; \
 	ZOO_EXECUTED_NOTEBOOKS=$(EXECUTED_NOTEBOOKS) $(MAKE) --no-print-directory test-docs || failed="$$failed docs"; \
 	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
-	echo "All backends and the docs passed: $(BACKENDS) docs"
+	echo "All backends and the docs passed: $(BACKENDS) torch-only docs"
 
 $(addprefix test-,$(BACKENDS)): test-%: install
 	KERAS_BACKEND=$* $(BIN)/python -m pytest --ignore=tests/docs $(PYTEST_ARGS)
+
+# As keras-hub checks that TensorFlow is optional: the suite where `pip install zoo[torch]` is all
+# there is. Tests that need another backend or an ONNX converter skip and say which package.
+test-torch-only: $(TORCH_ONLY_VENV)/.installed
+	@$(TORCH_ONLY_VENV)/bin/python -c "import importlib.util as u, sys; \
+		extra = [m for m in ('tensorflow', 'jax') if u.find_spec(m)]; \
+		sys.exit(f'not a torch-only environment: {extra} installed' if extra else 0)"
+	KERAS_BACKEND=torch $(TORCH_ONLY_VENV)/bin/python -m pytest --ignore=tests/docs $(PYTEST_ARGS)
+
+$(TORCH_ONLY_VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(TORCH_ONLY_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_ONLY_VENV)
+	$(TORCH_ONLY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TORCH_ONLY_VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[torch,dev]"
+	@touch $@
 
 train: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/zoo-train --model lenet5 --dataset digits \
@@ -98,4 +118,4 @@ $(CHROMIUM):
 	@test -x $(CHROMIUM)
 
 clean:
-	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TORCH_ONLY_VENV) build site *.egg-info .pytest_cache .ruff_cache .hypothesis
