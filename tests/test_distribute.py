@@ -24,7 +24,7 @@ from zoo.errors import EXIT_BAD_INPUT
 from zoo.train import main
 
 BACKEND = keras.backend.backend()
-DISTRIBUTED = BACKEND in ("jax", "tensorflow")
+DISTRIBUTED = BACKEND in ("jax", "tensorflow")  # with virtual CPUs; torch: test_distribute_torch
 RTOL = 1e-4
 # 540 training images (a multiple of the two devices), 60 validation, batch 64.
 RUN = ["--epochs", "2", "--batch-size", "64", "--limit", "600", "--seed", "3"]
@@ -164,15 +164,6 @@ def test_two_jax_processes_train_one_model(tmp_path):
         assert json.load(handle)["distribution"]["processes"] == 2
 
 
-@pytest.mark.skipif(DISTRIBUTED, reason="this backend has data parallelism")
-def test_torch_says_which_backends_distribute(tmp_path, capsys):
-    code = main(["--output", str(tmp_path), "--distribute", "data-parallel", *RUN])
-    assert code == EXIT_BAD_INPUT
-    error = capsys.readouterr().err
-    assert "not available on the torch backend" in error
-    assert "KERAS_BACKEND=jax" in error and "KERAS_BACKEND=tensorflow" in error
-
-
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -188,6 +179,8 @@ def test_torch_says_which_backends_distribute(tmp_path, capsys):
             "--process-id must be in 0..1",
         ),
         (["--distribute", "data-parallel", "--virtual-cpus", "0"], "--virtual-cpus must be at"),
+        (["--processes", "2"], "--processes only applies with --distribute"),
+        (["--distribute", "data-parallel", "--processes", "0"], "--processes must be at least 1"),
     ],
 )
 def test_bad_distribute_flags(tmp_path, capsys, flags, message):

@@ -84,7 +84,8 @@ class TrainConfig:
     distribute: str | None = option(
         None,
         "train on every local device: keras.distribution.DataParallel on jax, "
-        "tf.distribute.MirroredStrategy on tensorflow; --batch-size is the global batch",
+        "tf.distribute.MirroredStrategy on tensorflow, DistributedDataParallel on torch (one "
+        "process per device: torchrun or --processes); --batch-size is the global batch",
         choices=STRATEGIES,
     )
     virtual_cpus: int | None = option(
@@ -95,6 +96,12 @@ class TrainConfig:
     )
     num_processes: int | None = option(None, "with --coordinator: processes in the job")
     process_id: int | None = option(None, "with --coordinator: this process, 0..N-1")
+    processes: int | None = option(
+        None,
+        "with --distribute on torch: start N processes on this machine (as torchrun "
+        "--nproc-per-node N does)",
+        metavar="N",
+    )
     quiet: bool = option(False, "print only the final result")
 
     def __post_init__(self):
@@ -161,15 +168,17 @@ def _problems(c):
 def _distribute_problems(c):
     job = (c.coordinator, c.num_processes, c.process_id)
     if not c.distribute:
-        flags = ("--virtual-cpus", "--coordinator", "--num-processes", "--process-id")
-        used = [
-            flag
-            for flag, value in zip(flags, (c.virtual_cpus, *job), strict=False)
-            if value is not None
-        ]
+        flags = ("--virtual-cpus", "--processes", "--coordinator", "--num-processes")
+        flags += ("--process-id",)
+        values = (c.virtual_cpus, c.processes, *job)
+        used = [flag for flag, value in zip(flags, values, strict=True) if value is not None]
         return [f"{used[0]} only applies with --distribute data-parallel"] if used else []
     if not _at_least(c.virtual_cpus, 1):
         return [f"--virtual-cpus must be at least 1, got {c.virtual_cpus}"]
+    if not _at_least(c.processes, 1):
+        return [f"--processes must be at least 1, got {c.processes}"]
+    if c.processes is not None and c.backend not in (None, "torch"):
+        return ["--processes starts PyTorch workers; use it with the torch backend"]
     if all(value is None for value in job):
         return []
     if None in job:

@@ -12,8 +12,10 @@ would with the whole batch:
   then feeds its own shard of the data.
 - **TensorFlow**: ``tf.distribute.MirroredStrategy`` over the local GPUs, or
   the local CPU devices when there is no GPU.
-- **PyTorch**: Keras has no distribution API for the torch backend, so the
-  request stops with a message naming the backends that can.
+- **PyTorch**: Keras has no distribution API for the torch backend, but the
+  model is a ``torch.nn.Module``: ``torch.distributed`` and
+  ``DistributedDataParallel``, one process per device, started by ``torchrun``
+  or ``zoo-train --processes N`` (see :mod:`zoo.distribute_torch`).
 
 Without accelerators, ``--virtual-cpus N`` splits the CPU into N devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` on JAX, logical CPU
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from zoo.errors import ZooError
 
 STRATEGIES = ("data-parallel",)
-SUPPORTED_BACKENDS = ("jax", "tensorflow")
+SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
 XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
 
@@ -54,8 +56,19 @@ def start_devices(config, backend):
     if config.coordinator is not None and backend != "jax":
         raise DistributeError(
             "--coordinator (a multi-process job) needs the jax backend; on tensorflow, "
-            "--distribute data-parallel uses this machine's devices."
+            "--distribute data-parallel uses this machine's devices, and on torch torchrun "
+            "starts the processes (or --processes N)."
         )
+    if config.processes is not None and backend != "torch":
+        raise DistributeError(
+            f"--processes starts PyTorch workers; on {backend}, --distribute data-parallel uses "
+            "this machine's devices (and --coordinator on jax joins several processes)."
+        )
+    if backend == "torch":
+        from zoo.distribute_torch import join_process_group
+
+        join_process_group()
+        return
     if config.virtual_cpus and backend == "tensorflow":
         split_tensorflow_cpu(config.virtual_cpus)
     if config.coordinator is not None:
@@ -178,14 +191,14 @@ class Plan:
     def shard(self, count):
         """Indices of this process's share of ``count`` training images.
 
-        On JAX every batch must split evenly over the devices, and every
-        process must take the same number of steps, so the count is cut to a
-        multiple of the device count (at most ``len(devices) - 1`` images
+        On JAX and PyTorch every batch must split evenly over the devices, and
+        every process must take the same number of steps, so the count is cut
+        to a multiple of the device count (at most ``len(devices) - 1`` images
         dropped). TensorFlow's strategy splits uneven batches itself.
         """
         import numpy as np
 
-        if self.backend != "jax":
+        if self.backend == "tensorflow":
             return np.arange(count)
         usable = count - count % len(self.devices)
         return np.arange(usable)[self.process_id :: self.num_processes]
@@ -227,6 +240,20 @@ def data_parallel(global_batch):
             global_batch,
             num_processes=jax.process_count(),
             process_id=jax.process_index(),
+        )
+    if backend == "torch":
+        from zoo.distribute_torch import join_process_group
+
+        rank, world, engine = join_process_group()
+        _check_batch(global_batch, world)
+        return Plan(
+            backend,
+            f"torch DistributedDataParallel ({engine})",
+            [f"process {i}" for i in range(world)],
+            1,
+            global_batch,
+            num_processes=world,
+            process_id=rank,
         )
     import tensorflow as tf
 
@@ -272,6 +299,12 @@ def finish_together(plan):
     process waits here first and they all shut down together.
     """
     if plan is None or plan.num_processes == 1:
+        return
+    if plan.backend == "torch":
+        from zoo.distribute_torch import leave, wait_for_everyone
+
+        wait_for_everyone()
+        leave()
         return
     from jax.experimental import multihost_utils
 

@@ -51,6 +51,10 @@ def stop_between_steps():
     signal.signal(signal.SIGINT, flag)
     try:
         yield flag
+    except Exception:
+        if flag.pressed:  # whatever failed after Ctrl-C (a job's other process gone) follows it
+            raise KeyboardInterrupt from None
+        raise
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     flag.raise_if_pressed()  # pressed after the last step: still an interruption

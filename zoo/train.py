@@ -228,6 +228,10 @@ def build_or_resume(config, data, output, plan):
             state, history = {"epochs_completed": 0}, {}
     if config.resume:
         checkpoint.check_same_model(model, config, output)
+    if plan and plan.backend == "torch":
+        from zoo.distribute_torch import wrap
+
+        wrap(model)  # DistributedDataParallel: process 0's weights everywhere, gradients averaged
     if config.resume and state["epochs_completed"] >= config.epochs:
         raise TrainingError(
             f"--resume: {state['epochs_completed']} epochs are already done in {output}; ask "
@@ -257,8 +261,9 @@ def fit(model, config, data, output, state, history, plan):
     train_split, validation = data.train, data.validation
     if plan:  # each process feeds its share of every global batch
         train_split = train_split.subset(plan.shard(len(train_split)))
-        validation = validation and validation.subset(plan.shard(len(validation)))
-        batch = plan.per_process if plan.backend == "jax" else batch
+        if plan.backend == "jax":  # on torch every process validates on the whole split
+            validation = validation and validation.subset(plan.shard(len(validation)))
+        batch = plan.per_process if plan.backend != "tensorflow" else batch
     x, y = make_inputs(*train_split, shape, batch, shuffle=True, seed=config.seed)
     validation_data = None
     if validation is not None:
@@ -271,7 +276,7 @@ def fit(model, config, data, output, state, history, plan):
     ]
     callbacks += recipe.optional_callbacks(config, output, validation_data is not None, writes)
     start = time.perf_counter()
-    with interrupt.stop_between_steps() as ctrl_c:  # Ctrl-C: stop after this step, exit 130
+    with interrupt.stop_between_steps() as ctrl_c, lost_process_is_an_error(plan, output):
         losses = model.fit(
             x,
             y,
@@ -294,6 +299,23 @@ def fit(model, config, data, output, state, history, plan):
     if config.early_stopping:  # the best weights, restored: not the last checkpoint's
         checkpoint.save_final(model, output, writes)
     return seconds
+
+
+@contextlib.contextmanager
+def lost_process_is_an_error(plan, output):
+    """In a PyTorch job, a collective that fails (another process died or was stopped) ends
+    this process with one line, not a traceback; Ctrl-C (the flag) stays an interruption."""
+    try:
+        yield
+    except RuntimeError as error:
+        if not (plan and plan.backend == "torch" and plan.num_processes > 1):
+            raise
+        raise TrainingError(
+            f"process {plan.process_id}: another process of the job stopped "
+            f"({str(error).strip().splitlines()[0][:160]}). The last checkpoint in {output} is "
+            "whole: start the job again with --resume.",
+            exit_code=1,
+        ) from error
 
 
 def evaluate(model, data, batch):
@@ -321,7 +343,8 @@ def write_report(config, model, data, evaluation, history, state, seconds, outpu
 
 
 def finish_helper(model, output, history, plan):
-    """A helper process of a JAX job: report, wait for process 0, return no metrics."""
+    """A helper process of a JAX or PyTorch job: report, wait for process 0, return no
+    metrics."""
     from zoo.distribute import finish_together
 
     print(
@@ -355,8 +378,32 @@ def train(config=None, **fields):
 
 
 def _command(argv):
-    run(TrainConfig.from_argv(argv))
+    config = TrainConfig.from_argv(argv)
+    if config.processes and not _is_worker():  # --processes N: start N torch workers
+        from zoo.distribute_torch import launch
+
+        return launch(_without_processes_flag(argv), config.processes)
+    run(config)
     return 0
+
+
+def _is_worker():
+    from zoo.distribute_torch import launched_by_torchrun
+
+    return launched_by_torchrun()
+
+
+def _without_processes_flag(argv):
+    """``argv`` less ``--processes N`` (the workers are the N processes)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            kept.append(arg)
+    return kept
 
 
 def main(argv=None):
