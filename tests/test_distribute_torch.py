@@ -198,3 +198,27 @@ def test_bad_torch_distribute_requests_are_one_line(tmp_path, capsys, flags, mes
     assert main(["--output", str(tmp_path), *flags, *RUN]) == EXIT_BAD_INPUT
     error = capsys.readouterr().err.strip()
     assert message in error and error.count("\n") == 0
+
+
+def test_ctrl_c_ends_every_process_with_130_and_keeps_the_checkpoint(tmp_path):
+    """The terminal sends SIGINT to the launcher and both workers (one process group)."""
+    output = tmp_path / "job"
+    flags = [*RUN, "--output", str(output), "--distribute", "data-parallel", "--processes", "2"]
+    job = zoo_train(*flags, "--epochs", "1000", start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while (checkpoint.latest_epoch(str(output)) or 0) < 1 and time.monotonic() < deadline:
+            assert job.poll() is None, job.stderr.read()[-3000:]
+            time.sleep(0.1)
+        workers = children(job.pid)
+        os.killpg(job.pid, signal.SIGINT)
+        _, stderr = job.communicate(timeout=90)
+    finally:
+        job.kill()
+    assert job.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines() == ["zoo-train: interrupted"] * 2
+    assert all(
+        not os.path.exists(f"/proc/{pid}/cmdline") or not open(f"/proc/{pid}/cmdline").read()
+        for pid in workers
+    )
+    assert checkpoint.latest_epoch(str(output)) >= 1

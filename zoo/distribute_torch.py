@@ -172,8 +172,9 @@ def launch(argv, processes):
         workers.append(subprocess.Popen([sys.executable, "-m", "zoo.train", *argv], env=env))
     try:
         return _supervise(workers)
-    except KeyboardInterrupt:
-        _stop(workers, grace=30)
+    except KeyboardInterrupt:  # the workers had it too: let them stop after their step
+        _wait(workers, grace=30)
+        _stop(workers, grace=10)
         return EXIT_INTERRUPTED
 
 
@@ -191,6 +192,15 @@ def _supervise(workers):
         if all(code == 0 for code in codes):
             return 0
         time.sleep(0.2)
+
+
+def _wait(workers, grace):
+    deadline = time.monotonic() + grace
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _stop(workers, grace):

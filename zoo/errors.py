@@ -42,6 +42,12 @@ def _debugging(argv):
     return "--debug" in argv or os.environ.get("ZOO_DEBUG", "") not in ("", "0")
 
 
+def _say(line):
+    """One line on stderr in one write, so the lines of a job's processes never interleave."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def run_command(prog, command, argv=None):
     """Run ``command(argv)`` as the command ``prog``; return its exit status.
 
@@ -59,21 +65,20 @@ def run_command(prog, command, argv=None):
         if debug:
             raise
         message = " ".join(str(error).split())  # one line, whatever the message held
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        _say(f"{prog}: error: {message}")
         return error.exit_code
     except ModuleNotFoundError as error:
         package = (error.name or "").split(".")[0]
         if debug or package not in ("tensorflow", "jax", "torch"):
             raise
-        print(
+        _say(
             f"{prog}: error: Keras's backend needs {package}, which is not installed. Set "
             "KERAS_BACKEND to the backend you installed (jax, tensorflow or torch), or "
-            f"pip install 'zoo[{package}]'.",
-            file=sys.stderr,
+            f"pip install 'zoo[{package}]'."
         )
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"{prog}: interrupted", file=sys.stderr)
+        _say(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
