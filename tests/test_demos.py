@@ -78,10 +78,13 @@ def test_pooling_worked_numbers():
     avg = demos.pooling("avg", pool_size=2, strides=1)
     mx = demos.pooling("max", pool_size=2, strides=1)
     assert avg.keras.shape == mx.keras.shape == (1, 3, 3, 2)
-    np.testing.assert_array_equal(avg.keras[0, :, :, 0], [[5, 7, 9], [13, 15, 17], [21, 23, 25]])
-    np.testing.assert_array_equal(avg.keras[0, :, :, 1], [[6, 8, 10], [14, 16, 18], [22, 24, 26]])
-    np.testing.assert_array_equal(mx.keras[0, :, :, 0], [[10, 12, 14], [18, 20, 22], [26, 28, 30]])
-    np.testing.assert_array_equal(mx.keras[0, :, :, 1], [[11, 13, 15], [19, 21, 23], [27, 29, 31]])
+    # The input holds 8*row + 2*col + channel. A 2x2 window starting at (i, j) covers offsets
+    # 0, 2, 8 and 10 from its corner: their largest is +10, their mean +5.
+    rows, cols = np.mgrid[0:3, 0:3]
+    for channel in (0, 1):
+        corner = 8 * rows + 2 * cols + channel
+        np.testing.assert_array_equal(avg.keras[0, :, :, channel], corner + 5)
+        np.testing.assert_array_equal(mx.keras[0, :, :, channel], corner + 10)
     assert avg.max_abs_difference <= TOL and mx.max_abs_difference <= TOL
 
 
@@ -107,7 +110,7 @@ def test_pooling_variants_match_reference(kind, pool_size, strides, padding):
 
 def test_activations():
     relu = demos.activation("relu")
-    np.testing.assert_array_equal(relu.keras, [0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(relu.keras, [0] * 6 + list(range(1, 6)))  # input -5..5
     softmax = demos.activation("softmax")
     np.testing.assert_allclose(softmax.keras, [0.2104, 0.3468, 0.2104, 0.2325], atol=5e-5)
     assert softmax.keras.sum() == pytest.approx(1.0, abs=1e-6)
