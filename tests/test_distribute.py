@@ -12,13 +12,13 @@ the single-device run to a relative 1e-4 (measured: 1e-7).
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
+from processes import free_port
 
 from zoo.errors import EXIT_BAD_INPUT
 from zoo.train import main
@@ -100,12 +100,6 @@ def test_global_batch_must_split_over_the_devices(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # Runs zoo-train with JAX's shutdown timeout cut to 3 s and process 0's writing
 # slowed by 8 s, as a big test set or a slow disk would. Were process 1 to exit
 # as soon as training ends, JAX would abort both processes at shutdown.
@@ -134,7 +128,7 @@ def test_two_jax_processes_train_one_model(tmp_path):
     shutdown timeout to write its results; both must still exit cleanly.
     """
     output = str(tmp_path / "job")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("XLA_FLAGS", None)
     processes = [

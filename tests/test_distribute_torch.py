@@ -17,7 +17,9 @@ import keras
 import numpy as np
 import pytest
 from conftest import BACKENDS, installed
+from processes import free_port, wait_for_epoch
 
+import zoo
 from zoo import checkpoint
 from zoo.errors import EXIT_BAD_INPUT
 from zoo.train import main
@@ -60,14 +62,6 @@ def worker_env(rank, world, port):
     return env
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_processes_step_exactly_like_one_on_the_global_batch(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.random((96, 28, 28, 1), dtype=np.float32)
@@ -75,7 +69,7 @@ def test_two_processes_step_exactly_like_one_on_the_global_batch(tmp_path):
     np.savez(tmp_path / "data.npz", x=x, y=y)
     script = tmp_path / "steps.py"
     script.write_text(STEPS_SCRIPT)
-    port = _free_port()
+    port = free_port()
     files = [str(tmp_path / n) for n in ("data.npz", "start.npz", "end.npz")]
     workers = [
         subprocess.Popen(
@@ -91,8 +85,7 @@ def test_two_processes_step_exactly_like_one_on_the_global_batch(tmp_path):
         assert worker.returncode == 0, stderr[-3000:]
     start = np.load(tmp_path / "start.npz")
     distributed = np.load(tmp_path / "end.npz")
-    keras.utils.set_random_seed(0)
-    model = keras.models.clone_model(__import__("zoo").get_model("lenet5_modern", classes=10))
+    model = zoo.get_model("lenet5_modern", classes=10)
     model.set_weights([start[f"arr_{i}"] for i in range(len(start.files))])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
@@ -157,10 +150,7 @@ def test_a_killed_worker_ends_the_job_and_the_checkpoint_resumes(tmp_path):
     flags = [*RUN, "--output", str(output), "--distribute", "data-parallel", "--processes", "2"]
     job = zoo_train(*flags, "--epochs", "1000")
     try:
-        deadline = time.monotonic() + 300
-        while (checkpoint.latest_epoch(str(output)) or 0) < 2 and time.monotonic() < deadline:
-            assert job.poll() is None, job.stderr.read()[-3000:]
-            time.sleep(0.1)
+        wait_for_epoch(job, output, 2)
         workers = children(job.pid)
         assert len(workers) == 2
         os.kill(workers[1], signal.SIGKILL)
@@ -206,10 +196,7 @@ def test_ctrl_c_ends_every_process_with_130_and_keeps_the_checkpoint(tmp_path):
     flags = [*RUN, "--output", str(output), "--distribute", "data-parallel", "--processes", "2"]
     job = zoo_train(*flags, "--epochs", "1000", start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
-        while (checkpoint.latest_epoch(str(output)) or 0) < 1 and time.monotonic() < deadline:
-            assert job.poll() is None, job.stderr.read()[-3000:]
-            time.sleep(0.1)
+        wait_for_epoch(job, output, 1)
         workers = children(job.pid)
         os.killpg(job.pid, signal.SIGINT)
         _, stderr = job.communicate(timeout=90)

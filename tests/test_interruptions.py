@@ -10,7 +10,6 @@ import glob
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from processes import free_port, saved_epoch, wait_for, wait_for_epoch
 
 from zoo import checkpoint
 from zoo.errors import EXIT_INTERRUPTED
@@ -43,25 +43,6 @@ def start_training(output, epochs, *extra, **popen):
         env=env,
         **popen,
     )
-
-
-def wait_for(condition, process, timeout, poll=0.002):
-    """Poll ``condition()`` until it holds; False if ``process`` ends or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(poll)
-    return False
-
-
-def saved_epoch(output):
-    try:
-        return checkpoint.latest_epoch(str(output)) or 0
-    except checkpoint.CheckpointError:
-        return 0
 
 
 def last_line(stderr):
@@ -109,7 +90,7 @@ def test_an_ignored_or_foreign_sigint_handler_is_left_alone():
 def test_ctrl_c_stops_within_a_step_keeps_the_checkpoint_and_exits_130(tmp_path):
     run = start_training(tmp_path, 1000)
     try:
-        assert wait_for(lambda: saved_epoch(tmp_path) >= 2, run, 240, poll=0.05), run.stderr.read()
+        wait_for_epoch(run, tmp_path, 2)
         run.send_signal(signal.SIGINT)
         sent = time.monotonic()
         _, stderr = run.communicate(timeout=30)
@@ -128,12 +109,6 @@ def test_ctrl_c_stops_within_a_step_keeps_the_checkpoint_and_exits_130(tmp_path)
     assert state["epochs_completed"] == epochs + 1 and len(history["loss"]) == epochs + 1
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.skipif(BACKEND != "jax", reason="multi-process training is JAX's")
 def test_ctrl_c_ends_both_processes_of_a_jax_job(tmp_path):
     """Ctrl-C in a terminal signals the whole foreground process group: here, both ranks.
@@ -141,11 +116,11 @@ def test_ctrl_c_ends_both_processes_of_a_jax_job(tmp_path):
     Before the fix the interrupt was lost inside JAX's transfer of a step's
     metrics in a multi-process job and both processes trained on.
     """
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     job = ["--distribute", "data-parallel", "--coordinator", address, "--num-processes", "2"]
     ranks = [start_training(tmp_path, 1000, *job, "--process-id", str(r)) for r in (0, 1)]
     try:
-        assert wait_for(lambda: saved_epoch(tmp_path) >= 1, ranks[0], 240, poll=0.05)
+        wait_for_epoch(ranks[0], tmp_path, 1)
         for rank in ranks:  # as the terminal does: every process of the foreground group
             rank.send_signal(signal.SIGINT)
         results = [rank.communicate(timeout=60) for rank in ranks]
