@@ -64,11 +64,6 @@ def start_devices(config, backend):
             f"--processes starts PyTorch workers; on {backend}, --distribute data-parallel uses "
             "this machine's devices (and --coordinator on jax joins several processes)."
         )
-    if backend == "torch":
-        from zoo.distribute_torch import join_process_group
-
-        join_process_group()
-        return
     if config.virtual_cpus and backend == "tensorflow":
         split_tensorflow_cpu(config.virtual_cpus)
     if config.coordinator is not None:

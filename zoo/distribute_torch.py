@@ -24,6 +24,7 @@ This module imports ``torch``; the zoo imports it only on the torch backend.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import signal
@@ -121,6 +122,23 @@ def ddp_train_step(model, ddp):
     return train_step
 
 
+@contextlib.contextmanager
+def lost_process(plan, output):
+    """In a PyTorch job, a collective that fails (another process died or was stopped) ends
+    this process with one line, not a traceback. Other plans pass errors through."""
+    try:
+        yield
+    except RuntimeError as error:
+        if not (plan and plan.backend == "torch" and plan.num_processes > 1):
+            raise
+        raise TorchDistributedError(
+            f"process {plan.process_id}: another process of the job stopped "
+            f"({str(error).strip().splitlines()[0][:160]}). The last checkpoint in {output} is "
+            "whole: start the job again with --resume.",
+            exit_code=1,
+        ) from error
+
+
 def wait_for_everyone():
     """Hold every process until all arrive (process 0 writes the results meanwhile)."""
     import torch.distributed as dist
@@ -153,6 +171,7 @@ def launch(argv, processes):
     terminal's process group) and the launcher waits for them. Returns the
     job's exit code: 0, the first failure's code, or 130.
     """
+    argv = _without_processes_flag(argv)
     port = str(_free_port())
     # As torchrun does: without a setting, N workers each using every core oversubscribe the
     # CPU (measured here: 30x slower steps with 2 workers on 2 cores).
@@ -176,6 +195,19 @@ def launch(argv, processes):
         _wait(workers, grace=30)
         _stop(workers, grace=10)
         return EXIT_INTERRUPTED
+
+
+def _without_processes_flag(argv):
+    """``argv`` less ``--processes N``: each worker is one of the N processes."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            kept.append(arg)
+    return kept
 
 
 def _supervise(workers):

@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from zoo import checkpoint, interrupt, recipe, report
+from zoo import checkpoint, distribute_torch, interrupt, recipe, report
 from zoo._callable import make_module_callable
 from zoo.config import TrainConfig, build_parser  # noqa: F401  (build_parser: for the docs)
 from zoo.data.dataset import Split
@@ -229,9 +229,7 @@ def build_or_resume(config, data, output, plan):
     if config.resume:
         checkpoint.check_same_model(model, config, output)
     if plan and plan.backend == "torch":
-        from zoo.distribute_torch import wrap
-
-        wrap(model)  # DistributedDataParallel: process 0's weights everywhere, gradients averaged
+        distribute_torch.wrap(model)  # DDP: process 0's weights everywhere, gradients averaged
     if config.resume and state["epochs_completed"] >= config.epochs:
         raise TrainingError(
             f"--resume: {state['epochs_completed']} epochs are already done in {output}; ask "
@@ -276,7 +274,7 @@ def fit(model, config, data, output, state, history, plan):
     ]
     callbacks += recipe.optional_callbacks(config, output, validation_data is not None, writes)
     start = time.perf_counter()
-    with interrupt.stop_between_steps() as ctrl_c, lost_process_is_an_error(plan, output):
+    with interrupt.stop_between_steps() as ctrl_c, distribute_torch.lost_process(plan, output):
         losses = model.fit(
             x,
             y,
@@ -299,23 +297,6 @@ def fit(model, config, data, output, state, history, plan):
     if config.early_stopping:  # the best weights, restored: not the last checkpoint's
         checkpoint.save_final(model, output, writes)
     return seconds
-
-
-@contextlib.contextmanager
-def lost_process_is_an_error(plan, output):
-    """In a PyTorch job, a collective that fails (another process died or was stopped) ends
-    this process with one line, not a traceback; Ctrl-C (the flag) stays an interruption."""
-    try:
-        yield
-    except RuntimeError as error:
-        if not (plan and plan.backend == "torch" and plan.num_processes > 1):
-            raise
-        raise TrainingError(
-            f"process {plan.process_id}: another process of the job stopped "
-            f"({str(error).strip().splitlines()[0][:160]}). The last checkpoint in {output} is "
-            "whole: start the job again with --resume.",
-            exit_code=1,
-        ) from error
 
 
 def evaluate(model, data, batch):
@@ -379,31 +360,10 @@ def train(config=None, **fields):
 
 def _command(argv):
     config = TrainConfig.from_argv(argv)
-    if config.processes and not _is_worker():  # --processes N: start N torch workers
-        from zoo.distribute_torch import launch
-
-        return launch(_without_processes_flag(argv), config.processes)
+    if config.processes and not distribute_torch.launched_by_torchrun():
+        return distribute_torch.launch(argv, config.processes)  # this process starts the workers
     run(config)
     return 0
-
-
-def _is_worker():
-    from zoo.distribute_torch import launched_by_torchrun
-
-    return launched_by_torchrun()
-
-
-def _without_processes_flag(argv):
-    """``argv`` less ``--processes N`` (the workers are the N processes)."""
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--processes":
-            skip = True
-        elif not arg.startswith("--processes="):
-            kept.append(arg)
-    return kept
 
 
 def main(argv=None):
