@@ -8,6 +8,7 @@ Quick start::
     zoo.list_models()                        # ['alexnet', 'alexnet_torchvision', ...]
     zoo.model_info("lenet5")["params"]       # 61706
     zoo.export("runs/lenet5/model.keras", "onnx", "lenet5.onnx")
+    zoo.set_conv_impl("im2col")              # how Conv2D computes: "auto", "native", "im2col"
 
 Every model is channels-last, whatever ``keras.json`` says.
 
@@ -41,6 +42,9 @@ _LAZY = {
     "LocalResponseNormalization": "zoo.layers",
     "preprocess_input": "zoo.imagenet",
     "decode_predictions": "zoo.imagenet",
+    "set_conv_impl": "zoo.conv",
+    "get_conv_impl": "zoo.conv",
+    "conv_impl": "zoo.conv",
 }
 
 __all__ = sorted([*_LAZY, *_CALLABLE_MODULES])

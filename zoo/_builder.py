@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 
+from zoo.conv import apply_to_model
 from zoo.errors import ZooError
 from zoo.shapes import SpatialSizeError, min_input_size, trace_spatial_sizes
 
@@ -183,11 +184,13 @@ def predictions_dtype():
 
 
 def finish_model(image_input, input_tensor, outputs, name, weights, weights_for=None):
-    """Wrap the graph in a ``keras.Model`` and load ``weights`` (see :mod:`zoo.weights`)."""
+    """Wrap the graph in a ``keras.Model``, give every ``Conv2D`` the current convolution
+    implementation (see :mod:`zoo.conv`) and load ``weights`` (see :mod:`zoo.weights`)."""
     inputs = image_input
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name=name)
+    apply_to_model(model)  # zoo.get_conv_impl(); the layers stay plain keras.layers.Conv2D
     if weights is not None:
         from zoo.weights import load_weights
 

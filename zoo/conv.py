@@ -1,0 +1,236 @@
+"""How a ``Conv2D`` computes: Keras's native kernel, or im2col (one matrix product).
+
+The *model* never changes, only the *implementation* of its convolutions::
+
+    import zoo
+    zoo.set_conv_impl("im2col")          # every Conv2D built from now on
+    with zoo.conv_impl("native"):        # or only inside this block
+        model = zoo.lenet()
+    zoo.conv.apply_to_model(model, "auto")   # or an existing model, layer by layer
+
+Keras's ``Conv2D.call`` computes ``self.convolution_op(inputs, self.kernel)``.
+:func:`apply_conv_impl` sets that attribute *on the layer instance*: the layer's
+class stays ``keras.layers.Conv2D``, its weights and config are untouched, so a
+saved ``.keras`` file is a plain Keras model that loads anywhere (the zoo need
+not be installed) and runs the native kernel there, with the same outputs.
+
+``"auto"`` looks the layer up in :data:`AUTO_TABLE` (measured per backend and
+per shape class) and uses native wherever the table says nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+
+import keras
+from keras import ops
+
+from zoo.errors import ZooError
+from zoo.shapes import same_padding
+
+__all__ = [
+    "AUTO_TABLE",
+    "CONV_IMPLS",
+    "apply_conv_impl",
+    "apply_to_model",
+    "auto_choice",
+    "conv2d_im2col",
+    "conv_impl",
+    "get_conv_impl",
+    "layer_conv_impl",
+    "set_conv_impl",
+    "shape_class",
+]
+
+CONV_IMPLS = ("auto", "native", "im2col")
+
+# Where im2col beat the native kernel on forward+backward by at least 15 %, per backend and
+# shape class (see shape_class); every other layer is native. Measured with
+# `python benchmarks/conv_impls.py` on 2025-11-15, on a busy 2-core CPU (AVX-512); the
+# zoo's LeNet and AlexNet convolutions only. Rerun it and edit this table on another machine.
+AUTO_TABLE = {
+    "jax": {},
+    "tensorflow": {},
+    "torch": {},
+}
+
+# Upper bounds of the input-channel buckets of a shape class; above the last: "more".
+CHANNEL_BUCKETS = (4, 16, 128)
+
+_setting = "auto"
+
+
+# --------------------------------------------------------------------------- im2col
+
+
+def _pad_like_keras(x, padding, kernel_size, strides, dilation_rate):
+    """Zero-pad height and width as Keras's ``"valid"`` (none) or ``"same"`` does.
+
+    ``"same"`` is TensorFlow's: the output is ``ceil(in / stride)`` long, the
+    padding ``total = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0)``,
+    ``total // 2`` before the input and the rest after it.
+    """
+    if padding == "valid":
+        return x
+    pads = [
+        same_padding(x.shape[1 + a], kernel_size[a], strides[a], dilation_rate[a]) for a in range(2)
+    ]
+    return ops.pad(x, [(0, 0), pads[0], pads[1], (0, 0)])
+
+
+def conv2d_im2col(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
+    """A channels-last 2-D convolution as one matrix product ("im2col").
+
+    Shapes: ``inputs`` ``(B, H, W, C_in)`` and ``kernel`` ``(kh, kw, C_in, C_out)``,
+    as Keras stores it, give ``(B, H_out, W_out, C_out)``, the same as
+    ``keras.ops.conv(inputs, kernel, strides, padding, dilation_rate=...)``.
+
+    1. Pad as Keras does (:func:`_pad_like_keras`).
+    2. Kernel tap ``(i, j)`` meets, at every output position, the input pixel
+       ``(i * dh + y * sh, j * dw + x * sw)``: one strided slice of the padded
+       input, ``(B, H_out, W_out, C_in)``. There are ``kh * kw`` taps.
+    3. Concatenate the slices on the channel axis: the columns, ``(B, H_out, W_out,
+       kh * kw * C_in)``, tap by tap with the channels inside a tap, which is
+       the order of the kernel reshaped to ``(kh * kw * C_in, C_out)``.
+    4. One matmul of the columns with that matrix gives every output channel.
+
+    An unknown height or width (a model built for any image size) falls back to
+    ``keras.ops.conv``: the slices need their bounds in advance.
+    """
+    kh, kw, c_in, c_out = kernel.shape
+    (sh, sw), (dh, dw) = strides, dilation_rate
+    if inputs.shape[1] is None or inputs.shape[2] is None:
+        return ops.conv(inputs, kernel, strides, padding, "channels_last", dilation_rate)
+    x = _pad_like_keras(inputs, padding, (kh, kw), (sh, sw), (dh, dw))
+    h_out = (x.shape[1] - (kh - 1) * dh - 1) // sh + 1
+    w_out = (x.shape[2] - (kw - 1) * dw - 1) // sw + 1
+    rows, cols = (h_out - 1) * sh + 1, (w_out - 1) * sw + 1  # what one tap's slice spans
+    taps = [
+        x[:, i * dh : i * dh + rows : sh, j * dw : j * dw + cols : sw]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    columns = ops.concatenate(taps, axis=-1) if len(taps) > 1 else taps[0]
+    columns = ops.reshape(columns, (-1, kh * kw * c_in))
+    out = ops.matmul(columns, ops.reshape(kernel, (kh * kw * c_in, c_out)))
+    return ops.reshape(out, (-1, h_out, w_out, c_out))
+
+
+def _im2col_op(layer, inputs, kernel):
+    """``convolution_op`` of a layer that runs im2col."""
+    return conv2d_im2col(inputs, kernel, layer.strides, layer.padding, layer.dilation_rate)
+
+
+def _auto_op(layer, inputs, kernel):
+    """``convolution_op`` of a layer set to ``"auto"`` before it knew its input channels."""
+    impl = auto_choice(keras.backend.backend(), kernel.shape[2], layer)
+    if impl == "im2col":
+        return _im2col_op(layer, inputs, kernel)
+    return type(layer).convolution_op(layer, inputs, kernel)
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def _check(name):
+    if name not in CONV_IMPLS:
+        choices = ", ".join(repr(c) for c in CONV_IMPLS)
+        raise ZooError(f"Unknown convolution implementation {name!r}. Use one of: {choices}.")
+    return name
+
+
+def set_conv_impl(name):
+    """Choose the implementation of every ``Conv2D`` the zoo builds from now on."""
+    global _setting
+    _setting = _check(name)
+
+
+def get_conv_impl():
+    """The current setting: ``"auto"`` unless :func:`set_conv_impl` changed it."""
+    return _setting
+
+
+@contextlib.contextmanager
+def conv_impl(name):
+    """``with zoo.conv_impl("im2col"): ...``: the setting inside the block only."""
+    previous = get_conv_impl()
+    set_conv_impl(name)
+    try:
+        yield
+    finally:
+        set_conv_impl(previous)
+
+
+def shape_class(in_channels, layer):
+    """``(channel bucket, kernel size, stride)`` of a square, undilated, ungrouped
+    channels-last ``Conv2D``, e.g. ``("5-16", 5, 1)``; ``None`` for any other layer."""
+    (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
+    if kh != kw or sh != sw or tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
+        return None
+    low = 1
+    for high in CHANNEL_BUCKETS:
+        if in_channels <= high:
+            return (f"{low}-{high}", kh, sh)
+        low = high + 1
+    return (f"{low}+", kh, sh)
+
+
+def auto_choice(backend, in_channels, layer):
+    """What ``"auto"`` runs for ``layer`` on ``backend``: the table's entry, else native."""
+    return AUTO_TABLE.get(backend, {}).get(shape_class(in_channels, layer), "native")
+
+
+def _supported(layer):
+    """im2col is written for ungrouped channels-last layers that keep Keras's own method."""
+    return (
+        layer.groups == 1
+        and layer.data_format == "channels_last"
+        and type(layer).convolution_op is keras.layers.Conv2D.convolution_op
+    )
+
+
+def apply_conv_impl(layer, name="auto"):
+    """Make the ``keras.layers.Conv2D`` ``layer`` (built or not) run ``name``.
+
+    Returns what it runs: ``"native"`` or ``"im2col"``, or ``"auto"`` for an
+    unbuilt layer under ``"auto"`` (it chooses when it first sees its input).
+    Grouped and channels-first layers stay native. The class is not changed.
+    """
+    _check(name)
+    if not isinstance(layer, keras.layers.Conv2D):
+        raise TypeError(f"expected a keras.layers.Conv2D, got {type(layer).__name__}")
+    vars(layer).pop("convolution_op", None)  # back to the class's native method
+    if name == "native" or not _supported(layer):
+        return "native"
+    if name == "auto":
+        if not layer.built:
+            layer.convolution_op = types.MethodType(_auto_op, layer)
+            return "auto"
+        name = auto_choice(keras.backend.backend(), layer.kernel.shape[2], layer)
+    if name == "im2col":
+        layer.convolution_op = types.MethodType(_im2col_op, layer)
+    return name
+
+
+def layer_conv_impl(layer):
+    """What ``layer`` runs now: ``"native"``, ``"im2col"`` or ``"auto"`` (unbuilt)."""
+    op = vars(layer).get("convolution_op")
+    if op is None:
+        return "native"
+    return {_im2col_op: "im2col", _auto_op: "auto"}.get(getattr(op, "__func__", None), "native")
+
+
+def _conv_layers(layer):
+    for inner in getattr(layer, "layers", ()):
+        if isinstance(inner, keras.layers.Conv2D):
+            yield inner
+        else:
+            yield from _conv_layers(inner)
+
+
+def apply_to_model(model, name=None):
+    """Apply ``name`` (default: the current setting) to every ``Conv2D`` in ``model``,
+    nested models included. Returns ``{layer name: what it runs}``."""
+    name = get_conv_impl() if name is None else name
+    return {layer.name: apply_conv_impl(layer, name) for layer in _conv_layers(model)}
