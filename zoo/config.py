@@ -29,6 +29,7 @@ __all__ = ["TrainConfig", "BACKENDS", "OPTIMIZERS", "STRATEGIES", "build_parser"
 
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+CONV_IMPLS = ("auto", "native", "im2col")  # zoo.conv.CONV_IMPLS (which imports Keras; this can't)
 
 
 def option(default, help, **argparse_options):
@@ -81,6 +82,13 @@ class TrainConfig:
         None, "stop after N epochs without improvement of the validation loss", metavar="N"
     )
     tensorboard: bool = option(False, "write TensorBoard logs to OUTPUT/logs")
+    conv_impl: str = option(
+        "auto",
+        "how each Conv2D computes: native (the backend's kernel), im2col (one matrix product) "
+        "or auto (per backend and layer shape, from zoo.conv's measured table); the weights "
+        "and the saved model are the same either way",
+        metavar="{auto,native,im2col}",
+    )
     distribute: str | None = option(
         None,
         "train on every local device: keras.distribution.DataParallel on jax, "
@@ -159,6 +167,10 @@ def _problems(c):
         (
             c.backend is None or c.backend in BACKENDS,
             f"--backend must be one of {', '.join(BACKENDS)}, got {c.backend!r}",
+        ),
+        (
+            c.conv_impl in CONV_IMPLS,
+            f"--conv-impl must be one of {', '.join(CONV_IMPLS)}, got {c.conv_impl!r}",
         ),
     ]
     problems = [message for ok, message in checks if not ok]

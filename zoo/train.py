@@ -209,6 +209,7 @@ def build_or_resume(config, data, output, plan):
     """A new compiled model, or the latest checkpoint's: ``(model, state, history)``."""
     import keras
 
+    from zoo.conv import apply_to_model
     from zoo.data import check_label_range
     from zoo.models import get_model, model_spec
 
@@ -226,6 +227,7 @@ def build_or_resume(config, data, output, plan):
             )
             recipe.compile_model(model, config.optimizer, config.learning_rate)
             state, history = {"epochs_completed": 0}, {}
+    apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
     if config.resume:
         checkpoint.check_same_model(model, config, output)
     if plan and plan.backend == "torch":
