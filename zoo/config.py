@@ -10,7 +10,7 @@ and the docs cannot drift apart::
 
 A config is frozen and checked when it is made: a bad value raises
 :class:`~zoo.errors.ZooError` naming the flag. ``None`` in ``epochs``,
-``batch_size``, ``learning_rate`` and ``optimizer`` means "the model's
+``batch_size``, ``learning_rate``, ``optimizer`` and ``schedule`` means "the model's
 recipe" (see :func:`zoo.recipe.resolve_recipe`).
 """
 
@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from zoo.distribute import STRATEGIES
 from zoo.errors import ZooError
 
-__all__ = ["TrainConfig", "BACKENDS", "OPTIMIZERS", "STRATEGIES", "build_parser"]
+__all__ = ["TrainConfig", "BACKENDS", "OPTIMIZERS", "SCHEDULES", "STRATEGIES", "build_parser"]
 
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "warmup-cosine")
 CONV_IMPLS = ("auto", "native", "im2col")  # zoo.conv.CONV_IMPLS (which imports Keras; this can't)
 
 
@@ -57,9 +58,17 @@ class TrainConfig:
     )
     epochs: int | None = option(None, "total epochs (default: the model's recipe)")
     batch_size: int | None = option(None, "batch size (default: the model's recipe)")
-    learning_rate: float | None = option(None, "learning rate (default: the model's recipe)")
+    learning_rate: float | None = option(
+        None, "learning rate, the peak of a schedule (default: the model's recipe)"
+    )
     optimizer: str | None = option(
         None, "optimizer; sgd uses momentum 0.9 (default: the model's recipe)", choices=OPTIMIZERS
+    )
+    schedule: str | None = option(
+        None,
+        "learning-rate schedule: constant, or warmup-cosine (a tenth of the steps rising to "
+        "the rate, then a cosine down to zero at the last epoch) (default: the model's recipe)",
+        choices=SCHEDULES,
     )
     seed: int = option(0, "random seed for weights, shuffling and splits")
     validation_split: float = option(
@@ -163,6 +172,10 @@ def _problems(c):
         (
             c.optimizer is None or c.optimizer in OPTIMIZERS,
             f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {c.optimizer!r}",
+        ),
+        (
+            c.schedule is None or c.schedule in SCHEDULES,
+            f"--schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}",
         ),
         (
             c.backend is None or c.backend in BACKENDS,

@@ -61,14 +61,19 @@ def stop_between_steps():
 
 
 def interrupt_callback(flag):
-    """A Keras callback that raises ``KeyboardInterrupt`` after a step once ``flag`` is set."""
+    """A Keras callback that raises ``KeyboardInterrupt`` between steps once ``flag`` is set.
+
+    It checks before each step, not after: Keras waits for every step's result
+    when a callback watches the end of a step, so a ``*_batch_end`` hook would
+    stop JAX and PyTorch from queueing the next step while one runs.
+    """
     import keras
 
     class StopOnInterrupt(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
+        def on_train_batch_begin(self, batch, logs=None):
             flag.raise_if_pressed()
 
-        def on_test_batch_end(self, batch, logs=None):
+        def on_test_batch_begin(self, batch, logs=None):
             flag.raise_if_pressed()
 
         def on_epoch_end(self, epoch, logs=None):

@@ -11,6 +11,7 @@ import os
 import sys
 
 from zoo import checkpoint
+from zoo.config import SCHEDULES
 from zoo.errors import ZooError
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "resolve_recipe",
     "tensorflow_left_alone",
     "compile_model",
+    "learning_rate_schedule",
     "optional_callbacks",
 ]
 
@@ -74,11 +76,48 @@ def tensorflow_left_alone(backend):
         lazy_tensorflow._available = saved
 
 
-def compile_model(model, optimizer, learning_rate, **compile_options):
+WARMUP_FRACTION = 0.1  # of all steps, from a tenth of the peak rate up to the peak
+
+
+def learning_rate_schedule(peak, schedule="constant", total_steps=None):
+    """The optimizer's learning rate: ``peak`` throughout, or warm-up then cosine decay.
+
+    ``"warmup-cosine"`` rises linearly from ``peak / 10`` to ``peak`` over the
+    first tenth of ``total_steps`` (the warm-up of Goyal et al., 2017, "Accurate,
+    large minibatch SGD") and then follows half a cosine down to zero at the
+    last step (Loshchilov & Hutter, 2017, "SGDR"). It is Keras's own
+    ``CosineDecay``, so a saved model's optimizer loads without the zoo.
+    """
+    import keras
+
+    if schedule == "constant":
+        return peak
+    if schedule != "warmup-cosine":
+        raise ZooError(f"unknown learning-rate schedule {schedule!r}; choose one of {SCHEDULES}.")
+    if not total_steps or total_steps < 1:
+        raise ZooError("the warmup-cosine schedule needs the run's total number of steps.")
+    warmup = int(total_steps * WARMUP_FRACTION)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / 10,
+        decay_steps=max(total_steps - warmup, 1),
+        warmup_target=peak,
+        warmup_steps=warmup,
+    )
+
+
+def compile_model(
+    model,
+    optimizer,
+    learning_rate,
+    schedule="constant",
+    total_steps=None,
+    **compile_options,
+):
     """Compile ``model`` as ``zoo-train`` trains it; returns the model.
 
     ``optimizer`` is one of :data:`zoo.config.OPTIMIZERS` (``sgd`` with
-    momentum 0.9); the loss is sparse categorical cross-entropy and the metric
+    momentum 0.9) at the rate :func:`learning_rate_schedule` gives; the loss is
+    sparse categorical cross-entropy and the metric
     accuracy. ``compile_options`` go on to ``model.compile`` (the benchmark
     tries ``jit_compile`` and ``steps_per_execution`` through them).
     """
@@ -90,8 +129,9 @@ def compile_model(model, optimizer, learning_rate, **compile_options):
         "rmsprop": keras.optimizers.RMSprop,
         "sgd": lambda rate: keras.optimizers.SGD(rate, momentum=0.9),
     }
+    rate = learning_rate_schedule(learning_rate, schedule, total_steps)
     model.compile(
-        optimizer=optimizers[optimizer](learning_rate),
+        optimizer=optimizers[optimizer](rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         **compile_options,

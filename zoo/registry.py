@@ -49,12 +49,17 @@ class Paper:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The training defaults ``zoo-train`` uses for a model (each flag can override them)."""
+    """The training defaults ``zoo-train`` uses for a model (each flag can override them).
+
+    ``learning_rate`` is the peak rate and ``schedule`` ``"constant"`` or
+    ``"warmup-cosine"`` (see :func:`zoo.recipe.learning_rate_schedule`).
+    """
 
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
     optimizer: str = "adam"
+    schedule: str = "constant"
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def train_on(backend, config):
     if plan and plan.backend == "jax":
         from zoo.distribute import local_copy
 
-        model = recipe.compile_model(local_copy(model), config.optimizer, config.learning_rate)
+        model = compile_for(local_copy(model), config, data)
     evaluation = evaluate(model, data, config.batch_size)
     metrics = write_report(config, model, data, evaluation, history, state, seconds, output, plan)
     print(
@@ -225,7 +225,7 @@ def build_or_resume(config, data, output, plan):
             model = get_model(
                 config.model, input_shape=(height, width, default[2]), classes=classes
             )
-            recipe.compile_model(model, config.optimizer, config.learning_rate)
+            compile_for(model, config, data)
             state, history = {"epochs_completed": 0}, {}
     apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
     if config.resume:
@@ -249,6 +249,22 @@ def build_or_resume(config, data, output, plan):
         "seed": config.seed,
     }
     return model, state, history
+
+
+def compile_for(model, config, data):
+    """Compile ``model`` with the run's optimizer and learning-rate schedule.
+
+    The schedule spans the whole run, ``--epochs`` of full batches of the
+    training split, so a warm-up-cosine rate reaches zero at the last epoch.
+    """
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+    return recipe.compile_model(
+        model,
+        config.optimizer,
+        config.learning_rate,
+        schedule=config.schedule,
+        total_steps=steps_per_epoch * config.epochs,
+    )
 
 
 def fit(model, config, data, output, state, history, plan):
