@@ -4,11 +4,12 @@ A baseline script is started by ``benchmarks/bench.py`` with one argument, a
 JSON job such as::
 
     {"model": "lenet5_modern", "data": "/tmp/x/lenet.npz", "batch_size": 128,
-     "warmup_epochs": 1, "timed_epochs": 3, "target_accuracy": 0.98,
-     "max_epochs": 20, "inference_repeats": 5, "seed": 0}
+     "warmup_epochs": 1, "timed_epochs": 3, "inference_repeats": 5, "seed": 0}
 
 or, for AlexNet, ``"warmup_steps"`` and ``"timed_steps"`` on synthetic
-227x227x3 images. It prints one JSON line with its measurements. The timing
+227x227x3 images; or a time-to-accuracy job (``"mode": "tta"``) with a
+``"target_accuracy"`` and the ``"recipes"`` to train with (see
+``bench.make_tta_jobs``). It prints one JSON line with its measurements. The timing
 rules are the same as for the zoo's own runner in ``benchmarks/bench.py``: compile
 and warm-up are excluded from throughput, each figure is the median over
 several timed windows, and time to accuracy counts training seconds only
@@ -19,6 +20,7 @@ come from ``bench`` (NumPy only; no Keras is imported).
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import time
@@ -74,12 +76,70 @@ def time_windows(run_window, count):
     return seconds
 
 
-def run_job(runner, job, steps):
-    """Measure one job with a baseline's ``steps`` and report.
+def learning_rate(recipe, step, total_steps):
+    """The rate of ``recipe`` at ``step`` (counted from 0) of a run of ``total_steps``.
 
-    ``steps`` provides ``train_batch(x, y)``, ``predict(x)`` (class scores as
-    NumPy), ``reset()`` (fresh weights and optimizer) and ``sync()`` (wait for
-    queued work), working on the arrays ``steps.data`` holds.
+    ``"constant"``: the recipe's rate. ``"warmup-cosine"``: the schedule of
+    ``zoo.recipe.learning_rate_schedule`` (Keras's ``CosineDecay`` with
+    warm-up): a tenth of the steps rising linearly from a tenth of the peak,
+    then half a cosine down to zero. Written out here so that a native loop
+    can follow the zoo's recipe without importing Keras.
+    """
+    peak = recipe["learning_rate"]
+    if recipe["schedule"] == "constant":
+        return peak
+    warmup = int(total_steps * 0.1)
+    if step < warmup:
+        return peak / 10 + (peak - peak / 10) * step / warmup
+    decay_steps = max(total_steps - warmup, 1)
+    progress = min(step - warmup, decay_steps) / decay_steps
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def run_time_to_accuracy(runner, job, steps):
+    """Train with the recipe the job names until its target test accuracy, and report.
+
+    ``steps.train_batch(chosen, rate)`` takes the learning rate of each step;
+    the report holds the seconds (``None`` if the recipe's epochs end first),
+    the epochs, and the wall-clock time when the first step was done.
+    """
+    recipe = job["recipes"][job.get("recipe", "plain")]
+    data, batch = steps.data, recipe["batch_size"]
+    count = len(data["y_train"])
+    total_steps = -(-count // batch) * recipe["epochs"]
+    rng = np.random.default_rng(job["seed"])
+    progress = {"step": 0, "first_step_at": None}
+
+    def train_epoch():
+        for chosen in batch_slices(count, batch, rng):
+            steps.train_batch(chosen, learning_rate(recipe, progress["step"], total_steps))
+            progress["step"] += 1
+            if progress["step"] == 1:
+                progress["first_step_at"] = time.time()
+        steps.sync()
+
+    def accuracy():
+        chosen = batch_slices(len(data["y_test"]), 256)
+        scores = np.concatenate([steps.predict(c) for c in chosen])
+        return float(np.mean(np.argmax(scores, axis=-1) == data["y_test"]))
+
+    seconds, epochs, reached = time_to_accuracy(
+        train_epoch, accuracy, job["target_accuracy"], recipe["epochs"]
+    )
+    measurements = {"tta_seconds": seconds, "tta_epochs": epochs, "final_accuracy": reached}
+    measurements.update(
+        first_step_at=progress["first_step_at"], recipe=job.get("recipe", "plain"), seed=job["seed"]
+    )
+    report(runner, job, measurements)
+
+
+def run_job(runner, job, steps):
+    """Measure one throughput job with a baseline's ``steps`` and report.
+
+    ``steps`` provides ``train_batch(chosen)`` (one step on the training images
+    at the indices ``chosen``), ``predict(chosen)`` (class scores of those test
+    images, as NumPy) and ``sync()`` (wait for queued work), working on the
+    arrays ``steps.data`` holds.
     """
     data = steps.data
     train_count = len(data["y_train"])
@@ -91,18 +151,8 @@ def run_job(runner, job, steps):
             steps.train_batch(chosen)
         steps.sync()
 
-    def accuracy():
-        scores = [steps.predict(chosen) for chosen in batch_slices(len(data["y_test"]), batch)]
-        return float(np.mean(np.argmax(np.concatenate(scores), axis=-1) == data["y_test"]))
-
     measurements = {}
     if "warmup_epochs" in job:
-        if job["target_accuracy"] is not None:  # None: random labels, nothing to reach
-            seconds, epochs, reached = time_to_accuracy(
-                train_epoch, accuracy, job["target_accuracy"], job["max_epochs"]
-            )
-            measurements.update(tta_seconds=seconds, tta_epochs=epochs, final_accuracy=reached)
-            steps.reset()
         for _ in range(job["warmup_epochs"]):
             train_epoch()
         train_seconds = time_windows(train_epoch, job["timed_epochs"])

@@ -111,7 +111,11 @@ class TorchSteps:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, eps=1e-7)
         self.forward = torch.compile(self.model) if self.job.get("compile") else self.model
 
-    def train_batch(self, chosen):
+    def train_batch(self, chosen, rate=None):
+        """One Adam step on the images ``chosen``, at ``rate`` when given."""
+        if rate is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = rate
         index = torch.from_numpy(chosen)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -136,7 +140,11 @@ def main():
     np.random.seed(job["seed"])
     runner = "torch-compile" if job.get("compile") else "torch-eager"
     runner += "-channels-last" if job.get("channels_last") else ""
-    _harness.run_job(runner, job, TorchSteps(job))
+    if job.get("mode") == "tta":
+        runner += "-zoo-recipe" if job.get("recipe") == "zoo" else ""
+        _harness.run_time_to_accuracy(runner, job, TorchSteps(job))
+    else:
+        _harness.run_job(runner, job, TorchSteps(job))
 
 
 if __name__ == "__main__":

@@ -120,24 +120,23 @@ def test_batches_cover_every_image_once_with_a_partial_last_batch():
 # --------------------------------------------------------------------------- driver arithmetic
 
 
-def _run(runner, model, train, infer, tta=None, rss=100.0):
+def _run(runner, model, train, infer, rss=100.0):
     return {
         "runner": runner,
         "model": model,
         "train_images_per_s": train,
         "inference_images_per_s": infer,
-        "tta_seconds": tta,
         "peak_rss_mb": rss,
     }
 
 
 def test_repeats_are_summarised_by_their_median_and_ratios_use_torch_eager():
     runs = [
-        _run("torch-eager", "lenet5_modern", 1000.0, 4000.0, 10.0),
-        _run("zoo-jax", "lenet5_modern", 600.0, 3000.0, 20.0),
-        _run("torch-eager", "lenet5_modern", 2000.0, 2000.0, 12.0),
-        _run("zoo-jax", "lenet5_modern", 900.0, 1000.0, None),
-        _run("zoo-jax", "lenet5_modern", 1200.0, 2000.0, 30.0),
+        _run("torch-eager", "lenet5_modern", 1000.0, 4000.0),
+        _run("zoo-jax", "lenet5_modern", 600.0, 3000.0),
+        _run("torch-eager", "lenet5_modern", 2000.0, 2000.0),
+        _run("zoo-jax", "lenet5_modern", 900.0, 1000.0),
+        _run("zoo-jax", "lenet5_modern", 1200.0, 2000.0),
         {"runner": "jax-jit", "model": "lenet5_modern", "error": "exit 1: boom"},
     ]
     results = {r["runner"]: r for r in bench.summarise(runs)}
@@ -146,12 +145,66 @@ def test_repeats_are_summarised_by_their_median_and_ratios_use_torch_eager():
     assert eager["train_images_per_s"] == 1500.0 and eager["train_ratio"] == 1.0
     assert zoo_jax["train_images_per_s"] == 900.0 and zoo_jax["train_ratio"] == 0.6
     assert zoo_jax["inference_images_per_s"] == 2000.0 and zoo_jax["inference_ratio"] == 0.67
-    assert zoo_jax["tta_seconds"] == 25.0 and zoo_jax["repeats"] == 3
+    assert zoo_jax["repeats"] == 3
     assert "error" in results["jax-jit"] and "train_ratio" not in results["jax-jit"]
     table = bench.markdown_table(list(results.values())).splitlines()
     assert table[0].startswith("| model | runner | train img/s | × torch-eager")
-    assert "| lenet5_modern | zoo-jax | 900 | 0.60 | 2,000 | 0.67 | 25.0 |" in table[3]
+    assert "| lenet5_modern | zoo-jax | 900 | 0.60 | 2,000 | 0.67 | 100 |" in table[3]
     assert "exit 1: boom" in table[4]
+
+
+def test_mlperf_mean_drops_the_fastest_and_slowest_seed():
+    assert bench.mlperf_mean([10.0, 1.0, 4.0, 6.0, 5.0]) == 5.0  # (4 + 5 + 6) / 3
+    assert bench.mlperf_mean([10.0, None, 4.0, 6.0, 5.0]) == 7.0  # not reached: the slowest
+    assert bench.mlperf_mean([None, None, 4.0, 6.0, 5.0]) is None  # a kept seed never got there
+    assert bench.mlperf_mean([3.0]) == 3.0 and bench.mlperf_mean([]) is None
+
+
+def _tta(runner, seed, seconds, epochs):
+    return {
+        "runner": runner,
+        "model": "lenet5_modern",
+        "seed": seed,
+        "tta_seconds": seconds,
+        "tta_epochs": epochs,
+        "final_accuracy": 0.981,
+        "startup_seconds": 2.0 + seed,
+        "peak_rss_mb": 300.0,
+    }
+
+
+def test_time_to_accuracy_rows_compare_with_torch_eagers_plain_recipe():
+    runs = [_tta("torch-eager", s, 10.0 + s, 12) for s in range(5)]
+    runs += [_tta("zoo-jax", s, 4.0 + 2 * s, 3) for s in range(5)]
+    runs.append({"runner": "zoo-jax", "model": "lenet5_modern", "error": "exit 1: boom"})
+    rows = {row["runner"]: row for row in bench.summarise_tta(runs)}
+    eager, zoo_jax = rows["torch-eager"], rows["zoo-jax"]
+    assert eager["mean_seconds"] == 12.0 and eager["ratio"] == 1.0 and eager["recipe"] == "plain"
+    assert zoo_jax["mean_seconds"] == 8.0 and zoo_jax["ratio"] == 0.67
+    assert zoo_jax["recipe"] == "zoo" and zoo_jax["startup_seconds"] == 4.0
+    assert zoo_jax["seconds"] == [4.0, 6.0, 8.0, 10.0, 12.0] and zoo_jax["errors"] == [
+        "exit 1: boom"
+    ]
+    table = bench.tta_table(list(rows.values())).splitlines()
+    assert (
+        "| zoo-jax | zoo | 4.0, 6.0, 8.0, 10.0, 12.0 (1 failed: exit 1: boom) | 3, 3, 3, 3, 3 "
+        in (table[3])
+    )
+    assert "| 8.0 | 0.67 | 4.0 | 300 |" in table[3]
+
+
+def test_native_loops_follow_the_zoos_schedule_step_for_step():
+    import _harness
+
+    from zoo.recipe import learning_rate_schedule
+
+    recipe = {"learning_rate": 3e-3, "schedule": "warmup-cosine"}
+    schedule = learning_rate_schedule(3e-3, "warmup-cosine", 625)
+    for step in (0, 1, 31, 62, 63, 300, 624, 625):
+        keras_rate = float(keras.ops.convert_to_numpy(schedule(step)))
+        assert _harness.learning_rate(recipe, step, 625) == pytest.approx(keras_rate, abs=1e-9)
+    plain = {"learning_rate": 1e-3, "schedule": "constant"}
+    assert _harness.learning_rate(plain, 400, 625) == 1e-3
 
 
 def test_quick_jobs_are_smaller_than_full_ones():
@@ -161,7 +214,12 @@ def test_quick_jobs_are_smaller_than_full_ones():
         assert quick[model]["inference_repeats"] < full[model]["inference_repeats"]
     assert full["lenet5_modern"]["batch_size"] == 128 and full["alexnet"]["batch_size"] == 16
     assert full["alexnet"]["input_shape"] == [227, 227, 3]
-    assert quick["lenet5_modern"]["max_epochs"] < full["lenet5_modern"]["max_epochs"]
+    recipe = {"epochs": 5, "batch_size": 64, "learning_rate": 3e-3, "schedule": "warmup-cosine"}
+    quick_tta = bench.make_tta_jobs("x.npz", quick=True, zoo_recipe=recipe)
+    full_tta = bench.make_tta_jobs("x.npz", quick=False, zoo_recipe=recipe)
+    assert [job["seed"] for job in full_tta] == [0, 1, 2, 3, 4] and len(quick_tta) == 1
+    assert full_tta[0]["recipes"] == {"plain": bench.PLAIN_RECIPE, "zoo": recipe}
+    assert {r["epochs"] for r in quick_tta[0]["recipes"].values()} == {1}
 
 
 @pytest.mark.parametrize(
@@ -220,12 +278,14 @@ def test_quick_benchmark_runs_end_to_end_on_this_backend(tmp_path):
         assert result["peak_rss_mb"] > 50
         if "torch-eager" in runners:
             assert result["train_ratio"] > 0
-    for runner in runners:
-        lenet = results[("lenet5_modern", runner)]
-        if "mnist-t10k" in report["lenet_data"]:  # one epoch on real digits learns something
-            assert lenet["tta_epochs"] == 1 and 0.5 < lenet["final_accuracy"] <= 1
-        else:  # random labels: time to accuracy is not measured
-            assert "tta_epochs" not in lenet
-    table = done.stdout.strip().splitlines()
+    tta = {row["runner"]: row for row in report["time_to_accuracy"]}
+    if "mnist-t10k" in report["lenet_data"]:  # one epoch on real digits learns something
+        assert set(tta) == {r for r in runners if r in bench.TTA_RUNNERS}
+        for row in tta.values():
+            assert row["epochs"] == [1] and 0.5 < row["final_accuracy"][0] <= 1, row
+            assert 0 < row["startup_seconds"] < 600 and not row["errors"]
+    else:  # random labels: time to accuracy is not measured
+        assert tta == {}
+    table = done.stdout.strip().split("\n\n")[0].splitlines()
     assert table[0].startswith("| model | runner") and len(table) == 2 + len(results)
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
