@@ -21,6 +21,7 @@ per shape class) and uses native wherever the table says nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import types
 
 import keras
@@ -39,6 +40,7 @@ __all__ = [
     "conv_impl",
     "get_conv_impl",
     "layer_conv_impl",
+    "on_cpu",
     "set_conv_impl",
     "shape_class",
 ]
@@ -46,16 +48,21 @@ __all__ = [
 CONV_IMPLS = ("auto", "native", "im2col")
 
 # Where im2col beat the native kernel on forward+backward by at least 15 %, per backend and
-# shape class (see shape_class); every other layer is native. Measured with
-# `python benchmarks/conv_impls.py` on 2025-11-15, on a busy 2-core CPU (AVX-512); the
-# zoo's LeNet and AlexNet convolutions only. Rerun it and edit this table on another machine.
+# shape class (see shape_class); every other layer is native, and so is every layer on a GPU
+# or TPU (only CPUs were measured). Measured with `python benchmarks/conv_impls.py` on
+# 2026-11-25 on a busy 2-core AVX-512 CPU, for the zoo's LeNet and AlexNet convolutions, and
+# kept only where two runs agreed. JAX: AlexNet's conv1 (11x11 stride 4 on 3 channels), where
+# XLA's backward convolution is slow, ran 0.77x and 0.62x of native (its forward alone is
+# 1.8x slower: inference loses there); AlexNet's conv2 went 0.74x then 1.50x, so it stays
+# native. TensorFlow and PyTorch: im2col was slower for every layer (1.1x to 7x).
+# The script prints the entries its measurements support: rerun it on your machine.
 AUTO_TABLE = {
-    "jax": {},
+    "jax": {("1-4", 11, 4): "im2col"},
     "tensorflow": {},
     "torch": {},
 }
 
-# Upper bounds of the input-channel buckets of a shape class; above the last: "more".
+# Upper bounds of the input-channel buckets of a shape class ("1-4", "5-16", "17-128", "129+").
 CHANNEL_BUCKETS = (4, 16, 128)
 
 _setting = "auto"
@@ -176,8 +183,21 @@ def shape_class(in_channels, layer):
     return (f"{low}+", kh, sh)
 
 
+@functools.cache
+def on_cpu():
+    """Whether Keras computes on the CPU (:data:`AUTO_TABLE` holds CPU measurements only)."""
+    if keras.backend.backend() == "torch":  # Keras lists no devices there; a tensor tells
+        device = str(ops.convert_to_tensor(0.0).device)
+    else:
+        device = keras.distribution.list_devices()[0]
+    return device.lower().startswith("cpu")
+
+
 def auto_choice(backend, in_channels, layer):
-    """What ``"auto"`` runs for ``layer`` on ``backend``: the table's entry, else native."""
+    """What ``"auto"`` runs for ``layer`` on ``backend``: the table's entry on a CPU, else
+    native."""
+    if not on_cpu():
+        return "native"
     return AUTO_TABLE.get(backend, {}).get(shape_class(in_channels, layer), "native")
 
 
