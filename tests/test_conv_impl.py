@@ -121,7 +121,9 @@ CASES = [
 def test_every_impl_equals_native_and_the_numpy_reference(
     c_in, c_out, kernel, stride, dilation, padding
 ):
-    shape = (2, 15, 13, c_in)  # not square, so height and width cannot be swapped unnoticed
+    # Not square, so height and width cannot be swapped unnoticed; with a stride, "same" pads
+    # both unevenly (e.g. 1 before and 2 after for 5x5 stride 2), so the sides cannot be either.
+    shape = (2, 14, 12, c_in)
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape).astype("float32")
     layer = make_layer(c_in, c_out, kernel, stride, dilation, padding, shape)
@@ -133,7 +135,7 @@ def test_every_impl_equals_native_and_the_numpy_reference(
 
     results = {}
     for impl in ("native", "im2col"):
-        assert conv.apply_conv_impl(layer, impl) == impl
+        assert conv.apply_conv_impl(layer, impl) == impl == conv.layer_conv_impl(layer)
         assert type(layer) is keras.layers.Conv2D
         results[impl] = forward_and_gradients(layer, x, upstream)
         for got, want in zip(results[impl], (expected, d_x, d_kernel, d_bias), strict=True):
@@ -165,6 +167,16 @@ def test_unknown_height_and_width_fall_back_to_the_native_kernel():
     w, b = layer.get_weights()
     expected = reference.conv2d(x, w, b, padding="same")
     assert_close_to_reference(model.predict(x, verbose=0), expected, TOL)
+
+
+def test_the_function_alone_takes_ints_like_keras_ops_conv():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 9, 8, 3)).astype("float32")
+    kernel = (rng.standard_normal((3, 3, 3, 4)) / 3).astype("float32")
+    out = conv.conv2d_im2col(x, kernel, 2, "same", 1)
+    native = keras.ops.conv(x, kernel, 2, "same")
+    assert_close_to_reference(out, keras.ops.convert_to_numpy(native), TOL)
+    assert_close_to_reference(out, reference.conv2d(x, kernel, stride=2, padding="same"), TOL)
 
 
 def test_grouped_layers_stay_native():

@@ -71,6 +71,10 @@ _setting = "auto"
 # --------------------------------------------------------------------------- im2col
 
 
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _pad_like_keras(x, padding, kernel_size, strides, dilation_rate):
     """Zero-pad height and width as Keras's ``"valid"`` (none) or ``"same"`` does.
 
@@ -100,13 +104,14 @@ def conv2d_im2col(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate
     3. Concatenate the slices on the channel axis: the columns, ``(B, H_out, W_out,
        kh * kw * C_in)``, tap by tap with the channels inside a tap, which is
        the order of the kernel reshaped to ``(kh * kw * C_in, C_out)``.
-    4. One matmul of the columns with that matrix gives every output channel.
+    4. One matmul of the columns, as ``(B * H_out * W_out, kh * kw * C_in)`` rows,
+       with that matrix gives every output channel; reshape back to the image.
 
     An unknown height or width (a model built for any image size) falls back to
     ``keras.ops.conv``: the slices need their bounds in advance.
     """
     kh, kw, c_in, c_out = kernel.shape
-    (sh, sw), (dh, dw) = strides, dilation_rate
+    (sh, sw), (dh, dw) = _pair(strides), _pair(dilation_rate)
     if inputs.shape[1] is None or inputs.shape[2] is None:
         return ops.conv(inputs, kernel, strides, padding, "channels_last", dilation_rate)
     x = _pad_like_keras(inputs, padding, (kh, kw), (sh, sw), (dh, dw))
