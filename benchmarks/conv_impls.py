@@ -1,4 +1,4 @@
-"""Time each of the zoo's convolutions, native against im2col (``zoo.conv``), through Keras.
+"""Time each of the zoo's convolutions, native against im2col and taps (``zoo.conv``), via Keras.
 
     python benchmarks/conv_impls.py                  # each installed backend, one process each
     python benchmarks/conv_impls.py --backend torch  # one backend, in this process
@@ -13,9 +13,10 @@ network's first layer (training never needs that one). Each runs as Keras's trai
 runs it on this backend: under ``jax.jit``; in a ``tf.function``, with XLA only where
 Keras would use it (not on a CPU); eagerly on PyTorch. Figures are the median
 milliseconds of ``--calls`` calls after two warm-up calls, one Markdown table per
-backend; ratio = im2col / native (below 1: im2col is faster). Last, the entries of
-``zoo.conv.AUTO_TABLE`` the figures support (im2col at least ``--margin`` faster on
-fwd+bwd for every measured layer of a shape class).
+backend; each ratio is to native (below 1: faster). Last, the entries of
+``zoo.conv.AUTO_TABLE`` the figures support (the fastest implementation on fwd+bwd,
+where it is at least ``--margin`` faster than native for every measured layer of a
+shape class).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 import numpy as np
 
 BACKENDS = ("jax", "tensorflow", "torch")
-IMPLS = ("native", "im2col")
+IMPLS = ("native", "im2col", "taps")
 
 
 def zoo_layers(models):
@@ -153,25 +154,30 @@ def measure(models, calls):
 
 
 def print_table(backend, times, classes, margin):
-    rows = [
-        f"### {backend}",
-        "",
-        "| layer (ms) | shape class | forward native | forward im2col | ratio "
-        "| fwd+bwd native | fwd+bwd im2col | ratio |",
-        "| --- | --- |" + " ---: |" * 6,
-    ]
+    others = IMPLS[1:]
+    header = ["layer (ms)", "shape class"]
+    for kind in ("forward", "fwd+bwd"):
+        header += [f"{kind} native"] + [f"{kind} {impl} (ratio)" for impl in others]
+    rows = [f"### {backend}", "", "| " + " | ".join(header) + " |"]
+    rows.append("| --- | --- |" + " ---: |" * (len(header) - 2))
     for label, t in times.items():
         cells = [label, str(classes[label])]
         for kind in ("forward", "fwd+bwd"):
-            native, im2col = t["native", kind], t["im2col", kind]
-            cells += [f"{native:.2f}", f"{im2col:.2f}", f"{im2col / native:.2f}"]
+            native = t["native", kind]
+            cells.append(f"{native:.2f}")
+            cells += [f"{t[impl, kind]:.2f} ({t[impl, kind] / native:.2f})" for impl in others]
         rows.append("| " + " | ".join(cells) + " |")
     print("\n".join(rows) + "\n")
     wins = {}
     for label, t in times.items():
-        ratio = t["im2col", "fwd+bwd"] / t["native", "fwd+bwd"]
-        wins.setdefault(classes[label], []).append(ratio <= 1 - margin)
-    entries = {c: "im2col" for c, won in wins.items() if c is not None and all(won)}
+        best = min(others, key=lambda impl: t[impl, "fwd+bwd"])
+        won = t[best, "fwd+bwd"] <= (1 - margin) * t["native", "fwd+bwd"]
+        wins.setdefault(classes[label], []).append(best if won else None)
+    entries = {
+        c: picks[0]
+        for c, picks in wins.items()
+        if c is not None and picks[0] is not None and len(set(picks)) == 1
+    }
     print(f"AUTO_TABLE[{backend!r}] = {entries!r}\n", flush=True)
 
 
@@ -191,7 +197,10 @@ def main():
         "--models", nargs="+", default=["lenet", "alexnet"], choices=["lenet", "alexnet"]
     )
     parser.add_argument(
-        "--margin", type=float, default=0.15, help="how much faster im2col must be (0.15: 15 %%)"
+        "--margin",
+        type=float,
+        default=0.15,
+        help="how much faster than native a pick must be (0.15: 15 %%)",
     )
     args = parser.parse_args()
     if args.backend:

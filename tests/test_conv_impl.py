@@ -134,14 +134,15 @@ def test_every_impl_equals_native_and_the_numpy_reference(
     d_bias = upstream.astype(np.float64).sum(axis=(0, 1, 2))
 
     results = {}
-    for impl in ("native", "im2col"):
+    for impl in ("native", "im2col", "taps"):
         assert conv.apply_conv_impl(layer, impl) == impl == conv.layer_conv_impl(layer)
         assert type(layer) is keras.layers.Conv2D
         results[impl] = forward_and_gradients(layer, x, upstream)
         for got, want in zip(results[impl], (expected, d_x, d_kernel, d_bias), strict=True):
             assert_close_to_reference(got, want, TOL)
-    for native, im2col in zip(results["native"], results["im2col"], strict=True):
-        assert_close_to_reference(im2col, native, TOL)
+    for impl in ("im2col", "taps"):
+        for native, other in zip(results["native"], results[impl], strict=True):
+            assert_close_to_reference(other, native, TOL)
 
 
 def test_auto_on_an_unbuilt_layer_chooses_when_it_sees_its_input(monkeypatch):
@@ -158,11 +159,12 @@ def test_auto_on_an_unbuilt_layer_chooses_when_it_sees_its_input(monkeypatch):
     assert_close_to_reference(out, reference.conv2d(x, w, b), TOL)
 
 
-def test_unknown_height_and_width_fall_back_to_the_native_kernel():
+@pytest.mark.parametrize("impl", ["im2col", "taps"])
+def test_unknown_height_and_width_fall_back_to_the_native_kernel(impl):
     inputs = keras.Input((None, None, 3))
     layer = keras.layers.Conv2D(4, 3, padding="same")
     model = keras.Model(inputs, layer(inputs))
-    conv.apply_conv_impl(layer, "im2col")
+    conv.apply_conv_impl(layer, impl)
     x = np.random.default_rng(1).standard_normal((2, 9, 7, 3)).astype("float32")
     w, b = layer.get_weights()
     expected = reference.conv2d(x, w, b, padding="same")
@@ -240,11 +242,11 @@ def test_the_saved_file_loads_where_zoo_cannot_be_imported(im2col_model_file, tm
     assert_close_to_reference(np.load(out), predicted, TOL)
 
 
-def test_an_im2col_model_trains_like_a_native_one():
+def test_an_im2col_or_taps_model_trains_like_a_native_one():
     x = np.random.default_rng(4).random((32, 28, 28, 1), dtype=np.float32)
     y = np.arange(32) % 10
     losses = {}
-    for impl in ("native", "im2col"):
+    for impl in ("native", "im2col", "taps"):
         with zoo.conv_impl(impl):
             model = zoo.get_model("lenet5_modern")
         set_fixed_weights(model)
@@ -252,6 +254,7 @@ def test_an_im2col_model_trains_like_a_native_one():
         history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
         losses[impl] = history.history["loss"]
     np.testing.assert_allclose(losses["im2col"], losses["native"], rtol=1e-4)
+    np.testing.assert_allclose(losses["taps"], losses["native"], rtol=1e-4)
 
 
 exporter = exporting.EXPORTER.get(("onnx", BACKEND))
@@ -272,7 +275,7 @@ def test_a_model_built_under_im2col_exports_to_onnx(tmp_path):
 
 
 def test_the_setting_and_its_errors():
-    assert conv.CONV_IMPLS == config.CONV_IMPLS == ("auto", "native", "im2col")
+    assert conv.CONV_IMPLS == config.CONV_IMPLS == ("auto", "native", "im2col", "taps")
     assert zoo.get_conv_impl() == "auto"
     with zoo.conv_impl("im2col"):
         assert zoo.get_conv_impl() == "im2col"
@@ -280,7 +283,9 @@ def test_the_setting_and_its_errors():
             raise RuntimeError
         assert zoo.get_conv_impl() == "im2col"
     assert zoo.get_conv_impl() == "auto"
-    message = "Unknown convolution implementation 'fast'. Use one of: 'auto', 'native', 'im2col'."
+    message = (
+        "Unknown convolution implementation 'fast'. Use one of: 'auto', 'native', 'im2col', 'taps'."
+    )
     with pytest.raises(ZooError) as error:
         zoo.set_conv_impl("fast")
     assert str(error.value) == message
@@ -293,7 +298,7 @@ def test_the_table_is_well_formed():
     assert set(conv.AUTO_TABLE) <= set(BACKENDS)
     for entries in conv.AUTO_TABLE.values():
         for (bucket, kernel, stride), impl in entries.items():
-            assert impl in ("native", "im2col")
+            assert impl in ("native", "im2col", "taps")
             assert isinstance(kernel, int) and isinstance(stride, int)
             low = bucket.rstrip("+").split("-")[0]
             assert conv.shape_class(int(low), keras.layers.Conv2D(1, kernel, strides=stride)) == (
@@ -344,5 +349,6 @@ def test_a_bad_conv_impl_is_one_error_line(tmp_path, capsys):
     code = main(["--conv-impl", "fast", "--output", str(tmp_path / "out")])
     assert code == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert err == "zoo-train: error: --conv-impl must be one of auto, native, im2col, got 'fast'.\n"
+    expected = "--conv-impl must be one of auto, native, im2col, taps, got 'fast'."
+    assert err == f"zoo-train: error: {expected}\n"
     assert not (tmp_path / "out").exists()

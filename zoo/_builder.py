@@ -183,14 +183,26 @@ def predictions_dtype():
     return "float32" if policy.name.startswith("mixed") else None
 
 
+def apply_backend_speedups(model):
+    """Backend-specific kernels with Keras's numbers: on PyTorch, copy-free pooling
+    (:mod:`zoo.torch_pooling`); on JAX and TensorFlow, nothing. Layers stay plain Keras."""
+    if keras.backend.backend() == "torch":
+        from zoo import torch_pooling
+
+        torch_pooling.apply_to_model(model)
+    return model
+
+
 def finish_model(image_input, input_tensor, outputs, name, weights, weights_for=None):
     """Wrap the graph in a ``keras.Model``, give every ``Conv2D`` the current convolution
-    implementation (see :mod:`zoo.conv`) and load ``weights`` (see :mod:`zoo.weights`)."""
+    implementation (see :mod:`zoo.conv`), apply :func:`apply_backend_speedups` and load
+    ``weights`` (see :mod:`zoo.weights`)."""
     inputs = image_input
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name=name)
     apply_to_model(model)  # zoo.get_conv_impl(); the layers stay plain keras.layers.Conv2D
+    apply_backend_speedups(model)
     if weights is not None:
         from zoo.weights import load_weights
 

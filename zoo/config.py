@@ -30,7 +30,12 @@ __all__ = ["TrainConfig", "BACKENDS", "OPTIMIZERS", "SCHEDULES", "STRATEGIES", "
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "warmup-cosine")
-CONV_IMPLS = ("auto", "native", "im2col")  # zoo.conv.CONV_IMPLS (which imports Keras; this can't)
+CONV_IMPLS = (
+    "auto",
+    "native",
+    "im2col",
+    "taps",
+)  # zoo.conv.CONV_IMPLS (which imports Keras; this can't)
 
 
 def option(default, help, **argparse_options):
@@ -93,10 +98,10 @@ class TrainConfig:
     tensorboard: bool = option(False, "write TensorBoard logs to OUTPUT/logs")
     conv_impl: str = option(
         "auto",
-        "how each Conv2D computes: native (the backend's kernel), im2col (one matrix product) "
-        "or auto (per backend and layer shape, from zoo.conv's measured table); the weights "
-        "and the saved model are the same either way",
-        metavar="{auto,native,im2col}",
+        "how each Conv2D computes: native (the backend's kernel), im2col (one matrix product), "
+        "taps (a sum over the kernel's taps) or auto (per backend and layer shape, from "
+        "zoo.conv's measured table); the weights and the saved model are the same either way",
+        metavar="{auto,native,im2col,taps}",
     )
     distribute: str | None = option(
         None,

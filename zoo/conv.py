@@ -37,6 +37,7 @@ __all__ = [
     "apply_to_model",
     "auto_choice",
     "conv2d_im2col",
+    "conv2d_taps",
     "conv_impl",
     "get_conv_impl",
     "layer_conv_impl",
@@ -45,19 +46,20 @@ __all__ = [
     "shape_class",
 ]
 
-CONV_IMPLS = ("auto", "native", "im2col")
+CONV_IMPLS = ("auto", "native", "im2col", "taps")
 
-# Where im2col beat the native kernel on forward+backward by at least 15 %, per backend and
-# shape class (see shape_class); every other layer is native, and so is every layer on a GPU
-# or TPU (only CPUs were measured). Measured with `python benchmarks/conv_impls.py` on
-# 2026-11-25 on a busy 2-core AVX-512 CPU, for the zoo's LeNet and AlexNet convolutions, and
-# kept only where two runs agreed. JAX: AlexNet's conv1 (11x11 stride 4 on 3 channels), where
-# XLA's backward convolution is slow, ran 0.77x and 0.62x of native (its forward alone is
-# 1.8x slower: inference loses there); AlexNet's conv2 went 0.74x then 1.50x, so it stays
-# native. TensorFlow and PyTorch: im2col was slower for every layer (1.1x to 7x).
-# The script prints the entries its measurements support: rerun it on your machine.
+# Where another implementation beat the native kernel on forward+backward by at least 15 %,
+# per backend and shape class (see shape_class); every other layer is native, and so is every
+# layer on a GPU or TPU (only CPUs were measured). Measured with `python
+# benchmarks/conv_impls.py` on a 2-core AVX-512 CPU on 2026-11-25 (BENCHMARKS.md has the
+# tables). JAX, on a quiet machine: LeNet's conv1 (5x5 on 1 channel) with taps, whose forward
+# pass fuses into one loop and whose gradients are XLA's own (zoo.jax_conv), took 1.98 ms
+# against 8.13 (0.24x); conv2 (5x5 on 6 channels) with im2col 4.57 ms against 6.44 (0.71x);
+# AlexNet's conv1 (11x11 stride 4 on 3 channels) with im2col 0.77x and 0.62x in two runs on
+# a busy machine. TensorFlow and PyTorch: both were slower than native for every layer (1.3x
+# to 9x). The script prints the entries its measurements support: rerun it on your machine.
 AUTO_TABLE = {
-    "jax": {("1-4", 11, 4): "im2col"},
+    "jax": {("1-4", 5, 1): "taps", ("5-16", 5, 1): "im2col", ("1-4", 11, 4): "im2col"},
     "tensorflow": {},
     "torch": {},
 }
@@ -90,30 +92,16 @@ def _pad_like_keras(x, padding, kernel_size, strides, dilation_rate):
     return ops.pad(x, [(0, 0), pads[0], pads[1], (0, 0)])
 
 
-def conv2d_im2col(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
-    """A channels-last 2-D convolution as one matrix product ("im2col").
+def _tap_slices(inputs, kernel_shape, strides, padding, dilation_rate):
+    """Pad as Keras does; return ``(taps, h_out, w_out)``, one slice per kernel tap.
 
-    Shapes: ``inputs`` ``(B, H, W, C_in)`` and ``kernel`` ``(kh, kw, C_in, C_out)``,
-    as Keras stores it, give ``(B, H_out, W_out, C_out)``, the same as
-    ``keras.ops.conv(inputs, kernel, strides, padding, dilation_rate=...)``.
-
-    1. Pad as Keras does (:func:`_pad_like_keras`).
-    2. Kernel tap ``(i, j)`` meets, at every output position, the input pixel
-       ``(i * dh + y * sh, j * dw + x * sw)``: one strided slice of the padded
-       input, ``(B, H_out, W_out, C_in)``. There are ``kh * kw`` taps.
-    3. Concatenate the slices on the channel axis: the columns, ``(B, H_out, W_out,
-       kh * kw * C_in)``, tap by tap with the channels inside a tap, which is
-       the order of the kernel reshaped to ``(kh * kw * C_in, C_out)``.
-    4. One matmul of the columns, as ``(B * H_out * W_out, kh * kw * C_in)`` rows,
-       with that matrix gives every output channel; reshape back to the image.
-
-    An unknown height or width (a model built for any image size) falls back to
-    ``keras.ops.conv``: the slices need their bounds in advance.
+    Kernel tap ``(i, j)`` meets, at every output position ``(y, x)``, the input
+    pixel ``(i * dh + y * sh, j * dw + x * sw)``: one strided slice of the padded
+    input, ``(B, H_out, W_out, C_in)``. The taps come row by row, ``(0, 0),
+    (0, 1), ...``, the order of the kernel's first two axes.
     """
-    kh, kw, c_in, c_out = kernel.shape
+    kh, kw = kernel_shape[:2]
     (sh, sw), (dh, dw) = _pair(strides), _pair(dilation_rate)
-    if inputs.shape[1] is None or inputs.shape[2] is None:
-        return ops.conv(inputs, kernel, strides, padding, "channels_last", dilation_rate)
     x = _pad_like_keras(inputs, padding, (kh, kw), (sh, sw), (dh, dw))
     h_out = (x.shape[1] - (kh - 1) * dh - 1) // sh + 1
     w_out = (x.shape[2] - (kw - 1) * dw - 1) // sw + 1
@@ -123,10 +111,61 @@ def conv2d_im2col(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate
         for i in range(kh)
         for j in range(kw)
     ]
+    return taps, h_out, w_out
+
+
+def _size_unknown(inputs):
+    return inputs.shape[1] is None or inputs.shape[2] is None
+
+
+def conv2d_im2col(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
+    """A channels-last 2-D convolution as one matrix product ("im2col").
+
+    Shapes: ``inputs`` ``(B, H, W, C_in)`` and ``kernel`` ``(kh, kw, C_in, C_out)``,
+    as Keras stores it, give ``(B, H_out, W_out, C_out)``, the same as
+    ``keras.ops.conv(inputs, kernel, strides, padding, dilation_rate=...)``.
+
+    1. Pad as Keras does and cut one slice per kernel tap (:func:`_tap_slices`).
+    2. Concatenate the slices on the channel axis: the columns, ``(B, H_out, W_out,
+       kh * kw * C_in)``, tap by tap with the channels inside a tap, which is
+       the order of the kernel reshaped to ``(kh * kw * C_in, C_out)``.
+    3. One matmul of the columns, as ``(B * H_out * W_out, kh * kw * C_in)`` rows,
+       with that matrix gives every output channel; reshape back to the image.
+
+    An unknown height or width (a model built for any image size) falls back to
+    ``keras.ops.conv``: the slices need their bounds in advance.
+    """
+    kh, kw, c_in, c_out = kernel.shape
+    if _size_unknown(inputs):
+        return ops.conv(inputs, kernel, strides, padding, "channels_last", dilation_rate)
+    taps, h_out, w_out = _tap_slices(inputs, kernel.shape, strides, padding, dilation_rate)
     columns = ops.concatenate(taps, axis=-1) if len(taps) > 1 else taps[0]
     columns = ops.reshape(columns, (-1, kh * kw * c_in))
     out = ops.matmul(columns, ops.reshape(kernel, (kh * kw * c_in, c_out)))
     return ops.reshape(out, (-1, h_out, w_out, c_out))
+
+
+def conv2d_taps(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
+    """A channels-last 2-D convolution as a sum over the kernel's taps.
+
+    ``out = sum over (i, j) of tap_slice(i, j) @ kernel[i, j]``: each tap's
+    slice (:func:`_tap_slices`), ``(B, H_out, W_out, C_in)``, times that tap's
+    ``(C_in, C_out)`` weights. Same shapes and result as :func:`conv2d_im2col`.
+    With one input channel (LeNet's first layer) every term is a broadcast
+    product, and XLA fuses all ``kh * kw`` of them into one pass over the image
+    instead of a convolution kernel built for many channels.
+    """
+    c_in = kernel.shape[2]
+    if _size_unknown(inputs):
+        return ops.conv(inputs, kernel, strides, padding, "channels_last", dilation_rate)
+    taps, _, _ = _tap_slices(inputs, kernel.shape, strides, padding, dilation_rate)
+    kw = kernel.shape[1]
+    out = None
+    for index, tap in enumerate(taps):
+        weights = kernel[index // kw, index % kw]  # (C_in, C_out)
+        term = tap * weights[0] if c_in == 1 else ops.matmul(tap, weights)
+        out = term if out is None else out + term
+    return out
 
 
 def _im2col_op(layer, inputs, kernel):
@@ -134,11 +173,28 @@ def _im2col_op(layer, inputs, kernel):
     return conv2d_im2col(inputs, kernel, layer.strides, layer.padding, layer.dilation_rate)
 
 
+def _taps_op(layer, inputs, kernel):
+    """``convolution_op`` of a layer that runs :func:`conv2d_taps`.
+
+    On JAX the gradients are the native kernel's (:mod:`zoo.jax_conv`): the sum
+    of taps is fast forward, XLA's own convolution fast backward.
+    """
+    arguments = (layer.strides, layer.padding, layer.dilation_rate)
+    if keras.backend.backend() == "jax" and not _size_unknown(inputs):
+        from zoo.jax_conv import taps_with_native_gradients
+
+        return taps_with_native_gradients(inputs, ops.convert_to_tensor(kernel), *arguments)
+    return conv2d_taps(inputs, kernel, *arguments)
+
+
+_OPS = {"im2col": _im2col_op, "taps": _taps_op}
+
+
 def _auto_op(layer, inputs, kernel):
     """``convolution_op`` of a layer set to ``"auto"`` before it knew its input channels."""
     impl = auto_choice(keras.backend.backend(), kernel.shape[2], layer)
-    if impl == "im2col":
-        return _im2col_op(layer, inputs, kernel)
+    if impl in _OPS:
+        return _OPS[impl](layer, inputs, kernel)
     return type(layer).convolution_op(layer, inputs, kernel)
 
 
@@ -218,7 +274,7 @@ def _supported(layer):
 def apply_conv_impl(layer, name="auto"):
     """Make the ``keras.layers.Conv2D`` ``layer`` (built or not) run ``name``.
 
-    Returns what it runs: ``"native"`` or ``"im2col"``, or ``"auto"`` for an
+    Returns what it runs: ``"native"``, ``"im2col"`` or ``"taps"``, or ``"auto"`` for an
     unbuilt layer under ``"auto"`` (it chooses when it first sees its input).
     Grouped and channels-first layers stay native. The class is not changed.
     """
@@ -233,17 +289,18 @@ def apply_conv_impl(layer, name="auto"):
             layer.convolution_op = types.MethodType(_auto_op, layer)
             return "auto"
         name = auto_choice(keras.backend.backend(), layer.kernel.shape[2], layer)
-    if name == "im2col":
-        layer.convolution_op = types.MethodType(_im2col_op, layer)
+    if name in _OPS:
+        layer.convolution_op = types.MethodType(_OPS[name], layer)
     return name
 
 
 def layer_conv_impl(layer):
-    """What ``layer`` runs now: ``"native"``, ``"im2col"`` or ``"auto"`` (unbuilt)."""
+    """What ``layer`` runs now: ``"native"``, ``"im2col"``, ``"taps"`` or ``"auto"`` (unbuilt)."""
     op = vars(layer).get("convolution_op")
     if op is None:
         return "native"
-    return {_im2col_op: "im2col", _auto_op: "auto"}.get(getattr(op, "__func__", None), "native")
+    names = {function: name for name, function in _OPS.items()}
+    return {**names, _auto_op: "auto"}.get(getattr(op, "__func__", None), "native")
 
 
 def _conv_layers(layer):

@@ -209,6 +209,7 @@ def build_or_resume(config, data, output, plan):
     """A new compiled model, or the latest checkpoint's: ``(model, state, history)``."""
     import keras
 
+    from zoo._builder import apply_backend_speedups
     from zoo.conv import apply_to_model
     from zoo.data import check_label_range
     from zoo.models import get_model, model_spec
@@ -228,6 +229,7 @@ def build_or_resume(config, data, output, plan):
             compile_for(model, config, data)
             state, history = {"epochs_completed": 0}, {}
     apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
+    apply_backend_speedups(model)  # a resumed model too
     if config.resume:
         checkpoint.check_same_model(model, config, output)
     if plan and plan.backend == "torch":

@@ -1,0 +1,88 @@
+"""zoo.torch_pooling: on PyTorch, copy-free pooling that computes exactly what Keras's does."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo._builder import apply_backend_speedups
+
+BACKEND = keras.backend.backend()
+on_torch = pytest.mark.skipif(BACKEND != "torch", reason="a PyTorch-only speed-up")
+
+# (input shape, pool size, strides): LeNet's 2x2/2, AlexNet's overlapping 3x3/2, odd sizes
+CASES = [
+    ((8, 28, 28, 6), 2, 2),
+    ((2, 55, 55, 16), 3, 2),
+    ((3, 7, 9, 5), 3, 1),
+    ((2, 5, 6, 4), 2, 1),
+]
+
+
+def _pool_and_gradient(layer, x, weights):
+    """The layer's output and the gradient of ``sum(output * weights)`` w.r.t. ``x``."""
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    out = layer(x)
+    (out * torch.tensor(weights)).sum().backward()
+    return out.detach().numpy(), x.grad.numpy(), out
+
+
+@on_torch
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("shape, size, strides", CASES)
+def test_same_outputs_and_gradients_as_keras(kind, shape, size, strides):
+    from zoo.torch_pooling import use_channels_last_pooling
+
+    cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
+    keras_layer = cls(size, strides=strides, data_format="channels_last")
+    fast_layer = cls(size, strides=strides, data_format="channels_last")
+    assert use_channels_last_pooling(fast_layer)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype("float32")
+    out_shape = keras_layer.compute_output_shape(shape)
+    weights = rng.standard_normal(out_shape).astype("float32")
+
+    want, want_grad, keras_out = _pool_and_gradient(keras_layer, x, weights)
+    got, got_grad, fast_out = _pool_and_gradient(fast_layer, x, weights)
+
+    tolerance = 0 if kind == "max" else 1e-6  # a max picks the same element; a mean may round
+    np.testing.assert_allclose(got, want, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(got_grad, want_grad, rtol=0, atol=tolerance)
+    # The point of it: the result is already laid out (batch, H, W, C); Keras's is a view.
+    assert fast_out.is_contiguous() and not keras_out.is_contiguous()
+
+
+@on_torch
+def test_only_valid_channels_last_pooling_layers_change():
+    from zoo.torch_pooling import use_channels_last_pooling
+
+    assert not use_channels_last_pooling(keras.layers.MaxPooling2D(2, padding="same"))
+    assert not use_channels_last_pooling(keras.layers.MaxPooling2D(2, data_format="channels_first"))
+    assert not use_channels_last_pooling(keras.layers.GlobalAveragePooling2D())
+    assert not use_channels_last_pooling(keras.layers.Dense(3))
+
+
+@pytest.mark.parametrize("name", ["lenet5", "lenet5_modern", "alexnet"])
+def test_zoo_models_get_it_on_torch_only_and_save_as_plain_keras(name, tmp_path):
+    model = zoo.get_model(name, input_shape=zoo.model_info(name)["min_input_shape"])
+    changed = sorted(name for name in vars_with_own_call(model))
+    pools = sorted(layer.name for layer in model.layers if "pool" in layer.name)
+    assert changed == (pools if BACKEND == "torch" else [])
+    assert apply_backend_speedups(model) is model  # idempotent
+
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype="float32")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    assert not list(vars_with_own_call(loaded))  # Keras's own pooling after a plain load
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def vars_with_own_call(model):
+    """Names of the layers whose instance carries its own ``call``."""
+    return (layer.name for layer in model.layers if "call" in vars(layer))
