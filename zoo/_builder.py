@@ -184,12 +184,18 @@ def predictions_dtype():
 
 
 def apply_backend_speedups(model):
-    """Backend-specific kernels with Keras's numbers: on PyTorch, copy-free pooling
-    (:mod:`zoo.torch_pooling`); on JAX and TensorFlow, nothing. Layers stay plain Keras."""
+    """Backend-specific kernels with Keras's numbers, applied in place; returns ``model``.
+
+    On PyTorch: copy-free pooling (:mod:`zoo.torch_pooling`) and, once the model
+    is compiled with Adam, the fused Adam update (:mod:`zoo.torch_adam`). On JAX
+    and TensorFlow: nothing. Layers and optimizer keep their Keras classes.
+    """
     if keras.backend.backend() == "torch":
-        from zoo import torch_pooling
+        from zoo import torch_adam, torch_pooling
 
         torch_pooling.apply_to_model(model)
+        if getattr(model, "optimizer", None) is not None:
+            torch_adam.use_fused_adam(model.optimizer)
     return model
 
 

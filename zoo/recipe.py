@@ -119,7 +119,8 @@ def compile_model(
     momentum 0.9) at the rate :func:`learning_rate_schedule` gives; the loss is
     sparse categorical cross-entropy and the metric
     accuracy. ``compile_options`` go on to ``model.compile`` (the benchmark
-    tries ``jit_compile`` and ``steps_per_execution`` through them).
+    tries ``jit_compile`` and ``steps_per_execution`` through them). On
+    PyTorch, :func:`zoo._builder.apply_backend_speedups` follows.
     """
     import keras
 
@@ -129,6 +130,8 @@ def compile_model(
         "rmsprop": keras.optimizers.RMSprop,
         "sgd": lambda rate: keras.optimizers.SGD(rate, momentum=0.9),
     }
+    from zoo._builder import apply_backend_speedups
+
     rate = learning_rate_schedule(learning_rate, schedule, total_steps)
     model.compile(
         optimizer=optimizers[optimizer](rate),
@@ -136,7 +139,7 @@ def compile_model(
         metrics=["accuracy"],
         **compile_options,
     )
-    return model
+    return apply_backend_speedups(model)  # on PyTorch, Adam's fused update
 
 
 def optional_callbacks(config, output, has_validation=True, writes=True):

@@ -1,4 +1,4 @@
-"""zoo.torch_pooling: on PyTorch, copy-free pooling that computes exactly what Keras's does."""
+"""On PyTorch: copy-free pooling and the fused Adam update compute what Keras's own code does."""
 
 import keras
 import numpy as np
@@ -86,3 +86,60 @@ def test_zoo_models_get_it_on_torch_only_and_save_as_plain_keras(name, tmp_path)
 def vars_with_own_call(model):
     """Names of the layers whose instance carries its own ``call``."""
     return (layer.name for layer in model.layers if "call" in vars(layer))
+
+
+# --------------------------------------------------------------------------- fused Adam
+
+
+def _train_steps(fused, steps=1, schedule_steps=40):
+    from zoo.recipe import learning_rate_schedule
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8 * steps, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 8 * steps)
+    keras.utils.set_random_seed(0)
+    model = zoo.get_model("lenet5_modern")
+    rate = learning_rate_schedule(3e-3, "warmup-cosine", schedule_steps)
+    model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy")
+    if fused:
+        from zoo.torch_adam import use_fused_adam
+
+        assert use_fused_adam(model.optimizer)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    state = [np.asarray(v) for v in model.optimizer.variables]
+    return model, [w.copy() for w in model.get_weights()], state, history.history["loss"]
+
+
+@on_torch
+def test_fused_adam_makes_kerass_adam_update():
+    _, keras_weights, keras_state, _ = _train_steps(fused=False)
+    model, fused_weights, fused_state, _ = _train_steps(fused=True)
+    assert type(model.optimizer).__name__ == "Adam"  # the class is Keras's own
+    # One step: weights, moments and the step count as Keras's own Adam leaves them, within
+    # 1e-5 of each tensor's scale (float32 rounding: the two kernels order the operations
+    # differently). Every weight moved, so a wrong update could not hide.
+    for want, got in zip(keras_weights + keras_state, fused_weights + fused_state, strict=True):
+        scale = max(float(np.max(np.abs(want))), 1e-12)
+        assert float(np.max(np.abs(got - want))) <= 1e-5 * scale
+    assert int(fused_state[0]) == 1
+
+
+@on_torch
+def test_fused_adam_trains_like_kerass_adam_over_a_schedule():
+    *_, keras_losses = _train_steps(fused=False, steps=20)
+    *_, fused_losses = _train_steps(fused=True, steps=20)
+    np.testing.assert_allclose(fused_losses, keras_losses, rtol=1e-4)
+
+
+@on_torch
+def test_fused_adam_only_for_plain_adam_and_compile_model_applies_it():
+    from zoo.recipe import compile_model
+    from zoo.torch_adam import use_fused_adam
+
+    assert not use_fused_adam(keras.optimizers.Adam(amsgrad=True))
+    assert not use_fused_adam(keras.optimizers.AdamW())
+    assert not use_fused_adam(keras.optimizers.SGD())
+    model = compile_model(zoo.get_model("lenet5_modern"), "adam", 1e-3)
+    assert "_parallel_update_step" in vars(model.optimizer)
+    model = compile_model(zoo.get_model("lenet5_modern"), "sgd", 1e-3)
+    assert "_parallel_update_step" not in vars(model.optimizer)
