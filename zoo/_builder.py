@@ -187,9 +187,14 @@ def apply_backend_speedups(model):
     """Backend-specific kernels with Keras's numbers, applied in place; returns ``model``.
 
     On PyTorch: copy-free pooling (:mod:`zoo.torch_pooling`) and, once the model
-    is compiled with Adam, the fused Adam update (:mod:`zoo.torch_adam`). On JAX
-    and TensorFlow: nothing. Layers and optimizer keep their Keras classes.
+    is compiled with Adam, the fused Adam update (:mod:`zoo.torch_adam`). On JAX:
+    non-overlapping pooling by reshape (:mod:`zoo.pooling`). On TensorFlow:
+    nothing. Layers and optimizer keep their Keras classes.
     """
+    if keras.backend.backend() == "jax":
+        from zoo import pooling
+
+        pooling.apply_to_model(model)
     if keras.backend.backend() == "torch":
         from zoo import torch_adam, torch_pooling
 

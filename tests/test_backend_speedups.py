@@ -1,4 +1,5 @@
-"""On PyTorch: copy-free pooling and the fused Adam update compute what Keras's own code does."""
+"""The backend speed-ups compute what Keras's own code does: on PyTorch copy-free pooling and
+the fused Adam update, on JAX pooling by reshape (zoo._builder.apply_backend_speedups)."""
 
 import keras
 import numpy as np
@@ -65,11 +66,13 @@ def test_only_valid_channels_last_pooling_layers_change():
 
 
 @pytest.mark.parametrize("name", ["lenet5", "lenet5_modern", "alexnet"])
-def test_zoo_models_get_it_on_torch_only_and_save_as_plain_keras(name, tmp_path):
+def test_zoo_models_get_it_on_torch_and_jax_and_save_as_plain_keras(name, tmp_path):
     model = zoo.get_model(name, input_shape=zoo.model_info(name)["min_input_shape"])
     changed = sorted(name for name in vars_with_own_call(model))
     pools = sorted(layer.name for layer in model.layers if "pool" in layer.name)
-    assert changed == (pools if BACKEND == "torch" else [])
+    if BACKEND == "jax":  # AlexNet's 3x3 windows overlap (stride 2): they keep Keras's code
+        pools = pools if name.startswith("lenet") else []
+    assert changed == (pools if BACKEND in ("torch", "jax") else [])
     assert apply_backend_speedups(model) is model  # idempotent
 
     x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype="float32")
@@ -143,3 +146,54 @@ def test_fused_adam_only_for_plain_adam_and_compile_model_applies_it():
     assert "_parallel_update_step" in vars(model.optimizer)
     model = compile_model(zoo.get_model("lenet5_modern"), "sgd", 1e-3)
     assert "_parallel_update_step" not in vars(model.optimizer)
+
+
+# --------------------------------------------------------------------------- pooling by reshape
+
+RESHAPE_CASES = [((8, 28, 28, 6), 2), ((2, 10, 10, 16), 2), ((3, 7, 9, 5), 3), ((2, 6, 4, 3), 2)]
+
+
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("shape, size", RESHAPE_CASES)
+def test_pooling_by_reshape_equals_kerass_pooling(kind, shape, size):
+    from zoo.pooling import pool_by_reshape
+
+    cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
+    reduce = keras.ops.max if kind == "max" else keras.ops.mean
+    x = np.random.default_rng(2).standard_normal(shape).astype("float32")
+    want = keras.ops.convert_to_numpy(cls(size, data_format="channels_last")(x))
+    got = keras.ops.convert_to_numpy(
+        pool_by_reshape(keras.ops.convert_to_tensor(x), (size,) * 2, reduce)
+    )
+    np.testing.assert_allclose(got, want, rtol=0, atol=0 if kind == "max" else 1e-6)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="used on JAX only")
+@pytest.mark.parametrize("kind", ["max", "average"])
+def test_pooling_by_reshape_has_kerass_gradients_on_jax(kind):
+    import jax
+    import jax.numpy as jnp
+
+    from zoo.pooling import use_reshape_pooling
+
+    cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
+    keras_layer, fast_layer = cls(2), cls(2)
+    assert use_reshape_pooling(fast_layer)
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((4, 13, 12, 6)).astype("float32"))  # 13: a row dropped
+    weights = jnp.asarray(rng.standard_normal((4, 6, 6, 6)).astype("float32"))
+    grads = [
+        jax.grad(lambda x, layer=layer: jnp.sum(layer(x) * weights))(x)
+        for layer in (keras_layer, fast_layer)
+    ]
+    np.testing.assert_allclose(np.asarray(grads[1]), np.asarray(grads[0]), rtol=0, atol=1e-6)
+    assert float(jnp.abs(grads[0]).sum()) > 0
+
+
+def test_only_non_overlapping_valid_pools_are_reshaped():
+    from zoo.pooling import use_reshape_pooling
+
+    assert not use_reshape_pooling(keras.layers.MaxPooling2D(3, strides=2))
+    assert not use_reshape_pooling(keras.layers.MaxPooling2D(2, padding="same"))
+    assert not use_reshape_pooling(keras.layers.MaxPooling2D(2, data_format="channels_first"))
+    assert use_reshape_pooling(keras.layers.AveragePooling2D(2))
