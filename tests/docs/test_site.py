@@ -214,6 +214,8 @@ def test_api_page_lists_every_builder_and_module(visit):
     expected |= {f"zoo.{name}" for name in ("layers", "shapes", "reference", "viz", "demos")}
     expected |= {f"zoo.{name}" for name in ("data", "train", "export", "config", "checkpoint")}
     expected |= {f"zoo.{name}" for name in ("weights", "imagenet", "convert", "distribute_torch")}
+    expected |= {f"zoo.{name}" for name in ("conv", "pooling", "jax_conv", "torch_pooling")}
+    expected |= {"zoo.torch_adam"}
     missing = sorted(expected - ids)
     # Every name ``import zoo`` offers (zoo.lenet, zoo.export, ...), under its defining module.
     missing += [name for name in zoo.__all__ if not any(i.endswith(f".{name}") for i in ids)]
