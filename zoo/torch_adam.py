@@ -35,14 +35,15 @@ def _fused_update(optimizer, grads, variables, learning_rate):
     velocities = [optimizer._velocities[index(v)].value for v in variables]
     step = float(optimizer.iterations.value) + 1.0
     second_moment_correction = 1.0 - optimizer.beta_2**step
-    step_tensors = [torch.tensor(step)] * len(variables)  # read, not changed, by the kernel
+    weights = [v.value for v in variables]
+    step_tensor = torch.tensor(step, device=weights[0].device)  # read, not changed, by the kernel
     torch._fused_adam_(
-        [v.value for v in variables],
+        weights,
         list(grads),
         momentums,
         velocities,
         [],
-        step_tensors,
+        [step_tensor] * len(weights),
         lr=float(learning_rate),
         beta1=optimizer.beta_1,
         beta2=optimizer.beta_2,

@@ -87,8 +87,8 @@ def lenet_classifier(variant, classes, classifier_activation):
         "lenet5_modern",
         description="LeNet-5 with ReLU and max pooling",
         # Warm-up then cosine decay at a peak of 3e-3: 0.98 test accuracy on the bench's
-        # MNIST split (8,000 training images) at epoch 3 or 4 for every seed tried, where
-        # a constant 1e-3 at batch 128 takes 9 to 21 epochs (BENCHMARKS.md).
+        # MNIST split (8,000 training images) at epoch 2 to 4 for every seed tried, where a
+        # constant 1e-3 at batch 128 took the plain PyTorch loop 6 to 10 (BENCHMARKS.md).
         recipe=Recipe(
             epochs=5, batch_size=64, learning_rate=3e-3, optimizer="adam", schedule="warmup-cosine"
         ),
