@@ -181,9 +181,10 @@ def _taps_op(layer, inputs, kernel):
     """
     arguments = (layer.strides, layer.padding, layer.dilation_rate)
     if keras.backend.backend() == "jax" and not _size_unknown(inputs):
-        from zoo.jax_conv import taps_with_native_gradients
+        from zoo.jax_conv import with_native_gradients
 
-        return taps_with_native_gradients(inputs, ops.convert_to_tensor(kernel), *arguments)
+        kernel = ops.convert_to_tensor(kernel)
+        return with_native_gradients(conv2d_taps, inputs, kernel, *arguments)
     return conv2d_taps(inputs, kernel, *arguments)
 
 

@@ -1,6 +1,7 @@
 """JAX only: a convolution computed forward by one formula and backward by another.
 
-A backend-specific speed-up behind :mod:`zoo.conv`'s ``"taps"`` implementation.
+A backend-specific speed-up behind :mod:`zoo.conv`'s ``"taps"`` implementation, which
+passes its forward formula in (so this module does not import :mod:`zoo.conv`).
 On a CPU, XLA's convolution kernel is slow forward for a layer with one or a
 few input channels (LeNet's first layer: 5.2 ms for a batch of 128), while
 :func:`zoo.conv.conv2d_taps`, a sum of 25 broadcast products, fuses into one
@@ -19,28 +20,27 @@ import functools
 import jax
 from keras import ops
 
-from zoo.conv import conv2d_taps
-
-__all__ = ["taps_with_native_gradients"]
+__all__ = ["with_native_gradients"]
 
 
 def _native(inputs, kernel, strides, padding, dilation_rate):
     return ops.conv(inputs, kernel, strides, padding, "channels_last", dilation_rate)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def taps_with_native_gradients(inputs, kernel, strides, padding, dilation_rate):
-    """``(B, H, W, C_in)`` and ``(kh, kw, C_in, C_out)`` to ``(B, H_out, W_out, C_out)``:
-    :func:`zoo.conv.conv2d_taps` forward, the native convolution's gradients backward."""
-    return conv2d_taps(inputs, kernel, strides, padding, dilation_rate)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3, 4, 5))
+def with_native_gradients(forward, inputs, kernel, strides, padding, dilation_rate):
+    """``forward(inputs, kernel, strides, padding, dilation_rate)`` on the way forward, the
+    native convolution's gradients on the way back. ``inputs`` ``(B, H, W, C_in)`` and
+    ``kernel`` ``(kh, kw, C_in, C_out)`` give ``(B, H_out, W_out, C_out)``;
+    ``forward`` must compute the same convolution (:func:`zoo.conv.conv2d_taps` does)."""
+    return forward(inputs, kernel, strides, padding, dilation_rate)
 
 
-def _forward(inputs, kernel, strides, padding, dilation_rate):
-    out = conv2d_taps(inputs, kernel, strides, padding, dilation_rate)
-    return out, (inputs, kernel)
+def _forward(forward, inputs, kernel, strides, padding, dilation_rate):
+    return forward(inputs, kernel, strides, padding, dilation_rate), (inputs, kernel)
 
 
-def _backward(strides, padding, dilation_rate, saved, upstream):
+def _backward(forward, strides, padding, dilation_rate, saved, upstream):
     inputs, kernel = saved
     _, pullback = jax.vjp(
         lambda x, w: _native(x, w, strides, padding, dilation_rate), inputs, kernel
@@ -48,4 +48,4 @@ def _backward(strides, padding, dilation_rate, saved, upstream):
     return pullback(upstream)
 
 
-taps_with_native_gradients.defvjp(_forward, _backward)
+with_native_gradients.defvjp(_forward, _backward)
