@@ -270,11 +270,12 @@ def _step_clock(keras):
 def run_zoo_job(job):
     """Measure one job through Keras in this process; KERAS_BACKEND is already set.
 
-    As ``zoo-train`` does, TensorFlow is kept out of a JAX or PyTorch run.
+    As ``zoo-train`` does, Keras is imported without the packages a run does
+    not need, and TensorFlow is kept out of a JAX or PyTorch run.
     """
-    import keras
+    from zoo.recipe import import_keras_lean, tensorflow_left_alone
 
-    from zoo.recipe import tensorflow_left_alone
+    keras = import_keras_lean()
 
     with tensorflow_left_alone(keras.backend.backend()):
         if job.get("mode") == "tta":

@@ -239,6 +239,61 @@ def test_early_stopping_and_tensorboard(tmp_path):
     assert any("tfevents" in name for name in logs) == tensorboard
 
 
+EXTRAS = ("jax", "sklearn", "matplotlib")  # what Keras imports for features a run never uses
+
+
+def run_python(code):
+    """Run ``code`` in a fresh process on this backend; returns its last line of output."""
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_a_lean_keras_import_skips_the_extras_and_leaves_them_importable():
+    """``import_keras_lean`` hides Keras's optional imports only while Keras imports."""
+    extras = [name for name in EXTRAS if installed(name)]
+    code = (
+        "import sys\n"
+        "from zoo.recipe import import_keras_lean\n"
+        "keras = import_keras_lean()\n"
+        f"loaded = [m for m in {extras!r} if m in sys.modules]\n"
+        "import importlib\n"
+        f"later = [importlib.import_module(m).__name__ for m in {extras!r}]\n"
+        "total = float(keras.ops.sum(keras.ops.ones((2, 3))))\n"
+        "print(keras.backend.backend(), loaded, later, total)\n"
+    )
+    expected_loaded = [BACKEND] if BACKEND == "jax" else []
+    assert run_python(code) == f"{BACKEND} {expected_loaded} {extras} 6.0"
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="JAX is this run's backend")
+def test_zoo_train_on_tensorflow_or_torch_never_imports_jax(tmp_path):
+    """The command owns its process: Keras's import of JAX (for Orbax) is skipped there."""
+    code = (
+        "import sys\n"
+        "from zoo.train import main\n"
+        f"status = main(['--epochs', '1', '--limit', '64', '--output', {str(tmp_path)!r}, "
+        "'--quiet'])\n"
+        "print(status, 'jax' in sys.modules)\n"
+    )
+    assert run_python(code) == "0 False"
+    assert os.path.isfile(tmp_path / "metrics.json")
+
+
+def test_zoo_train_called_in_a_session_leaves_keras_whole(tmp_path):
+    """In a user's own process nothing is hidden: Keras's scikit-learn wrappers still work."""
+    code = (
+        "import zoo\n"
+        f"zoo.train(epochs=1, limit=64, output={str(tmp_path)!r}, quiet=True)\n"
+        "import keras, sklearn.base\n"
+        "print(issubclass(keras.wrappers.SKLearnClassifier, sklearn.base.BaseEstimator))\n"
+    )
+    assert run_python(code) == "True"
+
+
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow is this run's backend")
 def test_a_run_on_jax_or_torch_never_imports_tensorflow(tmp_path):
     """Seeding must not pull in TensorFlow (seconds and hundreds of MB) when it is not used."""

@@ -18,6 +18,7 @@ __all__ = [
     "resolve_names",
     "resolve_recipe",
     "tensorflow_left_alone",
+    "import_keras_lean",
     "compile_model",
     "learning_rate_schedule",
     "optional_callbacks",
@@ -74,6 +75,39 @@ def tensorflow_left_alone(backend):
         yield
     finally:
         lazy_tensorflow._available = saved
+
+
+# Imported by ``import keras`` whenever installed, for features a training run never uses: JAX
+# for Keras's Orbax checkpoint callback, scikit-learn for its estimator wrappers, matplotlib for
+# its image gallery. On PyTorch they add about 200 MB (BENCHMARKS.md, "Lean runs").
+KERAS_EXTRAS = ("jax", "sklearn", "matplotlib")
+
+
+def import_keras_lean():
+    """Import Keras in a process the zoo owns without the packages of :data:`KERAS_EXTRAS`.
+
+    Only for ``zoo-train`` and the benchmark's runs, never a user's session:
+    while Keras imports, each of those packages except the backend
+    (``KERAS_BACKEND``; when it is unset JAX is left alone) is marked absent
+    in ``sys.modules``, and unmarked at once afterwards, so the run can still
+    import it itself (matplotlib for its plots, scikit-learn for the digits).
+    What Keras built without them (``keras.wrappers``, the image gallery) is
+    unusable in that process. Returns ``keras``; nothing is hidden when Keras
+    is already imported.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    backend = os.environ.get("KERAS_BACKEND", "jax")
+    hidden = [name for name in KERAS_EXTRAS if name != backend and name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # ``import name`` now raises ImportError, which Keras expects
+    try:
+        import keras
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return keras
 
 
 WARMUP_FRACTION = 0.1  # of all steps, from a tenth of the peak rate up to the peak

@@ -81,9 +81,13 @@ class TrainResult(Mapping):
         return len(self.metrics or {})
 
 
-def run(config: TrainConfig) -> TrainResult:
-    """Train as ``config`` says; raises :class:`~zoo.errors.ZooError` for bad input."""
-    backend = start_backend(config)
+def run(config: TrainConfig, *, own_process: bool = False) -> TrainResult:
+    """Train as ``config`` says; raises :class:`~zoo.errors.ZooError` for bad input.
+
+    ``own_process``: the process is ``zoo-train``'s alone, so Keras may be
+    imported without the packages it does not need (:func:`zoo.recipe.import_keras_lean`).
+    """
+    backend = start_backend(config, own_process)
     with recipe.tensorflow_left_alone(backend):
         start_devices(config, backend)
         return train_on(backend, config)
@@ -117,7 +121,7 @@ def train_on(backend, config):
 # --------------------------------------------------------------------------- stages
 
 
-def start_backend(config):
+def start_backend(config, own_process=False):
     """Choose the Keras backend (and JAX's virtual CPUs); returns the backend's name."""
     if config.backend is not None:
         if "keras" in sys.modules and sys.modules["keras"].backend.backend() != config.backend:
@@ -131,6 +135,8 @@ def start_backend(config):
         from zoo.distribute import request_virtual_cpus_for_jax
 
         request_virtual_cpus_for_jax(config.virtual_cpus)  # read by XLA when JAX starts
+    if own_process:
+        return recipe.import_keras_lean().backend.backend()
     import keras
 
     return keras.backend.backend()
@@ -383,7 +389,7 @@ def _command(argv):
     config = TrainConfig.from_argv(argv)
     if config.processes and not distribute_torch.launched_by_torchrun():
         return distribute_torch.launch(argv, config.processes)  # this process starts the workers
-    run(config)
+    run(config, own_process=True)
     return 0
 
 
