@@ -109,10 +109,12 @@ def run_time_to_accuracy(runner, job, steps):
     total_steps = -(-count // batch) * recipe["epochs"]
     rng = np.random.default_rng(job["seed"])
     progress = {"step": 0, "first_step_at": None}
+    smoothing = recipe.get("label_smoothing", 0.0)
 
     def train_epoch():
         for chosen in batch_slices(count, batch, rng):
-            steps.train_batch(chosen, learning_rate(recipe, progress["step"], total_steps))
+            rate = learning_rate(recipe, progress["step"], total_steps)
+            steps.train_batch(chosen, rate, label_smoothing=smoothing)
             progress["step"] += 1
             if progress["step"] == 1:
                 progress["first_step_at"] = time.time()

@@ -111,8 +111,11 @@ class TorchSteps:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, eps=1e-7)
         self.forward = torch.compile(self.model) if self.job.get("compile") else self.model
 
-    def train_batch(self, chosen, rate=None):
-        """One Adam step on the images ``chosen``, at ``rate`` when given."""
+    def train_batch(self, chosen, rate=None, label_smoothing=0.0):
+        """One Adam step on the images ``chosen``, at ``rate`` when given.
+
+        ``label_smoothing`` is Keras's: targets ``(1 - ε) one_hot + ε / classes``.
+        """
         if rate is not None:
             for group in self.optimizer.param_groups:
                 group["lr"] = rate
@@ -121,7 +124,9 @@ class TorchSteps:
         self.optimizer.zero_grad(set_to_none=True)
         images = self.x_train[index].contiguous(memory_format=self.memory_format)
         logits = self.forward(images)
-        loss = nn.functional.cross_entropy(logits, self.y_train[index])
+        loss = nn.functional.cross_entropy(
+            logits, self.y_train[index], label_smoothing=label_smoothing
+        )
         loss.backward()
         self.optimizer.step()
 

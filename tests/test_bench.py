@@ -289,3 +289,71 @@ def test_quick_benchmark_runs_end_to_end_on_this_backend(tmp_path):
     table = done.stdout.strip().split("\n\n")[0].splitlines()
     assert table[0].startswith("| model | runner") and len(table) == 2 + len(results)
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+
+
+# --------------------------------------------------------------------------- recipe and memory
+
+
+def test_recipe_search_reads_recipes_and_seeds_and_finds_the_first_epoch():
+    import recipe_search
+
+    assert recipe_search.parse_recipe("64,3e-3,5,warmup-cosine") == {
+        "optimizer": "adam",
+        "batch_size": 64,
+        "learning_rate": 0.003,
+        "epochs": 5,
+        "schedule": "warmup-cosine",
+        "label_smoothing": 0.0,
+    }
+    assert recipe_search.parse_recipe("32,1e-3,4,constant,0.1")["label_smoothing"] == 0.1
+    assert recipe_search.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert recipe_search.parse_seeds("2,7") == [2, 7]
+    assert recipe_search.first_epoch_at([0.95, 0.979, 0.98, 0.99], 0.98) == 3
+    assert recipe_search.first_epoch_at([0.95, 0.979], 0.98) is None
+
+
+def test_memory_stages_prints_a_growing_peak_for_each_stage_of_a_run():
+    """Peak RSS never falls, every stage has a row, and Keras came in without its extras."""
+    script = os.path.join(BENCHMARKS, "memory_stages.py")
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
+    done = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    stages = [row[1].strip() for row in rows[2:]]
+    assert stages[0] == "Python" and stages[-1] == "predict 2,000 images" and len(stages) == 9
+    peaks = [float(row[2]) for row in rows[2:]]
+    assert peaks == sorted(peaks) and peaks[-1] > peaks[0]
+    imported = done.stdout.strip().splitlines()[-1]
+    for extra in ("sklearn", "matplotlib", "jax", "tensorflow"):
+        if extra != BACKEND:
+            assert extra not in imported, imported
+
+
+def test_a_runs_peak_memory_is_its_own_not_the_process_that_started_it():
+    """``ru_maxrss`` survives ``exec``: read from a child of this big test process, it would be
+    this process's size. A run's figure must be its own (here, Python, NumPy and bench.py)."""
+    ballast = np.ones(200 * 2**20 // 8)  # 200 MiB in this process, touched
+    code = f"import sys; sys.path.insert(0, {BENCHMARKS!r}); import bench; "
+    code += "print(bench.peak_rss_mb())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(ballast.sum()) == ballast.size
+    assert 5 < float(done.stdout) < 150
+
+
+def test_torch_baselines_label_smoothing_is_keras_label_smoothing():
+    """torch-eager-zoo-recipe smooths as the zoo's compiled loss does, to 1e-6."""
+    torch = pytest.importorskip("torch")
+    from zoo.recipe import loss_for
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(8, 10)).astype("float32")
+    labels = rng.integers(0, 10, 8)
+    theirs = torch.nn.functional.cross_entropy(
+        torch.from_numpy(logits), torch.from_numpy(labels), label_smoothing=0.1
+    )
+    probabilities = keras.ops.softmax(keras.ops.convert_to_tensor(logits))
+    ours = loss_for(0.1)(np.eye(10, dtype="float32")[labels], probabilities)
+    assert float(keras.ops.convert_to_numpy(ours)) == pytest.approx(float(theirs), abs=1e-6)

@@ -10,8 +10,8 @@ and the docs cannot drift apart::
 
 A config is frozen and checked when it is made: a bad value raises
 :class:`~zoo.errors.ZooError` naming the flag. ``None`` in ``epochs``,
-``batch_size``, ``learning_rate``, ``optimizer`` and ``schedule`` means "the model's
-recipe" (see :func:`zoo.recipe.resolve_recipe`).
+``batch_size``, ``learning_rate``, ``optimizer``, ``schedule`` and ``label_smoothing`` means
+"the model's recipe" (see :func:`zoo.recipe.resolve_recipe`).
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ class TrainConfig:
         "learning-rate schedule: constant, or warmup-cosine (a tenth of the steps rising to "
         "the rate, then a cosine down to zero at the last epoch) (default: the model's recipe)",
         choices=SCHEDULES,
+    )
+    label_smoothing: float | None = option(
+        None,
+        "label smoothing in [0, 1): the true class's target becomes 1 - F + F/classes, every "
+        "other class's F/classes (default: the model's recipe)",
     )
     seed: int = option(0, "random seed for weights, shuffling and splits")
     validation_split: float = option(
@@ -159,6 +164,10 @@ def _problems(c):
         (
             rate is None or (rate > 0 and math.isfinite(rate)),
             f"--learning-rate must be a positive number, got {rate}",
+        ),
+        (
+            c.label_smoothing is None or 0 <= c.label_smoothing < 1,
+            f"--label-smoothing must be in [0, 1), got {c.label_smoothing}",
         ),
         (
             0 <= c.validation_split < 1,

@@ -21,6 +21,8 @@ __all__ = [
     "import_keras_lean",
     "compile_model",
     "learning_rate_schedule",
+    "loss_for",
+    "wants_one_hot",
     "optional_callbacks",
 ]
 
@@ -139,22 +141,46 @@ def learning_rate_schedule(peak, schedule="constant", total_steps=None):
     )
 
 
+def loss_for(label_smoothing=0.0):
+    """Cross-entropy for integer labels, or with ``label_smoothing`` > 0 for one-hot ones.
+
+    Keras's sparse cross-entropy has no label smoothing, so a smoothed run
+    uses ``CategoricalCrossentropy(label_smoothing=...)`` and is fed one-hot
+    targets (:func:`wants_one_hot`). Both are Keras's own classes: a saved
+    model loads and compiles without the zoo.
+    """
+    import keras
+
+    if not label_smoothing:
+        return "sparse_categorical_crossentropy"
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+def wants_one_hot(model):
+    """Whether ``model``'s compiled loss takes one-hot targets (a smoothed run, new or resumed)."""
+    import keras
+
+    return isinstance(getattr(model, "loss", None), keras.losses.CategoricalCrossentropy)
+
+
 def compile_model(
     model,
     optimizer,
     learning_rate,
     schedule="constant",
     total_steps=None,
+    label_smoothing=0.0,
     **compile_options,
 ):
     """Compile ``model`` as ``zoo-train`` trains it; returns the model.
 
     ``optimizer`` is one of :data:`zoo.config.OPTIMIZERS` (``sgd`` with
     momentum 0.9) at the rate :func:`learning_rate_schedule` gives; the loss is
-    sparse categorical cross-entropy and the metric
-    accuracy. ``compile_options`` go on to ``model.compile`` (the benchmark
-    tries ``jit_compile`` and ``steps_per_execution`` through them). On
-    PyTorch, :func:`zoo._builder.apply_backend_speedups` follows.
+    cross-entropy (:func:`loss_for`: one-hot targets when ``label_smoothing``
+    is above 0) and the metric accuracy. ``compile_options`` go on to
+    ``model.compile`` (the benchmark tries ``jit_compile`` and
+    ``steps_per_execution`` through them). On PyTorch,
+    :func:`zoo._builder.apply_backend_speedups` follows.
     """
     import keras
 
@@ -169,7 +195,7 @@ def compile_model(
     rate = learning_rate_schedule(learning_rate, schedule, total_steps)
     model.compile(
         optimizer=optimizers[optimizer](rate),
-        loss="sparse_categorical_crossentropy",
+        loss=loss_for(label_smoothing),
         metrics=["accuracy"],
         **compile_options,
     )

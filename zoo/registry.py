@@ -53,6 +53,9 @@ class Recipe:
 
     ``learning_rate`` is the peak rate and ``schedule`` ``"constant"`` or
     ``"warmup-cosine"`` (see :func:`zoo.recipe.learning_rate_schedule`).
+    ``label_smoothing`` ε trains toward ``1 - ε + ε/K`` for the true class and
+    ``ε/K`` for each of the other ``K - 1`` (Szegedy et al., 2016, "Rethinking
+    the Inception architecture"); 0 is plain cross-entropy.
     """
 
     epochs: int = 10
@@ -60,6 +63,7 @@ class Recipe:
     learning_rate: float = 1e-3
     optimizer: str = "adam"
     schedule: str = "constant"
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ def metrics(config, model, data, evaluation, history, state, seconds, plan=None)
         "test_images": int(len(data.test)),
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
+        "schedule": config.schedule,
+        # the compiled loss's: on --resume, the checkpoint's loss, whatever the flags say
+        "label_smoothing": float(getattr(model.loss, "label_smoothing", 0.0) or 0.0),
         "batch_size": config.batch_size,
         "seed": config.seed,
     }
@@ -88,7 +91,8 @@ def describe(config, model, data, backend, done, plan, output):
         f"{model.output_shape[-1]} classes, {model.count_params():,} parameters",
         f"dataset     {config.dataset}: {len(data.train)} train, {validation} validation, "
         f"{len(data.test)} test",
-        f"recipe      {config.optimizer}, learning rate {config.learning_rate}, batch "
+        f"recipe      {config.optimizer}, learning rate {config.learning_rate} "
+        f"({config.schedule}), label smoothing {config.label_smoothing}, batch "
         f"{config.batch_size}, epochs {done + 1}..{config.epochs}, seed {config.seed}",
     ]
     if plan:

@@ -273,7 +273,13 @@ def compile_for(model, config, data):
         config.learning_rate,
         schedule=config.schedule,
         total_steps=steps_per_epoch * config.epochs,
+        label_smoothing=config.label_smoothing,
     )
+
+
+def one_hot_classes(model):
+    """The class count when ``model``'s loss takes one-hot targets (label smoothing), else None."""
+    return int(model.output_shape[-1]) if recipe.wants_one_hot(model) else None
 
 
 def fit(model, config, data, output, state, history, plan):
@@ -289,10 +295,11 @@ def fit(model, config, data, output, state, history, plan):
         if plan.backend == "jax":  # on torch every process validates on the whole split
             validation = validation and validation.subset(plan.shard(len(validation)))
         batch = plan.per_process if plan.backend != "tensorflow" else batch
-    x, y = make_inputs(*train_split, shape, batch, shuffle=True, seed=config.seed)
+    one_hot = one_hot_classes(model)
+    x, y = make_inputs(*train_split, shape, batch, shuffle=True, seed=config.seed, one_hot=one_hot)
     validation_data = None
     if validation is not None:
-        vx, vy = make_inputs(*validation, shape, batch)
+        vx, vy = make_inputs(*validation, shape, batch, one_hot=one_hot)
         validation_data = vx if vy is None else (vx, vy)
     writes = not plan or plan.is_chief
     callbacks = [
@@ -332,7 +339,8 @@ def evaluate(model, data, batch):
 
     from zoo.data import make_inputs
 
-    x, y = make_inputs(*data.test, tuple(model.input_shape[1:]), batch)
+    shape, one_hot = tuple(model.input_shape[1:]), one_hot_classes(model)
+    x, y = make_inputs(*data.test, shape, batch, one_hot=one_hot)
     kwargs = {} if y is None else {"batch_size": batch}
     loss, accuracy = model.evaluate(x, y, verbose=0, **kwargs)
     predictions = np.argmax(model.predict(x, verbose=0, **kwargs), axis=-1)

@@ -197,13 +197,17 @@ def fits_in_memory(count, input_shape):
     return count * int(np.prod(input_shape)) * 4 <= MEMORY_BUDGET_BYTES
 
 
-def make_inputs(source, labels, input_shape, batch_size, shuffle=False, seed=0):
+def make_inputs(source, labels, input_shape, batch_size, shuffle=False, seed=0, one_hot=None):
     """What ``fit``/``evaluate`` take for these images at ``input_shape``.
 
     Returns ``(x, y)`` arrays when the resized images fit in memory (the
-    fast path: no per-batch work), otherwise ``(ImageBatches, None)``.
+    fast path: no per-batch work), otherwise ``(ImageBatches, None)``. With
+    ``one_hot`` (the number of classes) the labels become ``(N, one_hot)``
+    float32 rows of zeros and a one, as a label-smoothed loss takes them.
     """
     labels = np.asarray(labels)
+    if one_hot is not None:
+        labels = np.eye(one_hot, dtype="float32")[labels]
     if isinstance(source, np.ndarray) and fits_in_memory(len(labels), input_shape):
         return prepare_arrays(source, input_shape), labels
     batches = _make_sequence_class()(source, labels, input_shape, batch_size, shuffle, seed)
