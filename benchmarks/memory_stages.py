@@ -6,8 +6,8 @@ Command line::
     KERAS_BACKEND=jax python benchmarks/memory_stages.py --full-import   # a plain ``import keras``
 
 The stages are those of the benchmark's ``zoo-*`` LeNet run on random
-images of MNIST's shape (8,000 to train, batch 128): importing NumPy, the
-backend and Keras, building the model, the first training step (compilation),
+images of MNIST's shape (8,000 to train, batch 128), after Python and NumPy:
+importing the backend and Keras, building the model, the first training step (compilation),
 two epochs, and predicting 2,000 images. Each line gives the process's peak
 resident memory so far and what that stage added. ``BENCHMARKS.md`` ("Lean
 runs") quotes it.
@@ -68,7 +68,6 @@ def stages(full_import, exit_stack):
     def predict():
         state["model"].predict(state["x"][:2000], batch_size=256, verbose=0)
 
-    yield "import numpy", lambda: importlib.import_module("numpy")
     yield f"import {backend}", lambda: importlib.import_module(backend)
     yield "import keras" + (" (plain)" if full_import else " (as zoo-train does)"), import_keras
     yield "data (8,000 images)", data
@@ -85,7 +84,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print("| stage | peak RSS (MiB) | added (MiB) |\n| --- | ---: | ---: |")
     before = peak_mib()
-    print(f"| Python | {before:.0f} | |")
+    print(f"| Python and NumPy | {before:.0f} | |")
     with contextlib.ExitStack() as exit_stack:
         for stage, run in stages(options.full_import, exit_stack):
             run()
