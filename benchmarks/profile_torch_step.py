@@ -1,0 +1,117 @@
+"""PyTorch only: where one LeNet training step's time goes, the zoo's against the plain loop.
+
+Command line::
+
+    python benchmarks/profile_torch_step.py            # 40 steps of each at batch 128
+    python benchmarks/profile_torch_step.py --steps 80
+
+Runs, in one process on random MNIST-shaped images, the zoo's training path
+(``zoo.recipe.compile_model`` then ``model.fit`` on PyTorch) and the
+benchmark's ``torch-eager`` loop (``benchmarks/torch_baseline.py``), each
+warmed up first, then profiled with ``torch.profiler`` over the same number of
+steps. It prints each side's wall-clock milliseconds per step, the share of it
+spent inside PyTorch operators (the rest is Python: Keras's or the loop's), and
+the operators that take the most time per step, side by side. ``BENCHMARKS.md``
+quotes it. A PyTorch-specific tool, so it imports torch directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+os.environ["KERAS_BACKEND"] = "torch"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+BATCH = 128
+
+
+def profiled(train_steps, steps):
+    """Wall ms per step and ``{operator: self-CPU ms per step}`` over ``steps`` steps."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        start = time.perf_counter()
+        train_steps(steps)
+        wall = (time.perf_counter() - start) * 1000 / steps
+    per_op = {}
+    for event in profiler.key_averages():
+        per_op[event.key] = event.self_cpu_time_total / 1000 / steps
+    return wall, per_op
+
+
+def zoo_steps(images, labels):
+    """``train(n)``: n steps of the zoo's ``model.fit`` at batch 128."""
+    from zoo.models import get_model
+    from zoo.recipe import compile_model
+
+    model = compile_model(
+        get_model("lenet5_modern", input_shape=(28, 28, 1), classes=10), "adam", 1e-3
+    )
+
+    def train(count):
+        n = count * BATCH
+        model.fit(images[:n], labels[:n], batch_size=BATCH, epochs=1, verbose=0, shuffle=True)
+
+    return train
+
+
+def eager_steps(images, labels):
+    """``train(n)``: n steps of the benchmark's plain PyTorch loop at batch 128."""
+    import torch_baseline
+
+    with tempfile.TemporaryDirectory(prefix="zoo-profile-") as folder:
+        data = os.path.join(folder, "lenet.npz")
+        np.savez(data, x_train=images, y_train=labels, x_test=images[:1], y_test=labels[:1])
+        job = {"model": "lenet5_modern", "classes": 10, "seed": 0, "data": data}
+        steps = torch_baseline.TorchSteps(job)
+    rng = np.random.default_rng(0)
+
+    def train(count):
+        order = rng.permutation(len(labels))
+        for i in range(count):
+            steps.train_batch(order[i * BATCH : (i + 1) * BATCH])
+
+    return train
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40, help="profiled steps of each")
+    parser.add_argument("--top", type=int, default=12, help="operators listed")
+    options = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    count = BATCH * max(options.steps, 20)
+    images = rng.random((count, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, count)
+    from zoo.recipe import import_keras_lean, tensorflow_left_alone
+
+    import_keras_lean()  # as zoo-train imports Keras
+    results = {}
+    with tensorflow_left_alone("torch"):
+        for name, make in (("zoo-torch", zoo_steps), ("torch-eager", eager_steps)):
+            train = make(images, labels)
+            train(20)  # warm-up
+            results[name] = profiled(train, options.steps)
+    print("| | zoo-torch | torch-eager |\n| --- | ---: | ---: |")
+    walls = {name: wall for name, (wall, _) in results.items()}
+    inside = {name: sum(ops.values()) for name, (_, ops) in results.items()}
+    print(f"| wall ms per step | {walls['zoo-torch']:.2f} | {walls['torch-eager']:.2f} |")
+    print(f"| in operators | {inside['zoo-torch']:.2f} | {inside['torch-eager']:.2f} |")
+    outside = {name: walls[name] - inside[name] for name in walls}
+    print(f"| outside (Python) | {outside['zoo-torch']:.2f} | {outside['torch-eager']:.2f} |")
+    zoo_ops, eager_ops = results["zoo-torch"][1], results["torch-eager"][1]
+    top = sorted(zoo_ops, key=zoo_ops.get, reverse=True)[: options.top]
+    print("\n| operator (self CPU ms per step) | zoo-torch | torch-eager |\n| --- | ---: | ---: |")
+    for name in top:
+        print(f"| `{name[:60]}` | {zoo_ops[name]:.3f} | {eager_ops.get(name, 0.0):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
