@@ -61,7 +61,7 @@ def test_lenet5_modern_recipe_smooths_and_the_classic_one_does_not():
     assert model_spec("lenet5").recipe.label_smoothing == 0.0
 
 
-def test_zoo_train_with_label_smoothing_trains_reports_and_resumes(tmp_path):
+def test_zoo_train_with_label_smoothing_trains_reports_and_resumes(tmp_path, capsys):
     """A smoothed run learns the digits, says so in metrics.json, and --resume continues it
     with one-hot targets again (read from the checkpoint's loss, not from a flag)."""
     first = train(
@@ -75,7 +75,10 @@ def test_zoo_train_with_label_smoothing_trains_reports_and_resumes(tmp_path):
     )
     assert first["label_smoothing"] == 0.2 and first["epochs_completed"] == 3
     assert first["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
-    resumed = train(resume=True, epochs=4, output=str(tmp_path), quiet=True)
+    capsys.readouterr()
+    resumed = train(resume=True, epochs=4, output=str(tmp_path))
+    banner = capsys.readouterr().out
+    assert "label smoothing 0.2," in banner  # the checkpoint's, not the recipe's 0.1
     assert resumed["epochs_completed"] == 4 and resumed["label_smoothing"] == 0.2
     assert isinstance(resumed.model.loss, keras.losses.CategoricalCrossentropy)
     assert resumed.model.loss.label_smoothing == pytest.approx(0.2)

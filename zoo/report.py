@@ -15,6 +15,11 @@ from zoo._io import save_figure, write_json
 __all__ = ["metrics", "write", "class_names", "describe", "backend_version"]
 
 
+def label_smoothing_of(model):
+    """The label smoothing of ``model``'s compiled loss (0.0 for plain cross-entropy)."""
+    return float(getattr(getattr(model, "loss", None), "label_smoothing", 0.0) or 0.0)
+
+
 def metrics(config, model, data, evaluation, history, state, seconds, plan=None):
     """The dict written to ``metrics.json`` and returned by ``zoo.train``."""
     import keras
@@ -42,8 +47,8 @@ def metrics(config, model, data, evaluation, history, state, seconds, plan=None)
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "schedule": config.schedule,
-        # the compiled loss's: on --resume, the checkpoint's loss, whatever the flags say
-        "label_smoothing": float(getattr(model.loss, "label_smoothing", 0.0) or 0.0),
+        # the compiled loss's: on --resume, the checkpoint's, whatever the flags say
+        "label_smoothing": label_smoothing_of(model),
         "batch_size": config.batch_size,
         "seed": config.seed,
     }
@@ -92,7 +97,7 @@ def describe(config, model, data, backend, done, plan, output):
         f"dataset     {config.dataset}: {len(data.train)} train, {validation} validation, "
         f"{len(data.test)} test",
         f"recipe      {config.optimizer}, learning rate {config.learning_rate} "
-        f"({config.schedule}), label smoothing {config.label_smoothing}, batch "
+        f"({config.schedule}), label smoothing {label_smoothing_of(model)}, batch "
         f"{config.batch_size}, epochs {done + 1}..{config.epochs}, seed {config.seed}",
     ]
     if plan:
