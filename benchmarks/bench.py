@@ -313,6 +313,8 @@ def _zoo_model(job, recipe, total_steps):
 
 def _zoo_time_to_accuracy(keras, job):
     """Train with the zoo's recipe from fresh weights until the target test accuracy."""
+    from zoo.recipe import wants_one_hot
+
     arrays = load_arrays(job)
     x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     recipe = job["recipes"]["zoo"]
@@ -327,7 +329,7 @@ def _zoo_time_to_accuracy(keras, job):
         return float(np.mean(np.argmax(scores, axis=-1) == y_test))
 
     clock = _epoch_clock(keras, accuracy=accuracy, target=job["target_accuracy"])
-    if recipe.get("label_smoothing"):  # a smoothed loss takes one-hot targets
+    if wants_one_hot(model):  # a label-smoothed loss
         y = np.eye(job["classes"], dtype="float32")[y]
     model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[clock, _first_step()])
     return {

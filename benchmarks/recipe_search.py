@@ -52,13 +52,15 @@ def parse_seeds(text):
 
 def accuracies_per_epoch(keras, arrays, recipe, seed):
     """Train one seed for the recipe's epochs; returns test accuracy after each epoch."""
+    from zoo.recipe import wants_one_hot
+
     x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     keras.utils.set_random_seed(seed)
     job = {"model": "lenet5_modern", "input_shape": [28, 28, 1], "classes": 10}
     total_steps = bench.steps_per_epoch(len(y), recipe["batch_size"]) * recipe["epochs"]
     model = bench._zoo_model(job, recipe, total_steps)
-    if recipe["label_smoothing"]:  # a smoothed loss takes one-hot targets
-        y = np.eye(10, dtype="float32")[y]
+    if wants_one_hot(model):  # a label-smoothed loss
+        y = np.eye(job["classes"], dtype="float32")[y]
     accuracies = []
 
     class Evaluate(keras.callbacks.Callback):

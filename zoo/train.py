@@ -235,9 +235,8 @@ def build_or_resume(config, data, output, plan):
             compile_for(model, config, data)
             state, history = {"epochs_completed": 0}, {}
     apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
-    if config.resume:  # a new model got them from its builder and compile_model
+    if config.resume:  # a new model got the speed-ups from its builder and compile_model
         apply_backend_speedups(model)
-    if config.resume:
         checkpoint.check_same_model(model, config, output)
     if plan and plan.backend == "torch":
         distribute_torch.wrap(model)  # DDP: process 0's weights everywhere, gradients averaged
