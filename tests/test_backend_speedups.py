@@ -1,5 +1,6 @@
-"""The backend speed-ups compute what Keras's own code does: on PyTorch copy-free pooling and
-the fused Adam update, on JAX pooling by reshape (zoo._builder.apply_backend_speedups)."""
+"""The backend speed-ups compute what Keras's own code does: on PyTorch copy-free pooling,
+convolutions with the bias in the kernel and the fused Adam update, on JAX pooling by reshape
+(zoo._builder.apply_backend_speedups). The PyTorch training step is tested in test_torch_step.py."""
 
 import keras
 import numpy as np
@@ -70,9 +71,12 @@ def test_zoo_models_get_it_on_torch_and_jax_and_save_as_plain_keras(name, tmp_pa
     model = zoo.get_model(name, input_shape=zoo.model_info(name)["min_input_shape"])
     changed = sorted(name for name in vars_with_own_call(model))
     pools = sorted(layer.name for layer in model.layers if "pool" in layer.name)
+    convs = sorted(layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     if BACKEND == "jax":  # AlexNet's 3x3 windows overlap (stride 2): they keep Keras's code
         pools = pools if name.startswith("lenet") else []
-    assert changed == (pools if BACKEND in ("torch", "jax") else [])
+    # On PyTorch every convolution adds its bias in the kernel: all are valid, or same at stride 1
+    expected = {"torch": sorted(pools + convs), "jax": pools}.get(BACKEND, [])
+    assert changed == expected
     assert apply_backend_speedups(model) is model  # idempotent
 
     x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype="float32")
@@ -89,6 +93,98 @@ def test_zoo_models_get_it_on_torch_and_jax_and_save_as_plain_keras(name, tmp_pa
 def vars_with_own_call(model):
     """Names of the layers whose instance carries its own ``call``."""
     return (layer.name for layer in model.layers if "call" in vars(layer))
+
+
+# --------------------------------------------------------------------------- conv bias
+
+# (input shape, filters, kernel, strides, padding, dilation, bias, activation): LeNet's and
+# AlexNet's layers, dilation, a non-square kernel under "same", no bias, no activation
+CONV_CASES = [
+    ((4, 28, 28, 1), 6, 5, 1, "same", 1, True, "relu"),
+    ((4, 14, 14, 6), 16, 5, 1, "valid", 1, True, "relu"),
+    ((2, 63, 63, 3), 8, 11, 4, "valid", 1, True, "relu"),
+    ((2, 9, 11, 4), 5, 3, 2, "valid", 1, True, None),
+    ((2, 12, 12, 3), 4, 3, 1, "same", 2, False, "tanh"),
+    ((2, 8, 8, 2), 3, (3, 5), 1, "same", 1, True, None),
+    ((2, 13, 13, 3), 7, 3, 1, "valid", 3, True, "relu"),
+]
+
+
+def _conv_and_gradients(layer, x, weights):
+    """The layer's output and the gradients of ``sum(output * weights)`` w.r.t. ``x`` and
+    the layer's weights."""
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    out = layer(x)
+    (out * torch.tensor(weights)).sum().backward()
+    grads = [x.grad.numpy()] + [w.value.grad.numpy() for w in layer.trainable_weights]
+    return out.detach().numpy(), grads
+
+
+@on_torch
+@pytest.mark.parametrize(
+    "shape, filters, kernel, strides, padding, dilation, bias, act", CONV_CASES
+)
+def test_fused_bias_conv_equals_kerass_conv(
+    shape, filters, kernel, strides, padding, dilation, bias, act
+):
+    from zoo.torch_conv import use_fused_bias
+
+    def make():
+        keras.utils.set_random_seed(0)
+        layer = keras.layers.Conv2D(
+            filters, kernel, strides=strides, padding=padding, dilation_rate=dilation,
+            use_bias=bias, activation=act, bias_initializer="random_normal",
+        )  # fmt: skip
+        layer.build(shape)
+        return layer
+
+    keras_layer, fused_layer = make(), make()
+    assert use_fused_bias(fused_layer) and "call" in vars(fused_layer)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype("float32")
+    weights = rng.standard_normal(keras_layer.compute_output_shape(shape)).astype("float32")
+    want, want_grads = _conv_and_gradients(keras_layer, x, weights)
+    got, got_grads = _conv_and_gradients(fused_layer, x, weights)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert len(got_grads) == len(want_grads) == (4 if bias else 3) - 1
+    for got_grad, want_grad in zip(got_grads, want_grads, strict=True):
+        np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-5)
+
+
+@on_torch
+def test_only_convs_torch_pads_like_keras_get_the_fused_bias():
+    from zoo.torch_conv import use_fused_bias
+
+    class MyConv(keras.layers.Conv2D):
+        pass
+
+    assert not use_fused_bias(keras.layers.Conv2D(3, 3, strides=2, padding="same"))
+    assert not use_fused_bias(keras.layers.Conv2D(3, 4, padding="same"))  # pads 1 then 2
+    assert not use_fused_bias(keras.layers.Conv2D(4, 3, groups=2))
+    assert not use_fused_bias(keras.layers.Conv2D(3, 3, data_format="channels_first"))
+    assert not use_fused_bias(MyConv(3, 3))
+    assert not use_fused_bias(keras.layers.Dense(3))
+    assert use_fused_bias(keras.layers.Conv2D(3, 3, strides=2))
+
+
+@on_torch
+def test_fused_bias_conv_defers_to_the_conv_impl_zoo_conv_chose():
+    from zoo.conv import apply_conv_impl
+    from zoo.torch_conv import use_fused_bias
+
+    layer = keras.layers.Conv2D(4, 3)
+    layer.build((2, 8, 8, 3))
+    assert use_fused_bias(layer)
+    assert apply_conv_impl(layer, "im2col") == "im2col"
+    seen = []
+    im2col = layer.convolution_op
+    layer.convolution_op = lambda inputs, kernel: seen.append(1) or im2col(inputs, kernel)
+    x = np.random.default_rng(0).random((2, 8, 8, 3), dtype="float32")
+    layer(x)
+    assert seen == [1]  # Keras's call ran, through the layer's im2col convolution_op
 
 
 # --------------------------------------------------------------------------- fused Adam

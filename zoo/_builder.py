@@ -186,8 +186,11 @@ def predictions_dtype():
 def apply_backend_speedups(model):
     """Backend-specific kernels with Keras's numbers, applied in place; returns ``model``.
 
-    On PyTorch: copy-free pooling (:mod:`zoo.torch_pooling`) and, once the model
-    is compiled with Adam, the fused Adam update (:mod:`zoo.torch_adam`). On JAX:
+    On PyTorch: copy-free pooling (:mod:`zoo.torch_pooling`), convolutions
+    that add their bias inside the kernel (:mod:`zoo.torch_conv`), a training step
+    that calls the layers without Keras's per-call bookkeeping
+    (:mod:`zoo.torch_step`) and, once the model is compiled with Adam, the
+    fused Adam update (:mod:`zoo.torch_adam`). On JAX:
     non-overlapping pooling by reshape (:mod:`zoo.pooling`). On TensorFlow:
     nothing. Layers and optimizer keep their Keras classes.
     """
@@ -196,9 +199,11 @@ def apply_backend_speedups(model):
 
         pooling.apply_to_model(model)
     if keras.backend.backend() == "torch":
-        from zoo import torch_adam, torch_pooling
+        from zoo import torch_adam, torch_conv, torch_pooling, torch_step
 
         torch_pooling.apply_to_model(model)
+        torch_conv.apply_to_model(model)
+        torch_step.use_lean_step(model)
         if getattr(model, "optimizer", None) is not None:
             torch_adam.use_fused_adam(model.optimizer)
     return model

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 import signal
 import socket
@@ -80,46 +81,47 @@ def wrap(model):
     """Wrap ``model`` in DDP and make ``fit`` train through it; returns the wrapper.
 
     DDP's constructor copies process 0's weights to every process, so all
-    start from the same model whatever their seeds.
+    start from the same model whatever their seeds. Where
+    :mod:`zoo.torch_step` can run the model's layers directly, DDP wraps that
+    leaner forward pass.
     """
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
+    from zoo import torch_step
+
     device = [torch.cuda.current_device()] if torch.cuda.is_available() else None
-    ddp = DistributedDataParallel(model, device_ids=device)
+    lean = torch_step.supports_graph_forward(model)
+    module = torch_step.GraphForward(model) if lean else model
+    ddp = DistributedDataParallel(module, device_ids=device)
     model.train_step = ddp_train_step(model, ddp)
     return ddp
 
 
 def ddp_train_step(model, ddp):
-    """Keras's torch ``train_step``, with the forward pass through ``ddp``.
+    """Keras's torch ``train_step`` (:func:`zoo.torch_step.train_step`), with the
+    forward pass through ``ddp``.
 
     The forward pass through the wrapper is what makes DDP average the
-    gradients during ``loss.backward()``. The loss the progress bar shows is
-    averaged over the processes too (one more all-reduce of one number), so
-    it is the global batch's loss; accuracy is this process's share.
+    gradients during ``loss.backward()``, bucket by bucket as they appear. The
+    loss the progress bar shows is averaged over the processes too (one more
+    all-reduce of one number), so it is the global batch's loss; accuracy is
+    this process's share.
     """
-    import keras
-    import torch
     import torch.distributed as dist
+
+    from zoo import torch_step
 
     world = dist.get_world_size()
 
-    def train_step(data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = ddp(x, training=True)
-        model.zero_grad()
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+    def track_global_loss(loss, batch_size):
         shown = loss.detach().clone()
         dist.all_reduce(shown)
-        model._loss_tracker.update_state(shown / world, sample_weight=x.shape[0] * world)
-        loss.backward()  # DDP all-reduces the gradients, bucket by bucket, as they appear
-        weights = model.trainable_weights[:]
-        with torch.no_grad():
-            model.optimizer.apply([w.value.grad for w in weights], weights)
-        return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        model._loss_tracker.update_state(shown / world, sample_weight=batch_size * world)
 
-    return train_step
+    return functools.partial(
+        torch_step.train_step, model, forward=ddp, track_loss=track_global_loss
+    )
 
 
 @contextlib.contextmanager
