@@ -2,12 +2,14 @@
 
     KERAS_BACKEND=jax python benchmarks/speedups_ab.py               # LeNet-5 (modern)
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --model alexnet
+    KERAS_BACKEND=torch python benchmarks/speedups_ab.py --each      # and one off at a time
 
-Builds the model twice: as the zoo builds it (``zoo._builder.apply_backend_speedups``:
-pooling by reshape on JAX, channels-last pooling and fused Adam on PyTorch) and with those
-instance overrides removed (Keras's own code), then alternates one epoch of each on random
-images and prints the median images per second of each. The A/B figures in BENCHMARKS.md
-("Where the time went") come from runs like this one.
+Builds the model as the zoo builds it (``zoo._builder.apply_backend_speedups``: pooling by
+reshape on JAX; channels-last pooling, the bias inside the convolution, the lean training
+step and fused Adam on PyTorch) and with those instance overrides removed (Keras's own
+code); with ``--each``, also once per speed-up with only that one removed. It alternates one
+epoch of each on random images and prints the median images per second of each. The A/B
+figures in BENCHMARKS.md ("Where the time went") come from runs like this one.
 """
 
 from __future__ import annotations
@@ -22,16 +24,34 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+POOLS = ("MaxPooling2D", "AveragePooling2D")
 
-def build(name, shape, speedups):
+
+def _pop_layer_calls(model, kinds):
+    for layer in model.layers:
+        if type(layer).__name__ in kinds:
+            vars(layer).pop("call", None)
+
+
+# What undoes each speed-up: back to Keras's own method on the instances it changed.
+REMOVERS = {
+    "pooling": lambda model: _pop_layer_calls(model, POOLS),
+    "conv-bias": lambda model: _pop_layer_calls(model, ("Conv2D",)),
+    "lean-step": lambda model: [vars(model).pop(step, None) for step in STEPS],
+    "fused-adam": lambda model: vars(model.optimizer).pop("_parallel_update_step", None),
+}
+STEPS = ("train_step", "test_step", "predict_step")
+APPLIES = {"torch": tuple(REMOVERS), "jax": ("pooling",), "tensorflow": ()}
+
+
+def build(name, shape, removed=tuple(REMOVERS)):
+    """The zoo's compiled model with the speed-ups named in ``removed`` undone."""
     import zoo
     from zoo.recipe import compile_model
 
     model = compile_model(zoo.get_model(name, input_shape=shape), "adam", 1e-3)
-    if not speedups:  # back to Keras's own methods on every layer and the optimizer
-        for layer in model.layers:
-            vars(layer).pop("call", None)
-        vars(model.optimizer).pop("_parallel_update_step", None)
+    for speedup in removed:
+        REMOVERS[speedup](model)
     return model
 
 
@@ -39,6 +59,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="lenet5_modern", choices=["lenet5_modern", "alexnet"])
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--each", action="store_true", help="also each speed-up off alone")
     args = parser.parse_args()
     import keras
 
@@ -50,7 +71,9 @@ def main():
     x = rng.random((count, *shape), dtype=np.float32)
     y = rng.integers(0, 10 if lenet else 1000, count)
     with tensorflow_left_alone(keras.backend.backend()):
-        models = {"keras": build(args.model, shape, False), "zoo": build(args.model, shape, True)}
+        models = {"keras": build(args.model, shape), "zoo": build(args.model, shape, ())}
+        for speedup in APPLIES[keras.backend.backend()] if args.each else ():
+            models[f"zoo without {speedup}"] = build(args.model, shape, (speedup,))
         for model in models.values():
             model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, verbose=0)
         rates = {name: [] for name in models}

@@ -114,3 +114,20 @@ def test_a_saved_model_is_plain_keras_and_a_resumed_one_gets_the_step_again(tmp_
     config = resolve_recipe(resolve_names(config, "torch"))  # as zoo-train fills in defaults
     resumed, state, _ = build_or_resume(config, load_data(config), output, None)
     assert state["epochs_completed"] == 1 and "train_step" in vars(resumed)
+
+
+def test_evaluate_and_predict_give_kerass_numbers():
+    model = zoo.get_model("lenet5_modern", classes=10)
+    compile_model(model, "adam", 1e-3)
+    assert {"train_step", "test_step", "predict_step"} <= set(vars(model))
+    rng = np.random.default_rng(4)
+    x, y = rng.random((40, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 40)
+    lean = model.evaluate(x, y, batch_size=16, verbose=0), model.predict(x, verbose=0)
+    listed = model.predict([x], verbose=0)  # a one-array list, as Keras accepts it
+    for step in ("train_step", "test_step", "predict_step"):
+        del vars(model)[step]
+    kept = model.evaluate(x, y, batch_size=16, verbose=0), model.predict(x, verbose=0)
+    assert lean[0] == kept[0]  # [loss, accuracy]
+    assert lean[1].shape == (40, 10)
+    np.testing.assert_array_equal(lean[1], kept[1])
+    np.testing.assert_array_equal(listed, kept[1])

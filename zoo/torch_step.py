@@ -19,10 +19,11 @@ in float32 (no mixed precision or quantisation) and without activity
 regularisers. Any other model keeps Keras's own step.
 
 :func:`train_step` is Keras's PyTorch training step with the forward pass
-passed in: :func:`graph_forward` for one process, the
+passed in (:func:`test_step` and :func:`predict_step` likewise for
+``evaluate`` and ``predict``): :func:`graph_forward` for one process, the
 ``DistributedDataParallel`` wrapper for several (:mod:`zoo.distribute_torch`).
-As with :mod:`zoo.torch_pooling`, only the model *instance*'s ``train_step``
-is replaced: its class stays ``keras.Model``, ``fit`` runs the epochs,
+As with :mod:`zoo.torch_pooling`, only the model *instance*'s three steps
+are replaced: its class stays ``keras.Model``, ``fit`` runs the epochs,
 callbacks, checkpoints and history as before, and a saved model is plain Keras.
 """
 
@@ -40,6 +41,8 @@ __all__ = [
     "PLAIN_LAYERS",
     "graph_forward",
     "supports_graph_forward",
+    "predict_step",
+    "test_step",
     "train_step",
     "use_lean_step",
 ]
@@ -117,6 +120,7 @@ def graph_forward(model, images, training=False):
     Returns:
         What ``model(images, training=training)`` returns, e.g. ``(batch, classes)``.
     """
+    (images,) = keras.tree.flatten(images)  # also as [images] or {"image": images}
     wanted = model.inputs[0].dtype
     if keras.backend.standardize_dtype(images.dtype) != wanted:
         images = keras.ops.cast(images, wanted)  # as Layer.__call__ casts its inputs
@@ -168,13 +172,31 @@ def train_step(model, data, forward, track_loss=None):
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
-def use_lean_step(model):
-    """Make ``model.fit`` train through :func:`graph_forward`; returns whether it applies.
+def test_step(model, data, forward):
+    """One evaluation step, as Keras's PyTorch trainer does it (``evaluate``, validation)."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    y_pred = forward(x, training=False)
+    loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+    model._loss_tracker.update_state(loss, sample_weight=y_pred.shape[0])
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-    A model :func:`supports_graph_forward` rejects keeps Keras's own step.
+
+def predict_step(model, data, forward):
+    """One prediction step, as Keras's PyTorch trainer does it (``predict``)."""
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return forward(x, training=False)
+
+
+def use_lean_step(model):
+    """Make ``model.fit``, ``evaluate`` and ``predict`` run through :func:`graph_forward`;
+    returns whether it applies.
+
+    A model :func:`supports_graph_forward` rejects keeps Keras's own steps.
     """
     if not supports_graph_forward(model):
         return False
     forward = functools.partial(graph_forward, model)
     model.train_step = functools.partial(train_step, model, forward=forward)
+    model.test_step = functools.partial(test_step, model, forward=forward)
+    model.predict_step = functools.partial(predict_step, model, forward=forward)
     return True
