@@ -4,6 +4,7 @@ Command line::
 
     KERAS_BACKEND=jax python benchmarks/memory_stages.py            # as zoo-train imports Keras
     KERAS_BACKEND=jax python benchmarks/memory_stages.py --full-import   # a plain ``import keras``
+    KERAS_BACKEND=jax python benchmarks/memory_stages.py --conv-impl native
 
 The stages are those of the benchmark's ``zoo-*`` LeNet run on random
 images of MNIST's shape (8,000 to train, batch 128), after Python and NumPy:
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import peak_rss_mb as peak_mib  # noqa: E402  (VmHWM on Linux)
 
 
-def stages(full_import, exit_stack):
+def stages(full_import, exit_stack, conv_impl="auto"):
     """Yield (stage, callable) in the order a training run meets them.
 
     Once Keras is imported, TensorFlow is kept out of a JAX or PyTorch run
@@ -47,10 +48,12 @@ def stages(full_import, exit_stack):
         exit_stack.enter_context(tensorflow_left_alone(keras.backend.backend()))
 
     def build():
+        from zoo.conv import apply_to_model
         from zoo.models import get_model
         from zoo.recipe import compile_model
 
         model = get_model("lenet5_modern", input_shape=(28, 28, 1), classes=10)
+        apply_to_model(model, conv_impl)  # as zoo-train --conv-impl does
         state["model"] = compile_model(model, "adam", 1e-3)
 
     def data():
@@ -82,13 +85,19 @@ def stages(full_import, exit_stack):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-import", action="store_true", help="a plain `import keras`")
+    parser.add_argument(
+        "--conv-impl",
+        default="auto",
+        choices=["auto", "native", "im2col", "taps"],
+        help="how the convolutions compute (zoo.conv), as zoo-train's flag",
+    )
     options = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print("| stage | peak RSS (MiB) | added (MiB) |\n| --- | ---: | ---: |")
     before = peak_mib()
     print(f"| Python and NumPy | {before:.0f} | |")
     with contextlib.ExitStack() as exit_stack:
-        for stage, run in stages(options.full_import, exit_stack):
+        for stage, run in stages(options.full_import, exit_stack, options.conv_impl):
             run()
             now = peak_mib()
             print(f"| {stage} | {now:.0f} | {now - before:+.0f} |", flush=True)

@@ -1,7 +1,9 @@
 """Which training recipe reaches 0.98 test accuracy in the fewest epochs, seed by seed.
 
-Trains the zoo's ``lenet5_modern`` on the benchmark's split (the first 8,000
-images of ``../shared/data/mnist-t10k`` to train, the last 2,000 to test),
+Trains the zoo's ``lenet5_modern`` (or, with ``--model alexnet``, AlexNet on the
+digits resized to ``--image-size``, 67 by default: AlexNet's smallest input) on the
+benchmark's split (the first 8,000 images of ``../shared/data/mnist-t10k`` to
+train, the last 2,000 to test),
 on the backend ``KERAS_BACKEND`` names, once per seed and recipe, and prints
 the first epoch at which test accuracy reached the target. Epochs, not
 seconds, are what this measures, so it may run beside other work::
@@ -50,13 +52,18 @@ def parse_seeds(text):
     return [int(seed) for seed in text.split(",")]
 
 
-def accuracies_per_epoch(keras, arrays, recipe, seed):
-    """Train one seed for the recipe's epochs; returns test accuracy after each epoch."""
+def accuracies_per_epoch(keras, arrays, recipe, seed, model_name="lenet5_modern", shape=None):
+    """Train one seed for the recipe's epochs; returns test accuracy after each epoch.
+
+    ``shape``: the model's input shape, ``(28, 28, 1)`` unless given; ``arrays`` must hold
+    images of that shape already.
+    """
     from zoo.recipe import wants_one_hot
 
     x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     keras.utils.set_random_seed(seed)
-    job = {"model": "lenet5_modern", "input_shape": [28, 28, 1], "classes": 10}
+    shape = list(shape or (28, 28, 1))
+    job = {"model": model_name, "input_shape": shape, "classes": 10}
     total_steps = bench.steps_per_epoch(len(y), recipe["batch_size"]) * recipe["epochs"]
     model = bench._zoo_model(job, recipe, total_steps)
     if wants_one_hot(model):  # a label-smoothed loss
@@ -84,6 +91,13 @@ def first_epoch_at(accuracies, target):
     return next((i + 1 for i, a in enumerate(accuracies) if a >= target), None)
 
 
+def model_input_shape(model, size=None):
+    """``(size, size, channels)``: LeNet takes one grey channel, AlexNet three."""
+    if model == "alexnet":
+        return (size or 67, size or 67, 3)
+    return (size or 28, size or 28, 1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -96,6 +110,14 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0-4", type=parse_seeds)
     parser.add_argument("--target", default=0.98, type=float)
     parser.add_argument("--data", default=bench.DEFAULT_DATA)
+    parser.add_argument("--model", default="lenet5_modern", choices=["lenet5_modern", "alexnet"])
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="resize the images to this square size (AlexNet: at least 67; default: 28 for "
+        "LeNet, 67 for AlexNet, as three grey channels)",
+    )
     options = parser.parse_args(argv)
     import keras
 
@@ -109,12 +131,20 @@ def main(argv=None):
         except bench.BenchError as error:
             sys.exit(f"recipe_search: {error}")
         arrays = bench.load_arrays({"data": data_file})
+    shape = model_input_shape(options.model, options.image_size)
+    if shape != (28, 28, 1):
+        from zoo.data.images import prepare_arrays
+
+        for split in ("x_train", "x_test"):
+            arrays[split] = prepare_arrays(arrays[split], shape)
     with tensorflow_left_alone(backend):
         for recipe in options.recipe:
             for seed in options.seeds:
-                accuracies = accuracies_per_epoch(keras, arrays, recipe, seed)
+                accuracies = accuracies_per_epoch(keras, arrays, recipe, seed, options.model, shape)
                 row = {
                     "backend": backend,
+                    "model": options.model,
+                    "image_size": shape[0],
                     **recipe,
                     "seed": seed,
                     "first_epoch": first_epoch_at(accuracies, options.target),

@@ -310,6 +310,9 @@ def test_recipe_search_reads_recipes_and_seeds_and_finds_the_first_epoch():
     assert recipe_search.parse_seeds("2,7") == [2, 7]
     assert recipe_search.first_epoch_at([0.95, 0.979, 0.98, 0.99], 0.98) == 3
     assert recipe_search.first_epoch_at([0.95, 0.979], 0.98) is None
+    assert recipe_search.model_input_shape("lenet5_modern") == (28, 28, 1)
+    assert recipe_search.model_input_shape("alexnet") == (67, 67, 3)  # AlexNet's smallest
+    assert recipe_search.model_input_shape("alexnet", 99) == (99, 99, 3)
 
 
 def test_memory_stages_prints_a_growing_peak_for_each_stage_of_a_run():

@@ -269,6 +269,47 @@ def test_a_lean_keras_import_skips_the_extras_and_leaves_them_importable():
     assert run_python(code) == f"{BACKEND} {expected_loaded} {extras} 6.0"
 
 
+def test_lean_xla_flag_is_added_for_the_measured_jaxlib_and_a_users_choice_kept(monkeypatch):
+    import importlib.metadata
+
+    from zoo.recipe import LEAN_XLA_FLAG, use_lean_xla_flags
+
+    versions = {"jaxlib": "0.10.2"}
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: versions[name])
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    assert use_lean_xla_flags()
+    assert os.environ["XLA_FLAGS"].split() == [
+        "--xla_force_host_platform_device_count=2",
+        LEAN_XLA_FLAG,
+    ]
+    assert use_lean_xla_flags() and os.environ["XLA_FLAGS"].count(LEAN_XLA_FLAG) == 1
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")  # the user's own
+    assert not use_lean_xla_flags()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
+    monkeypatch.delenv("XLA_FLAGS")
+    versions["jaxlib"] = "0.11.0"  # not measured: XLA would abort on a flag it lost
+    assert not use_lean_xla_flags() and "XLA_FLAGS" not in os.environ
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="an XLA setting")
+def test_zoo_train_on_jax_sets_the_lean_xla_flag_in_its_own_process_only(tmp_path):
+    import importlib.metadata
+
+    from zoo.recipe import LEAN_XLA_FLAG, LEAN_XLA_JAXLIB
+
+    measured = importlib.metadata.version("jaxlib").startswith(LEAN_XLA_JAXLIB)
+    run = f"['--epochs', '1', '--limit', '64', '--output', {str(tmp_path / 'a')!r}, '--quiet']"
+    own = "import os\nfrom zoo.train import main\n"
+    own += f"main({run})\nprint(repr(os.environ.get('XLA_FLAGS', '')))"
+    assert (LEAN_XLA_FLAG in run_python(own)) == measured
+    session = (
+        "import os, zoo\n"
+        f"zoo.train(epochs=1, limit=64, output={str(tmp_path / 'b')!r}, quiet=True)\n"
+        "print(repr(os.environ.get('XLA_FLAGS', '')))\n"
+    )
+    assert LEAN_XLA_FLAG not in run_python(session)
+
+
 @pytest.mark.skipif(BACKEND == "jax", reason="JAX is this run's backend")
 def test_zoo_train_on_tensorflow_or_torch_never_imports_jax(tmp_path):
     """The command owns its process: Keras's import of JAX (for Orbax) is skipped there."""

@@ -215,7 +215,7 @@ def test_api_page_lists_every_builder_and_module(visit):
     expected |= {f"zoo.{name}" for name in ("data", "train", "export", "config", "checkpoint")}
     expected |= {f"zoo.{name}" for name in ("weights", "imagenet", "convert", "distribute_torch")}
     expected |= {f"zoo.{name}" for name in ("conv", "pooling", "jax_conv", "torch_pooling")}
-    expected |= {"zoo.torch_adam"}
+    expected |= {"zoo.torch_adam", "zoo.torch_conv", "zoo.torch_step"}
     missing = sorted(expected - ids)
     # Every name ``import zoo`` offers (zoo.lenet, zoo.export, ...), under its defining module.
     missing += [name for name in zoo.__all__ if not any(i.endswith(f".{name}") for i in ids)]
