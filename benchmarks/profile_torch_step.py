@@ -6,8 +6,10 @@ Command line::
     python benchmarks/profile_torch_step.py --steps 80
 
 Runs, in one process on random MNIST-shaped images, the zoo's training path
-(``zoo.recipe.compile_model`` then ``model.fit`` on PyTorch) and the
-benchmark's ``torch-eager`` loop (``benchmarks/torch_baseline.py``), each
+(``zoo.recipe.compile_model`` then ``model.fit`` on PyTorch), the same model
+with the zoo's PyTorch speed-ups removed (Keras's own code, as
+``speedups_ab.py`` builds it) and the benchmark's ``torch-eager`` loop
+(``benchmarks/torch_baseline.py``), each
 warmed up first, then profiled with ``torch.profiler`` over the same number of
 steps. It prints each side's wall-clock milliseconds per step, the share of it
 spent inside PyTorch operators (the rest is Python: Keras's or the loop's), and
@@ -46,14 +48,12 @@ def profiled(train_steps, steps):
     return wall, per_op
 
 
-def zoo_steps(images, labels):
-    """``train(n)``: n steps of the zoo's ``model.fit`` at batch 128."""
-    from zoo.models import get_model
-    from zoo.recipe import compile_model
+def zoo_steps(images, labels, speedups=True):
+    """``train(n)``: n steps of the zoo's ``model.fit`` at batch 128; with ``speedups``
+    false, of the same model running Keras's own code (``speedups_ab.py``'s "keras")."""
+    from speedups_ab import build
 
-    model = compile_model(
-        get_model("lenet5_modern", input_shape=(28, 28, 1), classes=10), "adam", 1e-3
-    )
+    model = build("lenet5_modern", (28, 28, 1), () if speedups else None)
 
     def train(count):
         n = count * BATCH
@@ -95,22 +95,33 @@ def main(argv=None):
     import_keras_lean()  # as zoo-train imports Keras
     results = {}
     with tensorflow_left_alone("torch"):
-        for name, make in (("zoo-torch", zoo_steps), ("torch-eager", eager_steps)):
+        makers = {
+            "keras-torch": lambda x, y: zoo_steps(x, y, speedups=False),
+            "zoo-torch": zoo_steps,
+            "torch-eager": eager_steps,
+        }
+        for name, make in makers.items():
             train = make(images, labels)
             train(20)  # warm-up
             results[name] = profiled(train, options.steps)
-    print("| | zoo-torch | torch-eager |\n| --- | ---: | ---: |")
+    names = list(results)
     walls = {name: wall for name, (wall, _) in results.items()}
     inside = {name: sum(ops.values()) for name, (_, ops) in results.items()}
-    print(f"| wall ms per step | {walls['zoo-torch']:.2f} | {walls['torch-eager']:.2f} |")
-    print(f"| in operators | {inside['zoo-torch']:.2f} | {inside['torch-eager']:.2f} |")
-    outside = {name: walls[name] - inside[name] for name in walls}
-    print(f"| outside (Python) | {outside['zoo-torch']:.2f} | {outside['torch-eager']:.2f} |")
-    zoo_ops, eager_ops = results["zoo-torch"][1], results["torch-eager"][1]
+    rows = {
+        "wall ms per step": walls,
+        "in operators": inside,
+        "outside (Python)": {name: walls[name] - inside[name] for name in names},
+    }
+    print(f"| | {' | '.join(names)} |\n| --- |{' ---: |' * len(names)}")
+    for label, values in rows.items():
+        print(f"| {label} | {' | '.join(f'{values[name]:.2f}' for name in names)} |")
+    zoo_ops = results["zoo-torch"][1]
     top = sorted(zoo_ops, key=zoo_ops.get, reverse=True)[: options.top]
-    print("\n| operator (self CPU ms per step) | zoo-torch | torch-eager |\n| --- | ---: | ---: |")
-    for name in top:
-        print(f"| `{name[:60]}` | {zoo_ops[name]:.3f} | {eager_ops.get(name, 0.0):.3f} |")
+    print(f"\n| operator (self CPU ms per step) | {' | '.join(names)} |")
+    print(f"| --- |{' ---: |' * len(names)}")
+    for op in top:
+        times = " | ".join(f"{results[name][1].get(op, 0.0):.3f}" for name in names)
+        print(f"| `{op[:60]}` | {times} |")
 
 
 if __name__ == "__main__":

@@ -44,13 +44,13 @@ STEPS = ("train_step", "test_step", "predict_step")
 APPLIES = {"torch": tuple(REMOVERS), "jax": ("pooling",), "tensorflow": ()}
 
 
-def build(name, shape, removed=tuple(REMOVERS)):
-    """The zoo's compiled model with the speed-ups named in ``removed`` undone."""
+def build(name, shape, removed=None):
+    """The zoo's compiled model with the speed-ups named in ``removed`` (default: all) undone."""
     import zoo
     from zoo.recipe import compile_model
 
     model = compile_model(zoo.get_model(name, input_shape=shape), "adam", 1e-3)
-    for speedup in removed:
+    for speedup in REMOVERS if removed is None else removed:
         REMOVERS[speedup](model)
     return model
 

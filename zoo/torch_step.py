@@ -5,9 +5,9 @@ PyTorch ``train_step`` computes the predictions with ``model(x)``. That goes
 through ``Layer.__call__`` once for the model and once more for every layer
 inside it, and each of those calls does work meant for other situations:
 building a symbolic graph, propagating masks, casting inputs under mixed
-precision, opening name scopes, collecting activity-regularisation losses. On
-LeNet-5 (batch 128, 2 CPU cores) this came to about 1.5 ms of a 14 ms step,
-more than the first convolution's kernel (``benchmarks/profile_torch_step.py``).
+precision, opening name scopes, collecting activity-regularisation losses.
+LeNet-5 (batch 128, 2 CPU cores) trained at 9,499 images/s with it and 11,133
+with this step (``benchmarks/speedups_ab.py --each``, BENCHMARKS.md).
 
 :func:`graph_forward` instead calls each layer's own ``call`` in the model's
 graph order, passing ``training`` to the layers that take it. These are the

@@ -38,9 +38,22 @@ from zoo._builder import CHANNELS_LAST
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 from zoo.registry import ModelSpec, Paper, Recipe, register_model
 
-# Adam at 3e-4 (not the paper's SGD at 1e-2, which needs far more data and epochs to leave
-# the majority class): on 1,437 digits at 67x67 it passes 0.9 test accuracy within 3-4 epochs.
-ALEXNET_RECIPE = Recipe(epochs=10, batch_size=32, learning_rate=3e-4, optimizer="adam")
+# Adam (not the paper's SGD at 1e-2, which needs far more data and epochs to leave the majority
+# class), its rate rising to 1e-3 over the first tenth of the steps and then following half a
+# cosine to zero, with label smoothing 0.1: LeNet's fast recipe at AlexNet's batch size. On the
+# benchmark's MNIST split at 67x67 (benchmarks/recipe_search.py --model alexnet, PyTorch) it
+# reached 0.98 test accuracy in epoch 3 for seeds 0 and 1 and ended at 0.9915 and 0.992, where
+# the former recipe (a constant 3e-4 for 10 epochs) took 4 and 3 epochs and fell back to 0.970
+# in epoch 4; on the embedded digits at 67x67 these 5 epochs gave 0.969, the former 10 epochs
+# 0.967 (BENCHMARKS.md).
+ALEXNET_RECIPE = Recipe(
+    epochs=5,
+    batch_size=32,
+    learning_rate=1e-3,
+    optimizer="adam",
+    schedule="warmup-cosine",
+    label_smoothing=0.1,
+)
 
 ALEXNET_PAPER = Paper(
     title="ImageNet classification with deep convolutional neural networks",
