@@ -96,6 +96,15 @@ def test_models_the_lean_step_cannot_run_exactly_keep_kerass_step():
     assert not use_lean_step(sequential) and "train_step" not in vars(sequential)
     assert use_lean_step(plain) and "train_step" in vars(plain)
 
+    class OwnStep(keras.Model):  # a user's class with its own training step keeps it
+        def train_step(self, data):
+            return super().train_step(data)
+
+    inputs = keras.Input((8, 8, 3))
+    own = OwnStep(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    assert supports_graph_forward(own) and not use_lean_step(own)
+    assert "train_step" not in vars(own)
+
 
 def test_a_saved_model_is_plain_keras_and_a_resumed_one_gets_the_step_again(tmp_path):
     from zoo import checkpoint
@@ -122,8 +131,12 @@ def test_evaluate_and_predict_give_kerass_numbers():
     assert {"train_step", "test_step", "predict_step"} <= set(vars(model))
     rng = np.random.default_rng(4)
     x, y = rng.random((40, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 40)
+    before = model.get_weights()
     lean = model.evaluate(x, y, batch_size=16, verbose=0), model.predict(x, verbose=0)
     listed = model.predict([x], verbose=0)  # a one-array list, as Keras accepts it
+    fitted = model.fit([x], y, batch_size=16, epochs=1, verbose=0)  # and fit takes it too
+    assert np.isfinite(fitted.history["loss"][0])
+    model.set_weights(before)
     for step in ("train_step", "test_step", "predict_step"):
         del vars(model)[step]
     kept = model.evaluate(x, y, batch_size=16, verbose=0), model.predict(x, verbose=0)

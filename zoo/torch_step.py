@@ -161,10 +161,11 @@ def train_step(model, data, forward, track_loss=None):
     for weight in weights:
         weight.value.grad = None  # what model.zero_grad() does for the trainable ones
     loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+    batch_size = y_pred.shape[0]
     if track_loss is None:
-        model._loss_tracker.update_state(loss, sample_weight=x.shape[0])
+        model._loss_tracker.update_state(loss, sample_weight=batch_size)
     else:
-        track_loss(loss, x.shape[0])
+        track_loss(loss, batch_size)
     loss = model.optimizer.scale_loss(loss)
     loss.backward()
     with torch.no_grad():
@@ -191,10 +192,14 @@ def use_lean_step(model):
     """Make ``model.fit``, ``evaluate`` and ``predict`` run through :func:`graph_forward`;
     returns whether it applies.
 
-    A model :func:`supports_graph_forward` rejects keeps Keras's own steps.
+    A model :func:`supports_graph_forward` rejects keeps Keras's own steps, and
+    so does a model whose class defines its own steps.
     """
     if not supports_graph_forward(model):
         return False
+    for step in ("train_step", "test_step", "predict_step"):
+        if getattr(type(model), step) is not getattr(keras.Model, step):
+            return False
     forward = functools.partial(graph_forward, model)
     model.train_step = functools.partial(train_step, model, forward=forward)
     model.test_step = functools.partial(test_step, model, forward=forward)
