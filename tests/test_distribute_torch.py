@@ -45,7 +45,8 @@ STEPS_SCRIPT = textwrap.dedent(
     half = len(x) // (3 * world)
     mine = np.concatenate([np.arange(s * 32 + rank * half, s * 32 + (rank + 1) * half)
                            for s in range(3)])
-    wrap(model)
+    ddp = wrap(model)
+    assert type(ddp.module).__name__ == "GraphForward"  # the lean forward pass, as one process
     start = model.get_weights()
     model.fit(x[mine], y[mine], batch_size=half, epochs=1, shuffle=False, verbose=0)
     if rank == 0:
