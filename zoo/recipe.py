@@ -86,7 +86,7 @@ KERAS_EXTRAS = ("jax", "sklearn", "matplotlib")
 
 
 # XLA's CPU compiler with its older loop emitters instead of the MLIR fusion emitters: compiling
-# LeNet's training step then takes about 170 MiB less at its peak (the convolutions written in
+# LeNet's training step then takes about 150 MiB less at its peak (the convolutions written in
 # keras.ops, zoo.conv, make fusions the new emitters spend much memory on), and trains as fast.
 # Measured on jaxlib 0.10 only (BENCHMARKS.md, "Lean runs"); XLA aborts on a flag it does not
 # know, so other versions keep their defaults.
