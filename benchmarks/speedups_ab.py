@@ -33,14 +33,18 @@ def _pop_layer_calls(model, kinds):
             vars(layer).pop("call", None)
 
 
+def _pop_steps(model):
+    for step in ("train_step", "test_step", "predict_step"):
+        vars(model).pop(step, None)
+
+
 # What undoes each speed-up: back to Keras's own method on the instances it changed.
 REMOVERS = {
     "pooling": lambda model: _pop_layer_calls(model, POOLS),
     "conv-bias": lambda model: _pop_layer_calls(model, ("Conv2D",)),
-    "lean-step": lambda model: [vars(model).pop(step, None) for step in STEPS],
+    "lean-step": _pop_steps,
     "fused-adam": lambda model: vars(model.optimizer).pop("_parallel_update_step", None),
 }
-STEPS = ("train_step", "test_step", "predict_step")
 APPLIES = {"torch": tuple(REMOVERS), "jax": ("pooling",), "tensorflow": ()}
 
 
