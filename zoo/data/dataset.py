@@ -153,7 +153,15 @@ def list_datasets():
 
 
 def _find_loader(source):
+    """The loader for ``source`` and its arguments; a name that is also a path here is refused."""
     if source in _NAMED:
+        if os.path.exists(source):
+            kind = "folder" if os.path.isdir(source) else "file"
+            raise DataError(
+                f"'{source}' is both a built-in dataset and the {kind} "
+                f"{os.path.abspath(source)}: pass ./{source} (--dataset ./{source}) for the "
+                f"{kind}, or rename or move the {kind} to use the built-in '{source}'."
+            )
         return _NAMED[source].load, ()
     if os.path.exists(source):
         for kind in sorted(_PATH_KINDS, key=lambda kind: kind.fallback):  # stable: in order
