@@ -27,6 +27,21 @@ needs_shared_mnist = pytest.mark.skipif(
 BACKENDS = ("jax", "tensorflow", "torch")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--kill-seeds",
+        default="2026",
+        help="comma-separated seeds of the SIGKILL test's kill plans (default: 2026); "
+        "e.g. --kill-seeds 1,2,3,4,5 to show it holds whatever moments the kills hit",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "kill_seed" in metafunc.fixturenames:
+        seeds = metafunc.config.getoption("--kill-seeds").split(",")
+        metafunc.parametrize("kill_seed", [int(seed) for seed in seeds if seed.strip()])
+
+
 def installed(module):
     """Whether ``module`` can be imported here (CI also runs the suite with only torch)."""
     return importlib.util.find_spec(module) is not None

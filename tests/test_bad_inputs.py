@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from zoo import export, train
+from zoo import checkpoint, export, train
 
 
 def fingerprint(folder):
@@ -69,15 +69,14 @@ def resume_case(*flags):
 
 def damaged_state(tmp_path, run):
     target = copy_run(tmp_path, run)
-    pointer = json.loads((target / "checkpoint" / "latest.json").read_text())
-    (target / "checkpoint" / pointer["folder"] / "state.json").write_text("{ not json")
+    folder = checkpoint.read_state(str(target))[2]
+    (pathlib.Path(folder) / "state.json").write_text("{ not json")
     return ["--output", str(target), "--resume", "--epochs", "2"]
 
 
 def truncated_checkpoint(tmp_path, run):
     target = copy_run(tmp_path, run)
-    pointer = json.loads((target / "checkpoint" / "latest.json").read_text())
-    model = target / "checkpoint" / pointer["folder"] / "model.keras"
+    model = pathlib.Path(checkpoint.read_state(str(target))[2]) / "model.keras"
     model.write_bytes(model.read_bytes()[:1000])
     return ["--output", str(target), "--resume", "--epochs", "2"]
 
@@ -162,10 +161,7 @@ def test_overwrite_replaces_only_the_earlier_run(tmp_path, finished_run, capsys)
     assert train.main(argv) == 0
     assert (target / "notes.txt").read_text() == "mine"
     assert json.loads((target / "metrics.json").read_text())["train_images"] == 54
-    assert sorted(p.name for p in (target / "checkpoint").iterdir()) == [
-        "epoch-0001",
-        "latest.json",
-    ]
+    assert sorted(p.name for p in (target / "checkpoint").iterdir()) == ["epoch-0001"]
 
 
 def test_resume_takes_the_model_and_dataset_from_the_checkpoint(tmp_path, finished_run):

@@ -23,6 +23,7 @@ from processes import free_port, saved_epoch, wait_for, wait_for_epoch
 from zoo import checkpoint
 from zoo.errors import EXIT_INTERRUPTED
 from zoo.interrupt import InterruptFlag, stop_between_steps
+from zoo.resume import report_done
 
 BACKEND = keras.backend.backend()
 # Small epochs (digits, 256 images, batch 64: 4 steps) so that a large share of the wall time is
@@ -157,18 +158,26 @@ def during(output, moment):
     return lambda: bool(glob.glob(pattern))
 
 
-def test_killed_at_20_seeded_moments_resumes_to_the_same_end(tmp_path):
-    """SIGKILL the same run 20 times (each time the resumed process), then let it finish.
+def next_run_flags(output):
+    """What a user runs next after a kill, from the zoo's own reading of the folder: resume
+    what holds a completed epoch; anything else is not a run and a plain run starts afresh."""
+    return ["--resume"] if checkpoint.latest_epoch(str(output)) is not None else []
 
-    The killed processes ask for more epochs than they can reach; the last one
-    asks for three more than the checkpoint holds and must end at exactly that
-    epoch with one history row per epoch, its model and state together, and no
-    temporary left.
+
+def test_killed_at_20_seeded_moments_resumes_to_the_same_end(tmp_path, kill_seed):
+    """SIGKILL the same run 20 times (each time the next process), then let it finish.
+
+    After every kill the folder is read as the zoo reads it: either a complete
+    newest epoch (model and state together, the zip intact) that the next
+    run resumes, or no completed epoch, where a plain run starts. Whatever the
+    machine's speed makes the kills hit, the next process must start: each
+    one must die by the kill, never refuse the folder. The last one asks for
+    three more epochs than the checkpoint holds and must end at exactly that
+    epoch with one history row per epoch and no temporary left.
     """
     endless, output, kills = 10_000, tmp_path, []
-    first = True
-    for moment, value in kill_plan(20, seed=2026):
-        run = start_training(output, endless, *([] if first else ["--resume"]))
+    for moment, value in kill_plan(20, seed=kill_seed):
+        run = start_training(output, endless, *next_run_flags(output))
         if moment == "time":
             time.sleep(value)
             landed = True
@@ -177,25 +186,47 @@ def test_killed_at_20_seeded_moments_resumes_to_the_same_end(tmp_path):
             time.sleep(value)
         run.kill()
         _, stderr = run.communicate(timeout=60)
-        assert run.returncode == -signal.SIGKILL, stderr[-2000:]
+        assert run.returncode == -signal.SIGKILL, (kills, stderr[-2000:])
         kills.append((moment, landed, saved_epoch(output)))
-        if saved_epoch(output):
-            first = False
+        if checkpoint.latest_epoch(str(output)) is not None:
             state, history, folder = checkpoint.read_state(str(output))  # raises if torn
             with zipfile.ZipFile(os.path.join(folder, "model.keras")) as archive:
                 assert archive.testzip() is None
     assert sum(landed for moment, landed, _ in kills if moment != "time") >= 10, kills
     assert kills[-1][2] >= 5, kills  # the chain made progress through the kills
     epochs = saved_epoch(output) + 3
-    final = start_training(output, epochs, *([] if first else ["--resume"]))
+    final = start_training(output, epochs, *next_run_flags(output))
     _, stderr = final.communicate(timeout=600)
     assert final.returncode == 0, stderr[-2000:]
     state, history, folder = checkpoint.read_state(str(output))
     assert state["epochs_completed"] == epochs and len(history["loss"]) == epochs
     with open(os.path.join(output, "metrics.json"), encoding="utf-8") as handle:
         assert json.load(handle)["epochs_completed"] == epochs
-    assert sorted(os.listdir(os.path.join(output, "checkpoint"))) == [
-        f"epoch-{epochs:04d}",
-        "latest.json",
-    ]
+    assert os.listdir(os.path.join(output, "checkpoint")) == [f"epoch-{epochs:04d}"]
     assert leftovers(output) == []
+
+
+def test_killed_during_the_report_resume_writes_it(tmp_path):
+    """SIGKILL while the report's files are written (after the last epoch): ``--resume``
+    trains nothing and writes the whole report."""
+    finished = []
+    for delay in (0.0, 0.1):
+        output = tmp_path / f"delay-{delay}"
+        run = start_training(output, 2)
+        assert wait_for(lambda o=output: os.path.exists(o / "classes.json"), run, 300)
+        time.sleep(delay)
+        run.kill()
+        run.communicate(timeout=60)
+        assert checkpoint.latest_epoch(str(output)) == 2
+        if report_done(str(output), 2):  # the run finished before the kill landed
+            finished.append(delay)
+            continue
+        resumed = start_training(output, 2, *next_run_flags(output))
+        stdout, stderr = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, stderr[-2000:]
+        metrics = json.loads((output / "metrics.json").read_text())
+        assert metrics["epochs_completed"] == 2
+        for name in ("classes.json", "curves.png", "confusion_matrix.png", "model.keras"):
+            assert (output / name).stat().st_size > 0
+        assert leftovers(output) == []
+    assert len(finished) < 2  # at least one kill landed inside the report

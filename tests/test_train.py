@@ -139,7 +139,7 @@ def test_model_saved_here_loads_on_the_other_backends(tmp_path):
         (["--learning-rate", "-0.1"], ["--learning-rate must be a positive number"]),
         (["--validation-split", "1.5"], ["--validation-split must be in [0, 1)"]),
         (["--image-size", "8", "8"], ["too small", "12x12"]),
-        (["--resume"], ["--resume: no checkpoint"]),
+        (["--resume"], ["--resume:", "holds no completed epoch"]),
         (["--classes", "5"], ["labels run from 0 to 9", "5 classes", "--classes 10"]),
     ],
 )

@@ -81,14 +81,18 @@ class TrainConfig:
         "other class's F/classes (default: the model's recipe)",
     )
     seed: int = option(0, "random seed for weights, shuffling and splits")
-    validation_split: float = option(
-        0.1, "fraction of the training images held out for validation (0 for none)"
+    validation_split: float | None = option(
+        None,
+        "fraction of the training images held out for validation, 0 for none (default: 0.1, "
+        "or with --resume the checkpoint's)",
     )
     image_size: tuple[int, int] | None = option(
         None, "input height and width (default: the model's)", nargs=2, metavar=("H", "W")
     )
     classes: int | None = option(None, "number of classes (default: as the dataset names)")
-    limit: int | None = option(None, "use only the first N training images")
+    limit: int | None = option(
+        None, "use only N training images (default: all, or with --resume the checkpoint's)"
+    )
     output: str | None = option(None, "output folder (default: runs/MODEL-DATASET-BACKEND)")
     resume: bool = option(False, "continue from the last completed epoch; --epochs is the total")
     skip_bad_images: bool = option(
@@ -170,10 +174,11 @@ def _problems(c):
             f"--label-smoothing must be in [0, 1), got {c.label_smoothing}",
         ),
         (
-            0 <= c.validation_split < 1,
+            c.validation_split is None or 0 <= c.validation_split < 1,
             f"--validation-split must be in [0, 1), got {c.validation_split}",
         ),
         (_at_least(c.limit, 1), f"--limit must be at least 1, got {c.limit}"),
+        (0 <= c.seed < 2**32, f"--seed must be a whole number in 0..{2**32 - 1}, got {c.seed}"),
         (
             _at_least(c.early_stopping, 1),
             f"--early-stopping must be at least 1 epoch, got {c.early_stopping}",

@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from zoo.errors import EXIT_INTERRUPTED, ZooError
@@ -39,6 +40,7 @@ from zoo.errors import EXIT_INTERRUPTED, ZooError
 # How long a collective may wait for the other processes (a killed one, a hung host).
 TIMEOUT_SECONDS = int(os.environ.get("ZOO_DISTRIBUTED_TIMEOUT", "120"))
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_VARIABLE = "ZOO_LAUNCHER_PID"  # set for the workers that --processes starts
 
 
 class TorchDistributedError(ZooError):
@@ -63,6 +65,7 @@ def join_process_group():
             f"(this process has no {', '.join(missing)})."
         )
     engine = "nccl" if torch.cuda.is_available() else "gloo"
+    follow_launcher()
     if not dist.is_initialized():
         try:
             dist.init_process_group(engine, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
@@ -171,7 +174,9 @@ def launch(argv, processes):
     Each worker gets what ``torchrun --nproc-per-node N`` would set. If one
     fails, the others are stopped; Ctrl-C reaches every worker (they share the
     terminal's process group) and the launcher waits for them. Returns the
-    job's exit code: 0, the first failure's code, or 130.
+    job's exit code: 0, the first failure's code, or 130. SIGTERM to the
+    launcher is passed on to the workers (each stops after its step); a
+    launcher killed outright is noticed by its workers (:func:`follow_launcher`).
     """
     argv = _without_processes_flag(argv)
     port = str(_free_port())
@@ -189,14 +194,48 @@ def launch(argv, processes):
             "LOCAL_WORLD_SIZE": str(processes),
             "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": port,
+            LAUNCHER_VARIABLE: str(os.getpid()),
         }
         workers.append(subprocess.Popen([sys.executable, "-m", "zoo.train", *argv], env=env))
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return _supervise(workers)
-    except KeyboardInterrupt:  # the workers had it too: let them stop after their step
+    except KeyboardInterrupt:  # the workers had Ctrl-C too: let them stop after their step
         _wait(workers, grace=30)
         _stop(workers, grace=10)
         return EXIT_INTERRUPTED
+    except _Terminated:  # only the launcher had it: pass it on, as Ctrl-C's gentle stop
+        _stop(workers, grace=30)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(Exception):
+    """The launcher received SIGTERM."""
+
+
+def _terminated(signum, frame):
+    raise _Terminated
+
+
+def follow_launcher():
+    """In a worker that ``--processes`` started: stop (as on SIGTERM) if the launcher dies.
+
+    A launcher killed outright (SIGKILL, a crash) cannot pass anything on; its
+    workers notice that their parent changed and stop after their step, so
+    none trains on alone.
+    """
+    launcher = os.environ.get(LAUNCHER_VARIABLE)
+    if not launcher:
+        return
+
+    def watch():
+        while os.getppid() == int(launcher):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="zoo-follow-launcher", daemon=True).start()
 
 
 def _without_processes_flag(argv):

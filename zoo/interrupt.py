@@ -10,8 +10,10 @@ command (which prints one line and exits 130). A second Ctrl-C interrupts at
 once. The last complete checkpoint is untouched either way: checkpoints are
 written whole or not at all (see :mod:`zoo.checkpoint`).
 
-Where SIGINT is ignored (a ``nohup`` job) or handled by someone else (a
-notebook kernel, an application embedding the zoo), nothing is changed.
+SIGTERM (``kill PID``, a scheduler ending a job) is treated as Ctrl-C: stop
+after the step, one line, a resumable folder. Where SIGINT is ignored (a
+``nohup`` job) or handled by someone else (a notebook kernel, an application
+embedding the zoo), nothing is changed.
 """
 
 from __future__ import annotations
@@ -37,18 +39,27 @@ class InterruptFlag:
             raise KeyboardInterrupt
 
 
+# Stopped like Ctrl-C: SIGINT, and SIGTERM (what ``kill``, a job scheduler or a container
+# runtime sends first), where their handlers are Python's defaults.
+SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
 @contextlib.contextmanager
 def stop_between_steps():
-    """Within this block Ctrl-C sets a flag; yields it (``None`` where SIGINT is not ours)."""
-    ours = (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
-    if not ours:
+    """Within this block Ctrl-C or SIGTERM sets a flag; yields it (``None`` where neither
+    signal is ours)."""
+    ours = [
+        number
+        for number, default in SIGNALS.items()
+        if threading.current_thread() is threading.main_thread()
+        and signal.getsignal(number) is default
+    ]
+    if signal.SIGINT not in ours:
         yield None
         return
     flag = InterruptFlag()
-    signal.signal(signal.SIGINT, flag)
+    for number in ours:
+        signal.signal(number, flag)
     try:
         yield flag
     except Exception:
@@ -56,7 +67,8 @@ def stop_between_steps():
             raise KeyboardInterrupt from None
         raise
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number in ours:
+            signal.signal(number, SIGNALS[number])
     flag.raise_if_pressed()  # pressed after the last step: still an interruption
 
 

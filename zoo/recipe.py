@@ -10,7 +10,6 @@ import contextlib
 import os
 import sys
 
-from zoo import checkpoint
 from zoo.config import SCHEDULES
 from zoo.errors import ZooError
 
@@ -27,29 +26,29 @@ __all__ = [
 ]
 
 DEFAULT_MODEL, DEFAULT_DATASET = "lenet5", "digits"
+VALIDATION_SPLIT = 0.1  # of the training images, unless --validation-split says otherwise
 
 
 def resolve_names(config, backend):
-    """Fill in the model, dataset and output folder; on ``--resume``, from the checkpoint.
+    """Fill in the model, dataset and output folder.
 
-    A ``--model`` or ``--dataset`` that differs from what the checkpoint was
-    trained with is refused: resuming would train one thing and label it another.
+    On ``--resume`` only the output folder: the model, dataset and recipe come
+    from its checkpoint (:func:`zoo.resume.settings`), read once the run holds
+    the folder.
     """
     model, dataset = config.model or DEFAULT_MODEL, config.dataset or DEFAULT_DATASET
     name = os.path.basename(os.path.normpath(dataset))
     output = config.output or os.path.join("runs", f"{model}-{name}-{backend}")
-    if not config.resume:
-        return config.replace(model=model, dataset=dataset, output=output)
-    state, _, _ = checkpoint.read_state(output)
-    checkpoint.check_same_run(state, config, output)
-    return config.replace(model=state["model"], dataset=state["dataset"], output=output)
+    if config.resume:
+        return config.replace(output=output)
+    return config.replace(model=model, dataset=dataset, output=output)
 
 
 def resolve_recipe(config):
     """Fill the flags left at ``None`` from the model's recipe (unknown model: one error)."""
     from zoo.models import model_spec
 
-    recipe = vars(model_spec(config.model).recipe)
+    recipe = {**vars(model_spec(config.model).recipe), "validation_split": VALIDATION_SPLIT}
     return config.replace(**{k: v for k, v in recipe.items() if getattr(config, k) is None})
 
 

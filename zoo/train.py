@@ -25,6 +25,7 @@ TensorFlow and PyTorch. The output folder receives, each written atomically:
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import sys
@@ -33,7 +34,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from zoo import checkpoint, distribute_torch, interrupt, recipe, report
+from zoo import checkpoint, distribute_torch, interrupt, recipe, report, resume
 from zoo._callable import make_module_callable
 from zoo.config import TrainConfig, build_parser  # noqa: F401  (build_parser: for the docs)
 from zoo.data.dataset import Split
@@ -41,6 +42,9 @@ from zoo.errors import EXIT_DIVERGED, ZooError, run_command
 from zoo.recipe import compile_model  # noqa: F401  (zoo.train.compile_model, as before)
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingError", "run", "train", "main"]
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class TrainingError(ZooError):
@@ -95,22 +99,32 @@ def run(config: TrainConfig, *, own_process: bool = False) -> TrainResult:
 
 def train_on(backend, config):
     """The stages of :func:`run`, once the backend is running."""
-    config = recipe.resolve_recipe(recipe.resolve_names(config, backend))
+    config = recipe.resolve_names(config, backend)
     plan = distribution_plan(config, backend)
-    output = prepare_output(config, plan)
-    data = load_data(config)
-    model, state, history = build_or_resume(config, data, output, plan)
-    say = (lambda *a: None) if config.quiet else print
-    say(report.describe(config, model, data, backend, state["epochs_completed"], plan, output))
-    seconds = fit(model, config, data, output, state, history, plan)
-    if plan and not plan.is_chief:
-        return finish_helper(model, output, history, plan)
-    if plan and plan.backend == "jax":
-        from zoo.distribute import local_copy
+    with claim_output(config, plan) as (output, replacing):
+        if config.resume:
+            config = resume.settings(config)
+        config = recipe.resolve_recipe(config)
+        data = load_data(config)
+        model, state, history = build_or_resume(config, data, output, plan)
+        say = (lambda *a: None) if config.quiet else print
+        say(report.describe(config, model, data, backend, state["epochs_completed"], plan, output))
+        if state["epochs_completed"] < config.epochs:
+            seconds = fit(model, config, data, output, state, history, plan, replacing)
+        else:  # stopped after its last epoch, before its report: finish the report
+            say(f"all {config.epochs} epochs are trained; writing the report they are missing")
+            checkpoint.publish(output, state, history)
+            seconds = 0.0
+        if plan and not plan.is_chief:
+            return finish_helper(model, output, history, plan)
+        if plan and plan.backend == "jax":
+            from zoo.distribute import local_copy
 
-        model = compile_for(local_copy(model), config, data)
-    evaluation = evaluate(model, data, config.batch_size)
-    metrics = write_report(config, model, data, evaluation, history, state, seconds, output, plan)
+            model = compile_for(local_copy(model), config, data)
+        evaluation = evaluate(model, data, config.batch_size)
+        metrics = write_report(
+            config, model, data, evaluation, history, state, seconds, output, plan
+        )
     print(
         f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) after "
         f"{metrics['epochs_completed']} epochs on {backend}; artifacts in {output}"
@@ -159,24 +173,38 @@ def distribution_plan(config, backend):
     return data_parallel(config.batch_size)
 
 
-def prepare_output(config, plan=None):
-    """The output folder: created, writable, cleared of a killed run's temporaries.
+@contextlib.contextmanager
+def claim_output(config, plan=None):
+    """Hold the output folder for this run: yields ``(path, files this run replaces)``.
 
-    A fresh run into a folder that holds an earlier run is refused, unless
-    ``--overwrite``, which removes that run's files (and nothing else) first.
-    In a multi-process run only the chief (process 0) checks and clears it:
-    the others may share its folder on one host.
+    The folder is created and checked writable, then held (a second run into
+    it is refused, :func:`zoo.checkpoint.hold`) and cleared of a killed run's
+    temporaries. A fresh run into a folder that holds an earlier run is
+    refused, unless ``--overwrite``: then that run's files (only the zoo's,
+    :func:`zoo.checkpoint.run_files`) are replaced by this run's first
+    checkpoint, never before, so bad data or a bad flag found later loses
+    nothing. A folder with no completed epoch holds no run: what the zoo left
+    there is replaced the same way. In a multi-process run only the chief
+    (process 0) holds and checks the folder: the others may share it.
     """
     output = config.output
     if plan and not plan.is_chief:
         os.makedirs(output, exist_ok=True)
-        return os.path.abspath(output)
-    earlier = [] if config.resume else checkpoint.earlier_run(output)
-    if earlier and not config.overwrite:
-        raise TrainingError(
-            f"{output} already holds a run ({', '.join(earlier)}); pass --resume to continue "
-            "it, --overwrite to replace it, or choose another --output."
-        )
+        yield os.path.abspath(output), []
+        return
+    _make_writable(output)
+    with checkpoint.hold(output):
+        checkpoint.clean_stale(output)
+        earlier = [] if config.resume else checkpoint.earlier_run(output)
+        if earlier and not config.overwrite:
+            raise TrainingError(
+                f"{output} already holds a run ({', '.join(earlier)}); pass --resume to "
+                "continue it, --overwrite to replace it, or choose another --output."
+            )
+        yield os.path.abspath(output), ([] if config.resume else checkpoint.run_files(output))
+
+
+def _make_writable(output):
     try:
         os.makedirs(output, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=output, prefix=".write-test.")
@@ -186,10 +214,6 @@ def prepare_output(config, plan=None):
             f"cannot write to output folder {output}: {error.strerror or error}. "
             "Choose a writable folder with --output."
         ) from None
-    checkpoint.clean_stale(output)
-    if earlier:
-        checkpoint.clear_run(output)
-    return os.path.abspath(output)
 
 
 def load_data(config):
@@ -212,19 +236,27 @@ def load_data(config):
 
 
 def build_or_resume(config, data, output, plan):
-    """A new compiled model, or the latest checkpoint's: ``(model, state, history)``."""
+    """A new compiled model, or the latest checkpoint's: ``(model, state, history)``.
+
+    The state records what :mod:`zoo.resume` checks and restores: the
+    model, the dataset and its fingerprint, the recipe.
+    """
     import keras
 
-    from zoo._builder import apply_backend_speedups
     from zoo.conv import apply_to_model
     from zoo.data import check_label_range
     from zoo.models import get_model, model_spec
 
     keras.utils.set_random_seed(config.seed)
+    identity = resume.data_identity(data, config.dataset)
     scope = plan.scope() if plan else contextlib.nullcontext()
     with scope:
         if config.resume:
             model, state, history = checkpoint.load(output)
+            resume.check_same_data(state, identity, output)
+            check_epochs_left(config, state["epochs_completed"], output)
+            resume.recompile(model, lambda m: compile_for(m, config, data))
+            checkpoint.check_same_model(model, config, output)
         else:
             default = model_spec(config.model).default_input_shape
             height, width = config.image_size or default[:2]
@@ -235,16 +267,8 @@ def build_or_resume(config, data, output, plan):
             compile_for(model, config, data)
             state, history = {"epochs_completed": 0}, {}
     apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
-    if config.resume:  # a new model got the speed-ups from its builder and compile_model
-        apply_backend_speedups(model)
-        checkpoint.check_same_model(model, config, output)
     if plan and plan.backend == "torch":
         distribute_torch.wrap(model)  # DDP: process 0's weights everywhere, gradients averaged
-    if config.resume and state["epochs_completed"] >= config.epochs:
-        raise TrainingError(
-            f"--resume: {state['epochs_completed']} epochs are already done in {output}; ask "
-            f"for more with --epochs N (N > {state['epochs_completed']}, the total)."
-        )
     classes = int(model.output_shape[-1])
     splits = {"training": data.train, "validation": data.validation, "test": data.test}
     for split, labels in ((name, s.labels) for name, s in splits.items() if s is not None):
@@ -255,8 +279,19 @@ def build_or_resume(config, data, output, plan):
         "dataset": config.dataset,
         "backend": keras.backend.backend(),
         "seed": config.seed,
+        "recipe": resume.recipe_of(config),
+        **identity,
     }
     return model, state, history
+
+
+def check_epochs_left(config, done, output):
+    """Refuse a resumed run with nothing to do: every epoch trained and reported."""
+    if done > config.epochs or (done == config.epochs and resume.report_done(output, done)):
+        raise TrainingError(
+            f"--resume: {done} epochs are already done in {output}; ask for more with "
+            f"--epochs N (N > {done}, the total)."
+        )
 
 
 def compile_for(model, config, data):
@@ -281,7 +316,7 @@ def one_hot_classes(model):
     return int(model.output_shape[-1]) if recipe.wants_one_hot(model) else None
 
 
-def fit(model, config, data, output, state, history, plan):
+def fit(model, config, data, output, state, history, plan, replacing=()):
     """Train from the state's epoch to ``config.epochs``; returns the seconds it took."""
     import keras
 
@@ -303,7 +338,7 @@ def fit(model, config, data, output, state, history, plan):
     writes = not plan or plan.is_chief
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        checkpoint.epoch_callback(output, history, state, writes),
+        checkpoint.epoch_callback(output, history, state, writes, replacing),
     ]
     callbacks += recipe.optional_callbacks(config, output, validation_data is not None, writes)
     start = time.perf_counter()
@@ -349,7 +384,14 @@ def evaluate(model, data, batch):
 def write_report(config, model, data, evaluation, history, state, seconds, output, plan):
     """metrics.json, classes.json and the two pictures; returns the metrics."""
     metrics = report.metrics(config, model, data, evaluation, history, state, seconds, plan)
-    report.write(output, metrics, data, evaluation, history)
+    try:
+        report.write(output, metrics, data, evaluation, history)
+    except Exception as error:  # a full disk, a class name a plot cannot draw...
+        problem = "the disk is full" if getattr(error, "errno", None) in FULL else error
+        raise TrainingError(
+            f"could not write the report in {output} ({problem}); the trained model is safe "
+            f"in {output}/checkpoint, and --resume writes the report once that is fixed."
+        ) from error
     if plan:
         from zoo.distribute import finish_together
 
