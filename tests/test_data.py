@@ -22,11 +22,12 @@ def test_digits_fixed_stratified_split():
     assert 0.0 <= first.x_train.min() and first.x_train.max() == 1.0
 
 
-def test_limit_keeps_the_first_training_images():
+def test_limit_keeps_a_seeded_sample_of_the_training_images():
     limited = data.load_dataset("digits", limit=100)
     full = data.load_dataset("digits")
     assert limited.train_size == 100
-    np.testing.assert_array_equal(limited.x_train, full.x_train[:100])
+    chosen = data.dataset.limited_indices(full.y_train, 100, seed=0)
+    np.testing.assert_array_equal(limited.x_train, full.x_train[chosen])
     assert limited.test_size == full.test_size
 
 

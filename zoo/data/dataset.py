@@ -40,6 +40,8 @@ __all__ = [
     "check_label_range",
     "rare_class_warnings",
     "scan_images",
+    "limited_indices",
+    "check_class_labels",
     "stratified_split",
     "ordered_split",
     "TEST_FRACTION",
@@ -177,15 +179,18 @@ def _find_loader(source):
     )
 
 
-def load_dataset(source, limit=None, skip_bad_images=False):
+def load_dataset(source, limit=None, skip_bad_images=False, seed=0):
     """Load a dataset by name or path.
 
     Args:
         source: a registered name (``"digits"``, ``"mnist"``, ...) or a path
             to a folder of images, an ``.npz`` file or an IDX folder.
-        limit: keep only the first ``limit`` training images (quick runs).
+        limit: keep only ``limit`` training images (quick runs), a sample
+            chosen by ``seed`` that keeps every class's share (see
+            :func:`limited_indices`).
         skip_bad_images: for image files, leave out those that cannot be read
             (one warning line) instead of refusing the dataset.
+        seed: chooses the ``limit`` sample; the same seed, the same images.
 
     Images on disk are all checked before training starts (see
     :func:`scan_images`); every unreadable file is named.
@@ -210,10 +215,31 @@ def load_dataset(source, limit=None, skip_bad_images=False):
     if limit is not None:
         if limit < 1:
             raise DataError(f"--limit must be at least 1, got {limit}.")
-        data = data.with_train(data.train.subset(np.arange(min(limit, len(data.train)))))
+        data = data.with_train(data.train.subset(limited_indices(data.train.labels, limit, seed)))
     if data.train.streaming:
         data = _without_bad_images(data, skip_bad_images)
     return data
+
+
+def limited_indices(labels, limit, seed=0):
+    """``limit`` indices of ``labels`` drawn by ``seed``, every class keeping its share; sorted.
+
+    Files are listed class by class, so the first ``limit`` would all be one
+    class. Each class's members are shuffled and ranked by how far into
+    their class they fall (rank / class size); taking the lowest ranks first
+    gives every class one image before any class gets a second (when
+    ``limit`` allows), then images in proportion to the class sizes.
+    """
+    labels = np.asarray(labels)
+    if limit >= len(labels):
+        return np.arange(len(labels))
+    order = np.random.default_rng(seed).permutation(len(labels))
+    place = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = order[labels[order] == label]  # this class, in shuffled order
+        place[members] = np.arange(len(members)) / len(members)
+    chosen = order[np.argsort(place[order], kind="stable")[:limit]]
+    return np.sort(chosen)
 
 
 def _without_bad_images(data, skip):
@@ -238,10 +264,13 @@ def _without_bad_images(data, skip):
 
 
 def scan_images(paths, progress_every=500):
-    """Decode every image's header; return ``[(path, reason), ...]`` for the unreadable ones.
+    """Decode every image in full; return ``[(path, reason), ...]`` for the unreadable ones.
 
-    Pillow's ``verify`` reads the whole file's structure without decoding
-    pixels. With many files a progress line is printed on stderr.
+    Pillow's ``verify`` checks a file's structure (a PNG's checksums) but
+    decodes no pixels, so a truncated JPEG passed it and failed only when the
+    test images were read after training. Each file is therefore verified
+    and then decoded (``load``), as training will read it. With many files a
+    progress line is printed on stderr.
     """
     from PIL import Image
 
@@ -250,6 +279,8 @@ def scan_images(paths, progress_every=500):
         try:
             with Image.open(path) as image:
                 image.verify()
+            with Image.open(path) as image:
+                image.load()
         except Exception as error:  # Pillow raises many kinds for a damaged file
             bad.append((path, (str(error).splitlines() or [type(error).__name__])[0][:80]))
         if total >= progress_every and (index % progress_every == 0 or index == total):
@@ -267,6 +298,76 @@ def check_label_range(labels, classes, split="training"):
             f"{classes} classes (labels 0..{classes - 1}). Pass --classes "
             f"{max(int(labels.max()) + 1, classes)} or fix the labels."
         )
+
+
+def check_class_labels(labelled, class_names=None):
+    """The class count K, once every label is a class 0..K-1 and no class is missing.
+
+    ``labelled`` maps a name for each label array (the file and the split,
+    for the message) to its integer labels. The classes are the distinct
+    labels of all the arrays, and they must be 0..K-1; with ``class_names``,
+    K is the number of names. Counting classes as the largest label plus one
+    let one stray 255 among the digits 0..9 make a 256-class model in which
+    246 classes never appear, with only a "rare class" warning.
+    """
+    arrays = {name: np.asarray(labels).ravel() for name, labels in labelled.items()}
+    present = np.unique(np.concatenate(list(arrays.values())))
+    if present.size and present[0] < 0:
+        name, index = _first(arrays, lambda labels: labels < 0)
+        raise DataError(
+            f"{name}: label {arrays[name][index]} at index {index} is negative; labels must be "
+            "the class indices 0..K-1."
+        )
+    if class_names is not None:
+        return _check_named_classes(arrays, present, list(class_names))
+    gaps = np.setdiff1d(np.arange(present[-1] + 1 if present.size else 0), present)
+    if gaps.size:
+        name, index = _first(arrays, lambda labels: labels > gaps[0])
+        raise DataError(
+            f"{name}: label {arrays[name][index]} at index {index} leaves a gap: label(s) "
+            f"{_spans(gaps)} never appear, and the classes must be the labels 0..K-1 with none "
+            "missing. Fix or remove the stray label(s), or renumber the classes 0..K-1."
+        )
+    return int(present.size)
+
+
+def _check_named_classes(arrays, present, class_names):
+    count = len(class_names)
+    if present.size and present[-1] >= count:
+        name, index = _first(arrays, lambda labels: labels >= count)
+        raise DataError(
+            f"{name}: label {arrays[name][index]} at index {index} is past the {count} "
+            f"class_names (labels 0..{count - 1}); fix the label or add its class name."
+        )
+    gaps = np.setdiff1d(np.arange(count), present)
+    if gaps.size:
+        names = ", ".join(repr(class_names[i]) for i in gaps[:5]) + (
+            " ..." if gaps.size > 5 else ""
+        )
+        raise DataError(
+            f"{', '.join(arrays)}: label(s) {_spans(gaps)} ({names}) never appear, so the model "
+            "would have classes it never sees; add their images or remove those class_names."
+        )
+    return count
+
+
+def _first(arrays, test):
+    """``(name, index)`` of the first label, array by array, for which ``test`` holds."""
+    for name, labels in arrays.items():
+        hits = np.flatnonzero(test(labels))
+        if hits.size:
+            return name, int(hits[0])
+    raise AssertionError("no label matched")  # the callers test that one does
+
+
+def _spans(values, most=4):
+    """Sorted integers as runs, e.g. ``10..254`` or ``3, 7``; the first ``most`` runs."""
+    runs, start = [], values[0]
+    for before, value in zip(values, [*values[1:], None], strict=True):
+        if value != before + 1:
+            runs.append(f"{start}" if start == before else f"{start}..{before}")
+            start = value
+    return ", ".join(runs[:most]) + (" ..." if len(runs) > most else "")
 
 
 def rare_class_warnings(labels, class_names, validation_fraction):
