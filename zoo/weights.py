@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import warnings
 from dataclasses import dataclass
 from importlib import resources
@@ -254,6 +255,22 @@ def _imagenet_file():
     return path
 
 
+# Our own words for a file torch's safe loader refused: torch's message suggests loading it
+# with weights_only=False, which would run whatever code the file carries.
+_NOT_PLAIN = (
+    "{path} is not a plain state dict of tensors: it holds other Python objects, and it was "
+    "not loaded because loading them could run code. Re-save it as a state dict where it was "
+    "made: torch.save(model.state_dict(), path)."
+)
+
+
+def _first_line(error):
+    """The first line of ``error``, never one that talks about ``weights_only``."""
+    text = str(error).strip()
+    line = text.splitlines()[0][:200] if text else ""
+    return "" if "weights_only" in line else line
+
+
 def read_torch_state_dict(path):
     """``{key: float32 array}`` from a PyTorch state-dict file (``torch.load(weights_only=True)``).
 
@@ -271,11 +288,12 @@ def read_torch_state_dict(path):
         ) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and torch errors alike
+    except pickle.UnpicklingError:  # weights_only met an object other than tensors
+        raise ZooError(_NOT_PLAIN.format(path=path)) from None
+    except Exception as error:  # zip and torch errors
         raise ZooError(
             f"cannot read {path} as a PyTorch state dict ({type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}). Save one "
-            "with torch.save(model.state_dict(), path)."
+            f"{_first_line(error)}). Save one with torch.save(model.state_dict(), path)."
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a training checkpoint that wraps the state dict
