@@ -6,10 +6,14 @@ in one batch, blind to folders, with a traceback for a decompression bomb; a ful
 the backend; ``zoo-convert --overwrite`` onto a folder.
 """
 
+import errno
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import keras
 import pytest
@@ -82,6 +86,196 @@ def test_a_hostile_pth_is_refused_in_our_own_words(tmp_path, capsys):
         zoo.get_model("alexnet_torchvision", include_top=False, weights=str(hostile))
     assert "weights_only" not in str(refused.value)
     assert not marker.exists() and not destination.exists()
+
+
+# --------------------------------------------------------------------------- item 9: export
+
+
+def _stamped_export(model_path, output):
+    assert exporting.main([model_path, "--format", "onnx", "--output", str(output)]) == 0
+    return output.read_bytes()
+
+
+@needs_onnx_export
+def test_export_restores_what_a_killed_export_moved_aside(model_path, tmp_path, capsys):
+    """Killed between moving the old export aside and the new one in: the next run puts it back.
+
+    The leftovers are made by hand as a kill leaves them, with the id of a process that ended;
+    a live process's folders (this one's) are never touched.
+    """
+    output = tmp_path / "lenet5.onnx"
+    first = _stamped_export(model_path, output)
+    dead, alive = dead_pid(), os.getpid()
+    aside = tmp_path / f".zoo-export.old.{dead}.k1ll3d"
+    aside.mkdir()
+    os.replace(output, aside / output.name)  # the old export, only in the hidden folder
+    scratch = tmp_path / f".zoo-export.{dead}.n3w"
+    scratch.mkdir()
+    (scratch / output.name).write_bytes(b"half a new export")
+    running = tmp_path / f".zoo-export.{alive}.l1ve"
+    running.mkdir()
+    capsys.readouterr()
+
+    argv = [model_path, "--format", "onnx", "--output", str(output)]
+    assert exporting.main(argv) == 2  # restored first, so it exists: refused, not replaced
+    error = capsys.readouterr().err
+    assert f"note: restored {output}" in error and f"{output} already exists" in error
+    assert output.read_bytes() == first
+    assert hidden(tmp_path) == [running.name]
+
+
+@needs_onnx_export
+def test_export_removes_an_old_copy_once_the_new_export_is_in(model_path, tmp_path, capsys):
+    """Killed after the new export went in: the aside copy goes, a user's file's copy stays."""
+    output = tmp_path / "lenet5.onnx"
+    first = _stamped_export(model_path, output)
+    dead = dead_pid()
+    superseded = tmp_path / f".zoo-export.old.{dead}.d0ne"
+    superseded.mkdir()
+    (superseded / output.name).write_bytes(first)  # the old one; the new one is at output
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(b"the user's own file took the place")
+    only_copy = tmp_path / f".zoo-export.old.{dead}.k33p"
+    only_copy.mkdir()
+    (only_copy / mine.name).write_bytes(first)
+
+    argv = [model_path, "--format", "onnx", "--output", str(tmp_path / "other.onnx")]
+    assert exporting.main(argv) == 0
+    assert hidden(tmp_path) == [only_copy.name]  # never deleted: it is the only copy
+    assert output.read_bytes() == first and mine.read_bytes().startswith(b"the user's")
+
+
+# A zoo-export that stops still (prints "stopped", sleeps) at one moment of its work, so the
+# test can SIGKILL it exactly there: after the old export went aside, or after the new one
+# went in. os.replace is wrapped in the child process only.
+_STOPPING_EXPORT = """
+import os, sys, time
+from zoo import export
+stage, output, real = sys.argv[1], os.path.abspath(sys.argv[-2]), os.replace
+def replace(source, target):
+    real(source, target)
+    if os.path.abspath(source if stage == "aside" else target) == output:
+        print("stopped", flush=True)
+        time.sleep(600)
+if stage != "writing":
+    os.replace = replace
+sys.exit(export.main(sys.argv[2:]))
+"""
+
+
+def _start_export(stage, argv):
+    command = [sys.executable, "-c", _STOPPING_EXPORT, stage, *argv]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(300, process.kill)  # never hang the suite
+    watchdog.daemon = True
+    watchdog.start()
+    return process, watchdog
+
+
+def _kill_while_writing(process, folder):
+    """SIGKILL once the export's scratch folder holds something: mid-export."""
+    prefix = f".zoo-export.{process.pid}."
+    while process.poll() is None:
+        scratches = [n for n in os.listdir(folder) if n.startswith(prefix)]
+        if scratches and os.listdir(folder / scratches[0]):
+            break
+        time.sleep(0.01)
+
+
+@needs_onnx_export
+@pytest.mark.parametrize("stage", ["writing", "aside", "in"])
+def test_sigkill_during_export_loses_nothing_and_the_next_run_cleans(
+    model_path, tmp_path, capsys, stage
+):
+    output = tmp_path / "lenet5.onnx"
+    first = _stamped_export(model_path, output)
+    argv = [model_path, "--format", "onnx", "--output", str(output), "--overwrite"]
+    process, watchdog = _start_export(stage, argv)
+    if stage == "writing":
+        _kill_while_writing(process, tmp_path)
+    else:
+        assert process.stdout.readline() == "stopped\n", process.communicate()
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    watchdog.cancel()
+    assert process.returncode == -signal.SIGKILL
+    assert hidden(tmp_path), "the kill should leave a hidden folder behind"
+    if stage == "aside":
+        assert not output.exists()  # the old export is only in the hidden folder now
+
+    capsys.readouterr()
+    assert exporting.main([*argv[:-1]]) == 2  # without --overwrite: restores, then refuses
+    assert hidden(tmp_path) == []
+    assert exporting._previous_export("onnx", str(output)) == {str(output)}
+    if stage != "in":
+        assert output.read_bytes() == first
+    assert exporting.main(argv) == 0 and hidden(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- item 9: convert
+
+
+def test_convert_removes_temporaries_of_killed_conversions_only(tmp_path, capsys):
+    dead, alive = dead_pid(), os.getpid()
+    killed = tmp_path / f".alexnet.weights.h5.{dead}.tmp.weights.h5"
+    running = tmp_path / f".alexnet.weights.h5.{alive}.tmp.weights.h5"
+    users = tmp_path / ".notes.tmp.weights.h5"
+    for path in (killed, running, users):
+        path.write_bytes(b"weights")
+    argv = [str(tmp_path / "missing.pth"), str(tmp_path / "alexnet.weights.h5")]
+    assert convert.main(argv) == 2  # the run itself fails; it has cleaned up first
+    assert "does not exist" in one_line(capsys.readouterr().err, "zoo-convert")
+    assert hidden(tmp_path) == sorted([users.name, running.name])
+
+
+# --------------------------------------------------------------------------- item 16
+
+
+@needs_onnx_export
+@pytest.mark.parametrize("code", [errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)])
+def test_export_on_a_full_disk_says_so(model_path, tmp_path, capsys, monkeypatch, code):
+    """A full disk fails on every backend: the line must not send the user to another one."""
+
+    def full(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"the first bytes")
+        raise OSError(code, os.strerror(code), filepath)
+
+    monkeypatch.setattr(keras.Model, "export", full)
+    argv = [model_path, "--format", "onnx", "--output", str(tmp_path / "m.onnx")]
+    assert exporting.main(argv) == 2
+    error = one_line(capsys.readouterr().err, "zoo-export")
+    assert "the disk is full" in error and os.strerror(code) in error
+    assert "KERAS_BACKEND" not in error and "backend" not in error
+    assert os.listdir(tmp_path) == []
+
+
+def test_convert_on_a_full_disk_says_so(tmp_path, monkeypatch):
+    model = zoo.lenet()
+
+    def full(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(type(model), "save_weights", full)
+    with pytest.raises(ZooError, match="the disk is full: cannot write"):
+        convert._save_atomically(model, str(tmp_path / "lenet.weights.h5"))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_convert_never_replaces_a_folder(tmp_path, capsys, overwrite):
+    folder = tmp_path / "alexnet.weights.h5"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    source = tmp_path / "alexnet.pth"
+    source.write_bytes(b"not read: the destination is refused first")
+    argv = [str(source), str(folder)] + ["--overwrite"] * overwrite
+    assert convert.main(argv) == 2
+    error = one_line(capsys.readouterr().err, "zoo-convert")
+    assert f"{folder} is a folder" in error and "never replaces a folder" in error
+    assert os.listdir(folder) == ["thesis.tex"]
 
 
 def test_weights_module_never_quotes_weights_only():

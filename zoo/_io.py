@@ -2,12 +2,15 @@
 
 Each writer fills a temporary file in the destination folder, then renames it
 over the destination with ``os.replace``, which is atomic on POSIX and Windows.
+A writer that puts its process id in a temporary's name lets the next run find
+what a killed run left behind (:func:`dead_leftovers`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import tempfile
@@ -51,3 +54,48 @@ def read_csv(path):
 def save_figure(figure, path, dpi=100):
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=dpi)
+
+
+# --- temporaries a killed process left behind -----------------------------------------------
+
+
+def process_alive(pid):
+    """Whether a process with this id runs on this machine (a zombie counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def dead_leftovers(folder, pattern):
+    """Entries of ``folder`` whose names match ``pattern`` and whose writer has died.
+
+    ``pattern`` is a compiled regular expression with a ``pid`` group: the
+    process id that the writer put in the name. A live process's names never
+    come back, so a run never removes what another run is still writing.
+    """
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and not process_alive(int(match.group("pid"))):
+            found.append(os.path.join(folder, name))
+    return found
+
+
+def disk_full(error):
+    """Whether ``error`` says the disk (or the user's quota) is full."""
+    if not isinstance(error, OSError):
+        return False
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    text = str(error).lower()  # h5py reports the C library's error inside its own message
+    return "no space left" in text or "quota exceeded" in text

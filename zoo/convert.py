@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from importlib import resources
 
+from zoo._io import dead_leftovers, disk_full
 from zoo.errors import ZooError, run_command
 from zoo.weights import (
     IMAGENET_FILE,
@@ -39,27 +41,44 @@ def convert(source, destination, overwrite=False):
 
     The result loads with ``zoo.get_model("alexnet_torchvision", classes=N,
     weights=destination)`` on every backend, without torch. An existing
-    ``destination`` is refused unless ``overwrite``; the file is written to a
-    temporary name in the same folder and renamed, so it is never half-written.
+    ``destination`` is refused unless ``overwrite``, and a folder always; the
+    file is written to a temporary name in the same folder and renamed, so it
+    is never half-written. Temporaries that killed conversions left in that
+    folder are removed first.
     """
     from zoo.models import get_model
 
     source, destination = os.fspath(source), os.fspath(destination)
-    if not destination.endswith(KERAS_SUFFIX):
-        raise ZooError(f"the destination must end in '{KERAS_SUFFIX}', got {destination!r}.")
-    if os.path.exists(destination) and not overwrite:
-        raise ZooError(f"{destination} already exists; pass --overwrite to replace it.")
+    _check_destination(destination, overwrite)
     if not source.endswith(TORCH_SUFFIXES):
         raise ZooError(f"the source must be a PyTorch '.pth' or '.pt' file, got {source!r}.")
+    folder = os.path.dirname(os.path.abspath(destination))
+    if not os.path.isdir(folder):
+        raise ZooError(f"the destination folder {folder} does not exist; create it first.")
+    remove_dead_temporaries(folder)
     arrays = torchvision_to_keras(read_torch_state_dict(source), source)
     classes = int(arrays["predictions"][1].shape[0])
     model = get_model("alexnet_torchvision", input_shape=(None, None, 3), classes=classes)
     assign_by_name(model, arrays, source)
-    folder = os.path.dirname(os.path.abspath(destination))
-    if not os.path.isdir(folder):
-        raise ZooError(f"the destination folder {folder} does not exist; create it first.")
     _save_atomically(model, destination)
     return classes
+
+
+def _check_destination(destination, overwrite):
+    """Refuse a destination that is not a ``.weights.h5`` name, or one that must not be replaced.
+
+    ``--overwrite`` replaces a file, never a folder (a folder would be lost whole).
+    """
+    if not destination.endswith(KERAS_SUFFIX):
+        raise ZooError(f"the destination must end in '{KERAS_SUFFIX}', got {destination!r}.")
+    if os.path.isdir(destination):
+        inside = os.path.join(destination, "alexnet" + KERAS_SUFFIX)
+        raise ZooError(
+            f"{destination} is a folder; zoo-convert writes one file and never replaces a "
+            f"folder. Choose a file name, e.g. {inside}."
+        )
+    if os.path.lexists(destination) and not overwrite:
+        raise ZooError(f"{destination} already exists; pass --overwrite to replace it.")
 
 
 def _convert_parser():
@@ -168,13 +187,36 @@ def make_presets(folder=None, seed=0):
     return entries
 
 
+# The temporary a conversion writes first: .NAME.PID.tmp.weights.h5, beside the destination.
+TEMPORARY = re.compile(r"\..+\.(?P<pid>[0-9]+)\.tmp" + re.escape(KERAS_SUFFIX))
+
+
+def remove_dead_temporaries(folder):
+    """Remove the temporaries that killed conversions left in ``folder``.
+
+    Only names of the :data:`TEMPORARY` form whose process has died: a
+    conversion still running elsewhere keeps its file.
+    """
+    for path in dead_leftovers(folder, TEMPORARY):
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.remove(path)
+
+
 def _save_atomically(model, destination):
+    """Write to a temporary name, then rename: never half a file at ``destination``."""
     folder = os.path.dirname(os.path.abspath(destination))
     temporary = os.path.join(folder, f".{os.path.basename(destination)}.{os.getpid()}.tmp")
     temporary += KERAS_SUFFIX
     try:
         model.save_weights(temporary)
         os.replace(temporary, destination)
+    except OSError as error:
+        if not disk_full(error):
+            raise
+        raise ZooError(
+            f"the disk is full: cannot write {destination} ({error.strerror or 'no space left'})"
+            ". Free some space, or write to another disk; nothing was written."
+        ) from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)

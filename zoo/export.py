@@ -31,7 +31,10 @@ refuses; :func:`zoo._onnx_repair.repair_jax2onnx_max_pool` rewrites those nodes 
 other backends (see :mod:`zoo._onnx_repair`).
 
 Nothing at ``output`` is ever replaced unless it is a previous zoo export and
-``overwrite`` is asked for: see :func:`check_output_free`.
+``overwrite`` is asked for: see :func:`check_output_free`. An export killed
+part-way leaves hidden folders named with its process id; the next export into
+that folder removes them, or puts back the previous export they hold
+(:func:`recover_killed_exports`).
 """
 
 from __future__ import annotations
@@ -39,17 +42,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
 
 import numpy as np
 
 from zoo._callable import make_module_callable
+from zoo._io import dead_leftovers, disk_full
 from zoo._onnx_repair import _save_onnx, repair_jax2onnx_max_pool
 from zoo.errors import run_command
 from zoo.model_file import DeployError, _as_model, keras_outputs, load_zoo_model
 
-__all__ = ["FORMATS", "CAN_EXPORT", "export", "check_output_free", "main", "load_zoo_model"]
+__all__ = [
+    "FORMATS",
+    "CAN_EXPORT",
+    "export",
+    "check_output_free",
+    "main",
+    "load_zoo_model",
+    "recover_killed_exports",
+]
 
 FORMATS = ("onnx", "saved_model")
 KERAS_FORMAT = {"onnx": "onnx", "saved_model": "tf_saved_model"}
@@ -66,6 +80,10 @@ CHECK_BATCH = 3
 # How a later --overwrite recognises an export as the zoo's own (see check_output_free).
 EXPORT_MANIFEST = "zoo-export.json"
 ONNX_MARKER = "zoo.export"
+# The folders an export works in beside OUTPUT, named with its process id so that the next
+# run can tell a killed export's leftovers from a running one's (see recover_killed_exports).
+SCRATCH = re.compile(r"\.zoo-export\.(?P<pid>[0-9]+)\..+")  # the new export, being checked
+RETIRED = re.compile(r"\.zoo-export\.old\.(?P<pid>[0-9]+)\..+")  # the old one, moved aside
 
 
 def _check_format(format, backend):
@@ -210,36 +228,91 @@ def _move_into_place(scratch, format, output, overwrite):
     """Rename what the exporter wrote in ``scratch`` to ``output``, after checking again.
 
     Every file of a previous export being replaced is renamed aside first and
-    put back if moving the new one in fails; it is deleted only once the new
-    export is in place.
+    put back if moving the new one in fails (or is interrupted); it is deleted
+    only once the new export is in place. The main file (``output`` itself)
+    goes aside first and comes in last, so a missing ``output`` beside a
+    killed run's aside folder tells :func:`recover_killed_exports` to restore.
     """
     check_output_free(format, output, overwrite)
     output = os.path.abspath(output)
-    expected = {os.path.basename(target) for target in _targets(format, output)}
+    targets = _targets(format, output)
+    expected = {os.path.basename(target) for target in targets}
     unexpected = sorted(set(os.listdir(scratch)) - expected)
     if unexpected:
         raise DeployError(
             f"the exporter wrote files the zoo does not know ({', '.join(unexpected)}); "
             "nothing was written. Please report this with the model and backend."
         )
-    destination = os.path.dirname(output)
-    retired = tempfile.mkdtemp(prefix=".zoo-export.old.", dir=destination)
-    targets = _targets(format, output)
-    moved_aside = []
+    retired = _work_folder(os.path.dirname(output), ".zoo-export.old.")
+    moved_aside, moved_in = [], []
     try:
-        for target in targets:  # first every old file aside...
+        for target in targets:  # first every old file aside, the main one first...
             if os.path.lexists(target):
                 os.replace(target, os.path.join(retired, os.path.basename(target)))
                 moved_aside.append(target)
-        for target in targets:  # ...then every new one in
+        for target in reversed(targets):  # ...then every new one in, the main one last
             written = os.path.join(scratch, os.path.basename(target))
             if os.path.lexists(written):
                 os.replace(written, target)
-    except OSError:
-        for target in moved_aside:  # put the previous export back as it was
+                moved_in.append(target)
+    except BaseException:  # an OS error or Ctrl-C: put everything back as it was
+        for target in moved_in:
+            os.replace(target, os.path.join(scratch, os.path.basename(target)))
+        for target in moved_aside:
             os.replace(os.path.join(retired, os.path.basename(target)), target)
+        os.rmdir(retired)  # empty again
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _work_folder(destination, prefix):
+    """A new hidden folder in ``destination`` whose name carries this process's id."""
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", dir=destination)
+
+
+# --------------------------------------------------------------------------- after a kill
+
+
+def recover_killed_exports(folder):
+    """Undo what exports killed part-way left in ``folder``; return the paths restored.
+
+    A killed export's scratch folder (its unfinished new export) is removed.
+    Its aside folder holds the previous export: if that export's main file has
+    no replacement, the switch never finished and the previous export goes
+    back where it was; if a zoo export stands there now, the aside copy is
+    removed. Only folders of processes that are no longer alive are touched.
+    """
+    for scratch in dead_leftovers(folder, SCRATCH):
+        shutil.rmtree(scratch, ignore_errors=True)
+    restored = []
+    for retired in dead_leftovers(folder, RETIRED):
+        names = sorted(os.listdir(retired), key=len)  # OUTPUT comes before OUTPUT.data
+        main = os.path.join(folder, names[0]) if names else None
+        if main is not None and not os.path.lexists(main):
+            for name in names:  # over any new file the killed export had moved in
+                os.replace(os.path.join(retired, name), os.path.join(folder, name))
+            restored.append(main)
+        elif main is not None and not _previous_export(_format_of(main), main):
+            continue  # someone else's file took the place: keep the only copy we have
+        shutil.rmtree(retired, ignore_errors=True)
+    return restored
+
+
+def _format_of(path):
+    return "saved_model" if os.path.isdir(path) else "onnx"
+
+
+def _write_failure(error, what, destination):
+    """One line for an ``OSError`` met while writing an export into ``destination``."""
+    reason = error.strerror or str(error).strip().splitlines()[0][:200]
+    if disk_full(error):
+        return DeployError(
+            f"the disk is full: {what} in {destination} failed ({reason}); nothing was "
+            "written. Free some space, or choose an --output on another disk."
+        )
+    return DeployError(
+        f"cannot write in {destination}: {reason}; choose a folder you can write to with --output."
+    )
 
 
 def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
@@ -254,8 +327,10 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
     Nothing already at ``output`` is touched: an existing path is refused,
     unless ``overwrite`` is true and the path is a previous zoo export (a
     SavedModel folder holding only what its ``zoo-export.json`` lists, or an
-    ONNX file with the ``zoo.export`` metadata key). Returns ``{"format",
-    "output", "backend", "max_abs_difference"}``. Raises :class:`DeployError`.
+    ONNX file with the ``zoo.export`` metadata key). What killed exports left
+    beside ``output`` is cleaned or restored first (:func:`recover_killed_exports`).
+    Returns ``{"format", "output", "backend", "max_abs_difference",
+    "restored"}`` (the previous exports put back). Raises :class:`DeployError`.
     """
     import keras
 
@@ -266,17 +341,15 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
     destination = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(destination):
         raise DeployError(f"folder {destination} does not exist; create it or change --output.")
+    restored = recover_killed_exports(destination)  # before the check: they count as there
     check_output_free(format, output, overwrite)  # the user's files come first
     _check_exporter_installed(format, backend)
     images = check_batch(model)
     expected = keras_outputs(model, images)  # also marks the model as called, which JAX needs
     try:
-        scratch = tempfile.mkdtemp(prefix=".zoo-export.", dir=destination)
+        scratch = _work_folder(destination, ".zoo-export.")
     except OSError as error:
-        raise DeployError(
-            f"cannot write in {destination}: {error.strerror}; choose a folder you can write "
-            "to with --output."
-        ) from None
+        raise _write_failure(error, "creating a scratch folder", destination) from None
     try:
         written = os.path.join(scratch, os.path.basename(os.path.abspath(output)))
         try:
@@ -286,20 +359,17 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
             _mark_as_export(format, written, backend)
             actual = RUNNERS[format](written, images)
         except Exception as error:
-            message = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
-            others = [b for b in CAN_EXPORT[format] if b != backend]
-            raise DeployError(
-                f"{format} export on the {backend} backend failed: {type(error).__name__}: "
-                f"{message}. The {' and '.join(others)} backend(s) can also export {format}: "
-                f"run again with KERAS_BACKEND={others[0]}."
-            ) from None
+            raise _exporter_failure(error, format, backend, destination) from None
         difference = float(np.max(np.abs(np.asarray(actual) - expected)))
         if not difference <= tolerance:
             raise DeployError(
                 f"the exported {format} model differs from Keras by {difference:.3g} "
                 f"(more than {tolerance:g}); nothing was written."
             )
-        _move_into_place(scratch, format, output, overwrite)
+        try:
+            _move_into_place(scratch, format, output, overwrite)
+        except OSError as error:
+            raise _write_failure(error, "moving the export into place", destination) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -307,7 +377,25 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
         "output": os.path.abspath(output),
         "backend": backend,
         "max_abs_difference": difference,
+        "restored": restored,
     }
+
+
+def _exporter_failure(error, format, backend, destination):
+    """One line for an exporter that failed: the disk, or the backend's converter.
+
+    Only a converter's failure suggests another backend; a full disk or a
+    folder the OS refuses would fail on every backend alike.
+    """
+    if isinstance(error, OSError) and (disk_full(error) or error.errno is not None):
+        return _write_failure(error, f"writing the {format} export", destination)
+    message = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    others = [b for b in CAN_EXPORT[format] if b != backend]
+    return DeployError(
+        f"{format} export on the {backend} backend failed: {type(error).__name__}: "
+        f"{message}. The {' and '.join(others)} backend(s) can also export {format}: "
+        f"run again with KERAS_BACKEND={others[0]}."
+    )
 
 
 def _export_parser():
@@ -334,6 +422,10 @@ def main(argv=None):
 
 def _export_command(argv):
     options = _export_parser().parse_args(argv)
+    folder = os.path.dirname(os.path.abspath(options.output))
+    if os.path.isdir(folder):  # said first: the export may then refuse what came back
+        for path in recover_killed_exports(folder):
+            print(f"note: restored {path}, which a killed export had moved aside", file=sys.stderr)
     report = export(options.model, options.format, options.output, overwrite=options.overwrite)
     print(
         f"wrote {report['output']} ({options.format}, {report['backend']} backend); outputs "
