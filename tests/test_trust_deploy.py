@@ -10,17 +10,21 @@ import errno
 import os
 import shlex
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import keras
+import numpy as np
 import pytest
 from conftest import needs
+from PIL import Image
 
 import zoo
-from zoo import _io, convert, weights
+from zoo import _io, convert, predict, weights
 from zoo import export as exporting
 from zoo.errors import ZooError
 
@@ -276,6 +280,109 @@ def test_convert_never_replaces_a_folder(tmp_path, capsys, overwrite):
     error = one_line(capsys.readouterr().err, "zoo-convert")
     assert f"{folder} is a folder" in error and "never replaces a folder" in error
     assert os.listdir(folder) == ["thesis.tex"]
+
+
+# --------------------------------------------------------------------------- item 17: predict
+
+
+def _png(path, value=0, size=(28, 28)):
+    Image.fromarray(np.full(size, value, "uint8"), mode="L").save(path)
+    return str(path)
+
+
+def _bomb(path, side=20000):
+    """A valid PNG header claiming side x side pixels, with almost no data behind it."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+    return str(path)
+
+
+def _predicted(out):
+    return [line for line in out.splitlines() if not line.startswith(" ")]
+
+
+def test_predict_reports_bad_files_and_goes_on(model_path, tmp_path, capsys):
+    good = _png(tmp_path / "good.png", 200)
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    missing = str(tmp_path / "missing.png")
+    bomb = _bomb(tmp_path / "huge.png")
+    argv = [model_path, str(broken), good, missing, bomb, "--top", "2", "--batch-size", "2"]
+    assert predict.main(argv) == 1
+    captured = capsys.readouterr()
+    assert _predicted(captured.out) == [good]
+    assert len(captured.out.splitlines()) == 3  # the path and two classes
+    errors = [line for line in captured.err.splitlines() if line.startswith("zoo-predict:")]
+    assert len(errors) == 3, captured.err
+    assert f"cannot read image {broken}" in errors[0]
+    assert f"image not found: {missing}" in errors[1]
+    assert f"cannot read image {bomb}" in errors[2] and "exceeds limit" in errors[2]
+
+
+def test_predict_reads_folders_sorted_without_hidden_files(model_path, tmp_path, capsys):
+    folder = tmp_path / "digits"
+    (folder / "sub").mkdir(parents=True)
+    (folder / ".cache").mkdir()
+    names = ["b.png", "a.PNG", "sub/c.jpg", ".hidden.png", ".cache/d.png", "notes.txt"]
+    for name in names:
+        if name.endswith("txt"):
+            (folder / name).write_text("not an image")
+        else:
+            Image.fromarray(np.zeros((8, 8), "uint8"), mode="L").save(
+                folder / name, format="JPEG" if name.endswith("jpg") else "PNG"
+            )
+    assert predict.main([model_path, str(folder)]) == 0
+    expected = [str(folder / name) for name in ("a.PNG", "b.png", "sub/c.jpg")]
+    assert _predicted(capsys.readouterr().out) == expected
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert predict.main([model_path, str(empty)]) == 2  # nothing at all to predict
+    error = capsys.readouterr().err
+    assert "no image files (.png" in error and f"in folder {empty}" in error
+    assert "nothing was predicted" in error
+    assert predict.main([model_path, str(empty), str(folder / "b.png")]) == 1
+
+
+def test_predict_goes_batch_by_batch(model_path, tmp_path, monkeypatch, capsys):
+    """Memory stays bounded: the model never sees more than --batch-size images at once."""
+    paths = [_png(tmp_path / f"{i}.png", 40 * i) for i in range(5)]
+    model = zoo.model_file.load_zoo_model(model_path)
+    whole = predict.classify(model, paths, top=3)
+    seen = []
+    real = predict.keras_outputs
+
+    def counting(model, images):
+        seen.append(len(images))
+        return real(model, images)
+
+    monkeypatch.setattr(predict, "keras_outputs", counting)
+    batched = predict.classify(model, paths, top=3, batch_size=2)
+    assert seen == [2, 2, 1]
+    for one, other in zip(whole, batched, strict=True):
+        assert [i for i, _ in one] == [i for i, _ in other]
+        np.testing.assert_allclose([p for _, p in one], [p for _, p in other], atol=1e-5)
+    seen.clear()
+    assert predict.main([model_path, *paths]) == 0
+    assert seen == [5] and len(_predicted(capsys.readouterr().out)) == 5
+    assert predict.main([model_path, *paths, "--batch-size", "0"]) == 2
+    assert "--batch-size must be at least 1" in capsys.readouterr().err
+
+
+def test_classify_still_raises_for_a_bad_file(model_path, tmp_path):
+    model = zoo.model_file.load_zoo_model(model_path)
+    with pytest.raises(zoo.model_file.DeployError, match="exceeds limit"):
+        predict.classify(model, [_png(tmp_path / "ok.png"), _bomb(tmp_path / "huge.png")])
 
 
 def test_weights_module_never_quotes_weights_only():

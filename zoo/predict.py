@@ -3,9 +3,13 @@
 Command line::
 
     zoo-predict runs/lenet5/model.keras digit.png another.png --top 3
+    zoo-predict runs/lenet5/model.keras my_digits/ --batch-size 64
 
 Images are read as ``zoo-train`` reads them; class names come from the
-``classes.json`` written beside ``model.keras``.
+``classes.json`` written beside ``model.keras``. A folder stands for the
+image files under it. Images go through the model a batch at a time, and a
+file that cannot be read is reported on its own line while the rest are
+classified.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import numpy as np
 from zoo.errors import run_command
 from zoo.model_file import DeployError, keras_outputs, load_zoo_model
 
-__all__ = ["classify", "load_class_names", "main"]
+__all__ = ["classify", "collect_images", "load_class_names", "main", "predict_files"]
+
+BATCH_SIZE = 32  # images in memory at a time: AlexNet's 227x227x3 inputs, about 20 MB
+EXIT_SOME_FAILED = 1  # some images were predicted, others could not be read
 
 
 def load_class_names(model_path, classes_path, count):
@@ -50,37 +57,106 @@ def load_class_names(model_path, classes_path, count):
     return [str(name) for name in names], True
 
 
-def classify(model, image_paths, top=5, preprocess="scale"):
+def classify(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZE):
     """Top ``top`` classes of each image: a list of ``[(class_index, probability), ...]``.
 
     Images are read as ``zoo-train`` reads them: converted to the model's
     channels, resized (bilinear) to its input and scaled to [0, 1]. With
     ``preprocess="torch"`` (torchvision's ImageNet weights) they are then
-    normalised by :func:`zoo.imagenet.preprocess_input`.
+    normalised by :func:`zoo.imagenet.preprocess_input`. They go through the
+    model ``batch_size`` at a time. A file that cannot be read raises
+    :class:`DeployError`; :func:`predict_files` skips it instead.
     """
+    results = []
+    for _, best, problem in predict_files(model, image_paths, top, preprocess, batch_size):
+        if problem is not None:
+            raise DeployError(problem)
+        results.append(best)
+    return results
+
+
+def predict_files(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZE):
+    """Yield ``(path, best, None)`` per image, or ``(path, None, problem)`` for a bad file.
+
+    Files are read and classified ``batch_size`` at a time, so memory stays
+    bounded however many there are, and one unreadable file costs only itself.
+    """
+    shape = tuple(model.inputs[0].shape[1:])
+    for start in range(0, len(image_paths), batch_size):
+        chunk = image_paths[start : start + batch_size]
+        loaded = [_read_image(path, shape) for path in chunk]
+        good = [image for image in loaded if not isinstance(image, str)]
+        ranked = iter(_top_classes(model, good, top, preprocess) if good else [])
+        for path, image in zip(chunk, loaded, strict=True):
+            if isinstance(image, str):
+                yield path, None, image
+            else:
+                yield path, next(ranked), None
+
+
+def _read_image(path, shape):
+    """The image at ``path`` as the model takes it, or one line saying why it cannot be."""
+    from PIL import Image
+
     from zoo.data import DataError, load_image_file
 
-    shape = tuple(model.inputs[0].shape[1:])
-    batch = []
-    for path in image_paths:
-        if not os.path.isfile(path):
-            raise DeployError(f"image not found: {path}.")
-        try:
-            batch.append(load_image_file(path, shape))
-        except DataError as error:
-            raise DeployError(str(error)) from None
-    images = np.stack(batch).astype("float32")
+    if not os.path.isfile(path):
+        return f"image not found: {path}."
+    try:
+        return load_image_file(path, shape)
+    except DataError as error:
+        return str(error)
+    except Image.DecompressionBombError as error:  # Pillow refuses before decoding
+        return f"cannot read image {path}: {error} Refused; resize it first."
+    except MemoryError:
+        return f"cannot read image {path}: it does not fit in memory. Resize it first."
+    except Exception as error:  # a decoder's own failure: this file only
+        return f"cannot read image {path}: {type(error).__name__}: {error}."
+
+
+def _top_classes(model, images, top, preprocess):
+    """The ``top`` (class index, probability) pairs of each image in one batch."""
+    images = np.stack(images).astype("float32")
     if preprocess == "torch":
         from zoo.imagenet import preprocess_input
 
         images = preprocess_input(images * 255.0, mode="torch")
-    scores = keras_outputs(model, images)
-    probabilities = _as_probabilities(scores)
+    probabilities = _as_probabilities(keras_outputs(model, images))
     order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top]
     return [
         [(int(i), float(row[i])) for i in best]
         for row, best in zip(probabilities, order, strict=True)
     ]
+
+
+def collect_images(paths):
+    """The image files ``paths`` name, each folder replaced by the images under it, sorted.
+
+    Returns ``(files, problems)``: ``problems`` holds one line per folder
+    without any image. Hidden files and folders (names starting with a dot)
+    inside a folder are skipped; a file named on the command line is kept
+    whatever its name, so that a missing or unreadable one is reported, not
+    dropped.
+    """
+    from zoo.data import IMAGE_EXTENSIONS
+
+    files, problems = [], []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = []
+        for root, folders, names in os.walk(path):
+            folders[:] = [folder for folder in folders if not folder.startswith(".")]
+            found += [
+                os.path.join(root, name)
+                for name in names
+                if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+            ]
+        files += sorted(found)
+        if not found:
+            problems.append(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}.")
+    return files, problems
 
 
 def _as_probabilities(scores):
@@ -99,8 +175,14 @@ def _predict_parser():
         "one gets the ImageNet names).",
     )
     parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
-    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     parser.add_argument("--top", type=int, default=3, help="how many classes to print per image")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH_SIZE,
+        help=f"images read and classified at a time (default {BATCH_SIZE})",
+    )
     parser.add_argument("--classes", default=None, help="class names JSON (default: beside model)")
     parser.add_argument(
         "--preprocess",
@@ -113,22 +195,46 @@ def _predict_parser():
 
 
 def main(argv=None):
-    """``zoo-predict``: one line on stderr and exit code 2 for bad input."""
+    """``zoo-predict``: exit code 0 when every image was classified.
+
+    An image that cannot be read (missing, not an image, too large to decode)
+    is one line on stderr and the others are still classified, batch by
+    batch, with exit code 1. Bad input that stops everything (the model, a
+    flag, no readable image at all) is one line and exit code 2.
+    """
     return run_command("zoo-predict", _predict_command, argv)
 
 
 def _predict_command(argv):
     options = _predict_parser().parse_args(argv)
-    if options.top < 1:
-        raise DeployError(f"--top must be at least 1, got {options.top}.")
+    for flag in ("top", "batch_size"):
+        if getattr(options, flag) < 1:
+            value = getattr(options, flag)
+            raise DeployError(f"--{flag.replace('_', '-')} must be at least 1, got {value}.")
     model = load_zoo_model(options.model)
     count = int(model.outputs[0].shape[-1])
     names, found = load_class_names(options.model, options.classes, count)
-    results = classify(model, options.images, min(options.top, count), options.preprocess)
     if not found:
         print("note: no classes.json beside the model; printing class indices", file=sys.stderr)
-    for path, best in zip(options.images, results, strict=True):
-        print(path)
-        for index, probability in best:
-            print(f"  {probability:7.4f}  {names[index]}")
-    return 0
+    paths, problems = collect_images(options.images)
+    for problem in problems:
+        _report(problem)
+    top, predicted = min(options.top, count), 0
+    for path, best, problem in predict_files(
+        model, paths, top, options.preprocess, options.batch_size
+    ):
+        if problem is not None:
+            _report(problem)
+            continue
+        lines = [path] + [f"  {probability:7.4f}  {names[i]}" for i, probability in best]
+        print("\n".join(lines), flush=True)
+        predicted += 1
+    if not predicted:
+        raise DeployError("no image could be read; nothing was predicted.")
+    return EXIT_SOME_FAILED if predicted < len(paths) or problems else 0
+
+
+def _report(problem):
+    """One line on stderr for an image left out; the others go on."""
+    sys.stderr.write(f"zoo-predict: error: {' '.join(problem.split())}\n")
+    sys.stderr.flush()
