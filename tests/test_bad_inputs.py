@@ -145,7 +145,8 @@ def test_zoo_train_refuses_with_one_line(case, tmp_path, finished_run, capsys):
     if "--output" not in argv:
         argv += ["--output", str(tmp_path / "out")]
     before = fingerprint(tmp_path)
-    assert train.main([*argv, "--quiet", "--limit", "60"]) == 2
+    limit = [] if "--resume" in argv else ["--limit", "60"]  # a resumed run keeps its own
+    assert train.main([*argv, "--quiet", *limit]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in error if not line.startswith("warning:")]
     assert len(errors) == 1 and errors[0].startswith("zoo-train: error: "), error

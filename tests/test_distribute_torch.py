@@ -210,3 +210,39 @@ def test_ctrl_c_ends_every_process_with_130_and_keeps_the_checkpoint(tmp_path):
         for pid in workers
     )
     assert checkpoint.latest_epoch(str(output)) >= 1
+
+
+def gone(pid):
+    """Whether process ``pid`` has ended (a zombie awaiting its parent counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "zombie" in status.read()
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_its_launcher(tmp_path, signum):
+    """SIGTERM to the launcher alone (a scheduler, ``kill PID``) reaches the workers, which stop
+    after their step; a launcher killed outright is noticed by its workers, which stop too."""
+    output = tmp_path / "job"
+    flags = [*RUN, "--output", str(output), "--distribute", "data-parallel", "--processes", "2"]
+    job = zoo_train(*flags, "--epochs", "1000")
+    try:
+        wait_for_epoch(job, output, 1)
+        workers = children(job.pid)
+        assert len(workers) == 2
+        job.send_signal(signum)
+        job.communicate(timeout=90)
+        deadline = time.monotonic() + 60
+        while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        job.kill()
+    assert all(gone(pid) for pid in workers)
+    if signum == signal.SIGTERM:
+        assert job.returncode == 130
+    epochs = checkpoint.latest_epoch(str(output))
+    assert epochs >= 1
+    time.sleep(2)  # nothing is training any more: the checkpoint stays where it is
+    assert checkpoint.latest_epoch(str(output)) == epochs

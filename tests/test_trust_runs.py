@@ -316,3 +316,17 @@ def test_resume_refuses_other_data_at_the_same_path(tmp_path, monkeypatch, capsy
 def test_a_seed_out_of_range_is_one_line(tmp_path, capsys, seed):
     assert zoo_train("--output", str(tmp_path / "out"), "--seed", seed) == 2
     assert "--seed must be a whole number" in one_error(capsys)
+
+
+def test_a_model_too_large_to_train_here_is_refused_before_it_runs_out(
+    tmp_path, monkeypatch, capsys
+):
+    """``--image-size 3000 3000`` makes LeNet a billion weights: say so, don't get killed."""
+    from zoo.data import images
+
+    monkeypatch.setattr(images, "available_memory", lambda: 200 * 2**20)
+    argv = ["--output", str(tmp_path / "out"), "--image-size", "256", "256", "--epochs", "1"]
+    assert zoo_train(*argv) == 2
+    line = one_error(capsys)
+    assert "training lenet5_modern at 256x256 with batch 64 would need" in line
+    assert "--image-size" in line

@@ -70,6 +70,8 @@ PUBLISHED = (
 ARTIFACTS = (*PUBLISHED, FOLDER, "logs")
 # Inside logs/: the event files of Keras's TensorBoard callback.
 LOG_FILES = ("train/events.out.tfevents.*", "validation/events.out.tfevents.*")
+# The file zoo-train creates and removes at once to check that OUTPUT is writable.
+WRITE_TEST = "write-test"
 # What an earlier version of the zoo wrote in checkpoint/ beside the epoch folders.
 OLD_POINTER = "latest.json"
 
@@ -234,13 +236,14 @@ def clean_stale(output):
     """Remove temporary files and folders a killed run of the zoo left in ``output``.
 
     Only names the zoo's own writers use are touched: ``.NAME.XXXX`` beside an
-    artifact (see :mod:`zoo._io`), ``checkpoint/.epoch-NNNN.XXXX``, and epoch
-    folders older than the newest (a run killed before removing them).
+    artifact (see :mod:`zoo._io`), ``.write-test.XXXX``,
+    ``checkpoint/.epoch-NNNN.XXXX``, and epoch folders older than the newest
+    (a run killed before removing them).
     Call it only while holding the folder (:func:`hold`): another live run's
     temporaries would look the same. Returns what was removed.
     """
     root = os.path.join(output, FOLDER)
-    patterns = [os.path.join(output, f".{name}.*") for name in ARTIFACTS]
+    patterns = [os.path.join(output, f".{name}.*") for name in (*ARTIFACTS, WRITE_TEST)]
     patterns += [os.path.join(root, ".epoch-*"), os.path.join(root, f".{OLD_POINTER}.*")]
     removed = sorted(path for pattern in patterns for path in glob.glob(pattern))
     removed += [os.path.join(root, name) for name, _ in _epoch_folders(root)[:-1]]

@@ -207,7 +207,7 @@ def claim_output(config, plan=None):
 def _make_writable(output):
     try:
         os.makedirs(output, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=output, prefix=".write-test.")
+        probe = tempfile.NamedTemporaryFile(dir=output, prefix=f".{checkpoint.WRITE_TEST}.")
         probe.close()
     except OSError as error:
         raise TrainingError(
@@ -222,7 +222,12 @@ def load_data(config):
 
     from zoo.data import load_dataset, rare_class_warnings
 
-    data = load_dataset(config.dataset, limit=config.limit, skip_bad_images=config.skip_bad_images)
+    data = load_dataset(
+        config.dataset,
+        limit=config.limit,
+        skip_bad_images=config.skip_bad_images,
+        seed=config.seed,
+    )
     count, fraction = len(data.train), config.validation_split
     held = int(round(count * fraction))
     if held >= count and fraction > 0:
@@ -264,6 +269,7 @@ def build_or_resume(config, data, output, plan):
             model = get_model(
                 config.model, input_shape=(height, width, default[2]), classes=classes
             )
+            check_training_memory(model, config.batch_size)
             compile_for(model, config, data)
             state, history = {"epochs_completed": 0}, {}
     apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
@@ -283,6 +289,27 @@ def build_or_resume(config, data, output, plan):
         **identity,
     }
     return model, state, history
+
+
+def check_training_memory(model, batch):
+    """Refuse a model too large to train here (``--image-size 3000 3000``), before it runs out.
+
+    Training holds each weight four times (the weight, its gradient, and up
+    to two optimizer moments) and each layer's output twice per image of a
+    batch (forward, and its gradient), all float32.
+    """
+    import numpy as np
+
+    from zoo.data.images import check_memory
+
+    outputs = sum(int(np.prod(layer.output.shape[1:])) for layer in model.layers)
+    need = 4 * (4 * model.count_params() + 2 * batch * outputs)
+    height, width = model.input_shape[1:3]
+    check_memory(
+        need,
+        f"training {model.name} at {height}x{width} with batch {batch}",
+        "lower --image-size or --batch-size.",
+    )
 
 
 def check_epochs_left(config, done, output):
