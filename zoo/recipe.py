@@ -23,6 +23,7 @@ __all__ = [
     "loss_for",
     "wants_one_hot",
     "optional_callbacks",
+    "check_training_memory",
 ]
 
 DEFAULT_MODEL, DEFAULT_DATASET = "lenet5", "digits"
@@ -258,3 +259,24 @@ def optional_callbacks(config, output, has_validation=True, writes=True):
             ) from None
         callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(output, "logs")))
     return callbacks
+
+
+def check_training_memory(model, batch):
+    """Refuse a model too large to train here (``--image-size 3000 3000``), before it runs out.
+
+    Training holds each weight four times (the weight, its gradient, and up
+    to two optimizer moments) and each layer's output twice per image of a
+    batch (forward, and its gradient), all float32.
+    """
+    import numpy as np
+
+    from zoo.data.images import check_memory
+
+    outputs = sum(int(np.prod(layer.output.shape[1:])) for layer in model.layers)
+    need = 4 * (4 * model.count_params() + 2 * batch * outputs)
+    height, width = model.input_shape[1:3]
+    check_memory(
+        need,
+        f"training {model.name} at {height}x{width} with batch {batch}",
+        "lower --image-size or --batch-size.",
+    )

@@ -44,6 +44,7 @@ __all__ = [
     "check_same_data",
     "recompile",
     "report_done",
+    "check_epochs_left",
 ]
 
 # The flags a resumed run takes from its checkpoint; a different value is refused.
@@ -163,3 +164,12 @@ def report_done(output, epochs):
             return json.load(handle).get("epochs_completed") == epochs
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def check_epochs_left(config, done, output):
+    """Refuse a resumed run with nothing to do: every epoch trained and reported."""
+    if done > config.epochs or (done == config.epochs and report_done(output, done)):
+        raise CheckpointError(
+            f"--resume: {done} epochs are already done in {output}; ask for more with "
+            f"--epochs N (N > {done}, the total)."
+        )

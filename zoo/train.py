@@ -259,7 +259,7 @@ def build_or_resume(config, data, output, plan):
         if config.resume:
             model, state, history = checkpoint.load(output)
             resume.check_same_data(state, identity, output)
-            check_epochs_left(config, state["epochs_completed"], output)
+            resume.check_epochs_left(config, state["epochs_completed"], output)
             resume.recompile(model, lambda m: compile_for(m, config, data))
             checkpoint.check_same_model(model, config, output)
         else:
@@ -269,7 +269,7 @@ def build_or_resume(config, data, output, plan):
             model = get_model(
                 config.model, input_shape=(height, width, default[2]), classes=classes
             )
-            check_training_memory(model, config.batch_size)
+            recipe.check_training_memory(model, config.batch_size)
             compile_for(model, config, data)
             state, history = {"epochs_completed": 0}, {}
     apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
@@ -289,36 +289,6 @@ def build_or_resume(config, data, output, plan):
         **identity,
     }
     return model, state, history
-
-
-def check_training_memory(model, batch):
-    """Refuse a model too large to train here (``--image-size 3000 3000``), before it runs out.
-
-    Training holds each weight four times (the weight, its gradient, and up
-    to two optimizer moments) and each layer's output twice per image of a
-    batch (forward, and its gradient), all float32.
-    """
-    import numpy as np
-
-    from zoo.data.images import check_memory
-
-    outputs = sum(int(np.prod(layer.output.shape[1:])) for layer in model.layers)
-    need = 4 * (4 * model.count_params() + 2 * batch * outputs)
-    height, width = model.input_shape[1:3]
-    check_memory(
-        need,
-        f"training {model.name} at {height}x{width} with batch {batch}",
-        "lower --image-size or --batch-size.",
-    )
-
-
-def check_epochs_left(config, done, output):
-    """Refuse a resumed run with nothing to do: every epoch trained and reported."""
-    if done > config.epochs or (done == config.epochs and resume.report_done(output, done)):
-        raise TrainingError(
-            f"--resume: {done} epochs are already done in {output}; ask for more with "
-            f"--epochs N (N > {done}, the total)."
-        )
 
 
 def compile_for(model, config, data):
@@ -437,9 +407,6 @@ def finish_helper(model, output, history, plan):
     )
     finish_together(plan)
     return TrainResult(None, output, history, model)
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 # --------------------------------------------------------------------------- entry points
