@@ -192,6 +192,8 @@ def claim_output(config, plan=None):
         os.makedirs(output, exist_ok=True)
         yield os.path.abspath(output), []
         return
+    if config.resume and not os.path.isdir(output):
+        checkpoint.read_state(output)  # raises: nothing to resume (and nothing is created)
     _make_writable(output)
     with checkpoint.hold(output):
         checkpoint.clean_stale(output)
