@@ -330,3 +330,15 @@ def test_a_model_too_large_to_train_here_is_refused_before_it_runs_out(
     line = one_error(capsys)
     assert "training lenet5_modern at 256x256 with batch 64 would need" in line
     assert "--image-size" in line
+
+
+def test_class_names_matplotlib_would_read_as_math_are_drawn_as_written(tmp_path):
+    """A class folder named ``$^$`` used to fail the report's figures after training."""
+    from zoo import viz
+
+    names = ["cost $5", "$^$", "a$\\frac{$b"]
+    figure = viz.plot_confusion_matrix(np.eye(3, dtype=int), names)
+    figure.savefig(tmp_path / "matrix.png")  # raised ValueError from mathtext before
+    history = viz.plot_history({"loss": [1.0, 0.5]}, title="lenet5 on $^$ (jax)")
+    history.savefig(tmp_path / "curves.png")
+    assert (tmp_path / "matrix.png").stat().st_size > 0

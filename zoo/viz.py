@@ -142,14 +142,20 @@ def plot_history(history, title="training history"):
         axis.grid(alpha=0.3)
         if axis.lines:
             axis.legend()
-    figure.suptitle(title)
+    figure.suptitle(_literal(title))
     figure.tight_layout()
     return figure
 
 
 def _short(name, length=14):
     name = str(name)
-    return name if len(name) <= length else name[: length - 1] + "…"
+    return _literal(name if len(name) <= length else name[: length - 1] + "…")
+
+
+def _literal(text):
+    """``text`` drawn as written: a ``$`` in a class or folder name would start matplotlib's
+    math mode, and an unbalanced one fails the whole figure."""
+    return str(text).replace("$", r"\$")
 
 
 def confusion_matrix(labels, predictions, classes):
