@@ -107,7 +107,7 @@ def test_models_the_lean_step_cannot_run_exactly_keep_kerass_step():
 
 
 def test_a_saved_model_is_plain_keras_and_a_resumed_one_gets_the_step_again(tmp_path):
-    from zoo import checkpoint
+    from zoo import checkpoint, resume
     from zoo.config import TrainConfig
     from zoo.recipe import resolve_names, resolve_recipe
     from zoo.train import build_or_resume, load_data, train
@@ -120,7 +120,7 @@ def test_a_saved_model_is_plain_keras_and_a_resumed_one_gets_the_step_again(tmp_
     model, _, _ = checkpoint.load(output)
     assert "train_step" not in vars(model)
     config = TrainConfig(**arguments, epochs=2, output=str(output), resume=True)
-    config = resolve_recipe(resolve_names(config, "torch"))  # as zoo-train fills in defaults
+    config = resolve_recipe(resume.settings(resolve_names(config, "torch")))  # as zoo-train does
     resumed, state, _ = build_or_resume(config, load_data(config), output, None)
     assert state["epochs_completed"] == 1 and "train_step" in vars(resumed)
 
