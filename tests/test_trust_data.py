@@ -15,23 +15,12 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from test_bad_inputs import write_npz  # 20 train, 6 test 8x8 images in [0, 1], two classes
 
 from zoo import data, train
 from zoo.data import images as image_module
 
 rng = np.random.default_rng(0)
-
-
-def write_npz(path, **arrays):
-    """An .npz of 20 training and 6 test 8x8 gray images in [0, 1], two classes, then ``arrays``."""
-    base = {
-        "x_train": rng.random((20, 8, 8, 1), dtype="float32"),
-        "y_train": np.arange(20) % 2,
-        "x_test": rng.random((6, 8, 8, 1), dtype="float32"),
-        "y_test": np.arange(6) % 2,
-    }
-    np.savez(path, **{**base, **arrays})
-    return str(path)
 
 
 def refusal(capsys, argv):

@@ -24,7 +24,6 @@ a second run into the same folder is refused.
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import math
 import os
@@ -32,7 +31,7 @@ import re
 import shutil
 import tempfile
 
-from zoo._io import atomic_path, write_csv, write_json
+from zoo._io import atomic_path, disk_full, write_csv, write_json
 from zoo.errors import ZooError
 
 __all__ = [
@@ -123,10 +122,7 @@ def save(model, output, state, history, replacing=()):
 
 def _write_error(error, output):
     """One line for an OSError while saving: a full disk says so, and what is kept."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        problem = "the disk is full"
-    else:
-        problem = error.strerror or str(error)
+    problem = "the disk is full" if disk_full(error) else (error.strerror or str(error))
     return CheckpointError(
         f"cannot save the checkpoint in {output}: {problem}. The last complete epoch is kept; "
         "free space (or choose another --output), then --resume."

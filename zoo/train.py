@@ -25,7 +25,6 @@ TensorFlow and PyTorch. The output folder receives, each written atomically:
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import sys
@@ -36,15 +35,13 @@ from dataclasses import dataclass, field
 
 from zoo import checkpoint, distribute_torch, interrupt, recipe, report, resume
 from zoo._callable import make_module_callable
+from zoo._io import disk_full
 from zoo.config import TrainConfig, build_parser  # noqa: F401  (build_parser: for the docs)
 from zoo.data.dataset import Split
 from zoo.errors import EXIT_DIVERGED, ZooError, run_command
 from zoo.recipe import compile_model  # noqa: F401  (zoo.train.compile_model, as before)
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingError", "run", "train", "main"]
-
-
-FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class TrainingError(ZooError):
@@ -386,7 +383,7 @@ def write_report(config, model, data, evaluation, history, state, seconds, outpu
     try:
         report.write(output, metrics, data, evaluation, history)
     except Exception as error:  # a full disk, a class name a plot cannot draw...
-        problem = "the disk is full" if getattr(error, "errno", None) in FULL else error
+        problem = "the disk is full" if disk_full(error) else error
         raise TrainingError(
             f"could not write the report in {output} ({problem}); the trained model is safe "
             f"in {output}/checkpoint, and --resume writes the report once that is fixed."
