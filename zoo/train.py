@@ -110,7 +110,8 @@ def train_on(backend, config):
             seconds = fit(model, config, data, output, state, history, plan, replacing)
         else:  # stopped after its last epoch, before its report: finish the report
             say(f"all {config.epochs} epochs are trained; writing the report they are missing")
-            checkpoint.publish(output, state, history)
+            if not plan or plan.is_chief:
+                checkpoint.publish(output, state, history)
             seconds = 0.0
         if plan and not plan.is_chief:
             return finish_helper(model, output, history, plan)
