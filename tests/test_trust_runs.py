@@ -210,18 +210,21 @@ def test_a_second_run_into_a_held_folder_is_refused(tmp_path, capsys):
         pass
 
 
+def zoo_train_process(output, *argv, run=subprocess.Popen, **options):
+    """``zoo-train`` with the small run's flags as a process of its own (stderr captured)."""
+    command = [sys.executable, "-m", "zoo.train", *SMALL, "--output", str(output), *argv]
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
+    return run(command, stderr=subprocess.PIPE, text=True, env=env, **options)
+
+
 def test_a_second_process_into_a_training_folder_is_refused(tmp_path):
     output = tmp_path / "race"
-    command = [sys.executable, "-m", "zoo.train", *SMALL, "--output", str(output)]
-    env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    first = subprocess.Popen(
-        [*command, "--epochs", "1000"], stderr=subprocess.PIPE, text=True, env=env
-    )
+    first = zoo_train_process(output, "--epochs", "1000")
     try:
         wait_for_epoch(first, output, 1)
         # (a fresh run into a held folder: test_a_second_run_into_a_held_folder_is_refused)
-        resume = [*command, "--epochs", "1000", "--resume"]
-        second = subprocess.run(resume, capture_output=True, text=True, env=env)
+        resume = ["--epochs", "1000", "--resume"]
+        second = zoo_train_process(output, *resume, run=subprocess.run, stdout=subprocess.PIPE)
         assert second.returncode == 2, second.stderr[-2000:]
         ours = [line for line in second.stderr.splitlines() if line.startswith("zoo-train")]
         assert len(ours) == 1 and "in use by another zoo-train run" in ours[0]
@@ -234,11 +237,7 @@ def test_a_second_process_into_a_training_folder_is_refused(tmp_path):
 
 def test_sigterm_stops_after_the_step_and_the_run_resumes(tmp_path):
     output = tmp_path / "term"
-    command = [sys.executable, "-m", "zoo.train", *SMALL, "--output", str(output)]
-    env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    job = subprocess.Popen(
-        [*command, "--epochs", "1000"], stderr=subprocess.PIPE, text=True, env=env
-    )
+    job = zoo_train_process(output, "--epochs", "1000")
     wait_for_epoch(job, output, 1)
     job.send_signal(signal.SIGTERM)
     _, stderr = job.communicate(timeout=60)

@@ -113,7 +113,8 @@ def save(model, output, state, history, replacing=()):
             os.replace(scratch, final)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        _remove_older_epochs(root, epoch)
+        for path in _superseded(root):  # the new epoch is in place: the older ones can go
+            shutil.rmtree(path, ignore_errors=True)
         _publish(final, output, state, history)
     except OSError as error:
         raise _write_error(error, output) from None
@@ -129,12 +130,10 @@ def _write_error(error, output):
     )
 
 
-def _remove_older_epochs(root, epoch):
-    for name, other in _epoch_folders(root):
-        if other < epoch:
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-    for aside in glob.glob(os.path.join(root, ".epoch-*")):
-        shutil.rmtree(aside, ignore_errors=True)
+def _superseded(root):
+    """Epoch folders older than the newest, and temporary epoch folders, in ``root``."""
+    older = [os.path.join(root, name) for name, _ in _epoch_folders(root)[:-1]]
+    return older + sorted(glob.glob(os.path.join(root, ".epoch-*")))
 
 
 def _publish(folder, output, state, history):
@@ -240,9 +239,9 @@ def clean_stale(output):
     """
     root = os.path.join(output, FOLDER)
     patterns = [os.path.join(output, f".{name}.*") for name in (*ARTIFACTS, WRITE_TEST)]
-    patterns += [os.path.join(root, ".epoch-*"), os.path.join(root, f".{OLD_POINTER}.*")]
+    patterns.append(os.path.join(root, f".{OLD_POINTER}.*"))
     removed = sorted(path for pattern in patterns for path in glob.glob(pattern))
-    removed += [os.path.join(root, name) for name, _ in _epoch_folders(root)[:-1]]
+    removed += _superseded(root)
     for path in removed:
         _remove(path)
     return removed

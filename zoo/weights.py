@@ -255,8 +255,8 @@ def _imagenet_file():
     return path
 
 
-# Our own words for a file torch's safe loader refused: torch's message suggests loading it
-# with weights_only=False, which would run whatever code the file carries.
+# Our own words for a file torch's safe loader refused: torch's own message suggests turning
+# that safety off, which would run whatever code the file carries. The zoo never does.
 _NOT_PLAIN = (
     "{path} is not a plain state dict of tensors: it holds other Python objects, and it was "
     "not loaded because loading them could run code. Re-save it as a state dict where it was "
