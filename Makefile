@@ -10,7 +10,7 @@
 #   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
 #   make docs             build the documentation site into site/ (runs the notebooks on JAX)
 #   make test-docs        build it and check every page in headless Chromium (installs chromium)
-#   make weights          retrain the shipped digits presets (zoo/presets) on JAX, print accuracy
+#   make weights          retrain the shipped digits presets (zoo/weights/presets) on JAX, print accuracy
 
 PYTHON ?= python3
 VENV := .venv
@@ -90,9 +90,9 @@ bench: install
 	$(BIN)/python benchmarks/bench.py --json runs/bench.json $(BENCH_ARGS)
 
 # The shipped presets: trained on JAX with seed 0 (the same bytes each time), their SHA-256
-# and test accuracy written to zoo/presets/presets.json.
+# and test accuracy written to zoo/weights/presets/presets.json.
 weights: install
-	KERAS_BACKEND=jax $(BIN)/python -c "from zoo.convert import make_presets; make_presets()"
+	KERAS_BACKEND=jax $(BIN)/python -c "from zoo.weights.convert import make_presets; make_presets()"
 
 notebooks: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab notebooks

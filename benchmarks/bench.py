@@ -10,7 +10,7 @@ Each run is one model on one runner, started in its own subprocess so that
 backends never share a process and each run's peak memory is its own:
 
 - ``zoo-jax``, ``zoo-tensorflow``, ``zoo-torch``: the zoo's training path
-  (``zoo.train.compile_model`` then ``model.fit`` on in-memory arrays), the
+  (``zoo.training.run.compile_model`` then ``model.fit`` on in-memory arrays), the
   one ``zoo-train`` and the notebooks use; ``--compile-options`` tries other
   ``model.compile`` settings on it (``BENCHMARKS.md`` records what they did);
 - ``torch-eager``, ``torch-eager-channels-last``, ``torch-compile``,
@@ -283,7 +283,7 @@ def run_zoo_job(job):
     As ``zoo-train`` does, Keras is imported without the packages a run does
     not need, and TensorFlow is kept out of a JAX or PyTorch run.
     """
-    from zoo.recipe import import_keras_lean, tensorflow_left_alone
+    from zoo.training.recipe import import_keras_lean, tensorflow_left_alone
 
     keras = import_keras_lean()
 
@@ -297,7 +297,7 @@ def run_zoo_job(job):
 
 def _zoo_model(job, recipe, total_steps):
     from zoo.models import get_model
-    from zoo.recipe import compile_model
+    from zoo.training.recipe import compile_model
 
     model = get_model(job["model"], input_shape=tuple(job["input_shape"]), classes=job["classes"])
     return compile_model(
@@ -313,7 +313,7 @@ def _zoo_model(job, recipe, total_steps):
 
 def _zoo_time_to_accuracy(keras, job):
     """Train with the zoo's recipe from fresh weights until the target test accuracy."""
-    from zoo.recipe import wants_one_hot
+    from zoo.training.recipe import wants_one_hot
 
     arrays = load_arrays(job)
     x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))

@@ -1,4 +1,4 @@
-"""Time each of the zoo's convolutions, native against im2col and taps (``zoo.conv``), via Keras.
+"""Each convolution implementation (zoo.accel.conv) on the Conv2D shapes the zoo's models use.
 
     python benchmarks/conv_impls.py                  # each installed backend, one process each
     python benchmarks/conv_impls.py --backend torch  # one backend, in this process
@@ -14,7 +14,7 @@ runs it on this backend: under ``jax.jit``; in a ``tf.function``, with XLA only 
 Keras would use it (not on a CPU); eagerly on PyTorch. Figures are the median
 milliseconds of ``--calls`` calls after two warm-up calls, one Markdown table per
 backend; each ratio is to native (below 1: faster). Last, the entries of
-``zoo.conv.AUTO_TABLE`` the figures support (the fastest implementation on fwd+bwd,
+``zoo.accel.conv.AUTO_TABLE`` the figures support (the fastest implementation on fwd+bwd,
 where it is at least ``--margin`` faster than native for every measured layer of a
 shape class).
 """
@@ -133,7 +133,7 @@ def measure(models, calls):
     """``{label: {(impl, "forward" | "fwd+bwd"): ms}}`` and each label's shape class."""
     import keras
 
-    from zoo import conv
+    from zoo.accel import conv
 
     backend = keras.backend.backend()
     runners = {"jax": jax_runners, "tensorflow": tensorflow_runners, "torch": torch_runners}

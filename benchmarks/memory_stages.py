@@ -31,7 +31,7 @@ def stages(full_import, exit_stack, conv_impl="auto"):
     """Yield (stage, callable) in the order a training run meets them.
 
     Once Keras is imported, TensorFlow is kept out of a JAX or PyTorch run
-    (``zoo.recipe.tensorflow_left_alone``, entered on ``exit_stack``).
+    (``zoo.training.recipe.tensorflow_left_alone``, entered on ``exit_stack``).
     """
     state = {}
     backend = os.environ.get("KERAS_BACKEND", "jax")
@@ -40,17 +40,17 @@ def stages(full_import, exit_stack, conv_impl="auto"):
         if full_import:
             import keras
         else:
-            from zoo.recipe import import_keras_lean
+            from zoo.training.recipe import import_keras_lean
 
             keras = import_keras_lean()
-        from zoo.recipe import tensorflow_left_alone
+        from zoo.training.recipe import tensorflow_left_alone
 
         exit_stack.enter_context(tensorflow_left_alone(keras.backend.backend()))
 
     def build():
-        from zoo.conv import apply_to_model
+        from zoo.accel.conv import apply_to_model
         from zoo.models import get_model
-        from zoo.recipe import compile_model
+        from zoo.training.recipe import compile_model
 
         model = get_model("lenet5_modern", input_shape=(28, 28, 1), classes=10)
         apply_to_model(model, conv_impl)  # as zoo-train --conv-impl does
@@ -89,7 +89,7 @@ def main(argv=None):
         "--conv-impl",
         default="auto",
         choices=["auto", "native", "im2col", "taps"],
-        help="how the convolutions compute (zoo.conv), as zoo-train's flag",
+        help="how the convolutions compute (zoo.accel.conv), as zoo-train's flag",
     )
     options = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

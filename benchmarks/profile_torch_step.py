@@ -6,7 +6,7 @@ Command line::
     python benchmarks/profile_torch_step.py --steps 80
 
 Runs, in one process on random MNIST-shaped images, the zoo's training path
-(``zoo.recipe.compile_model`` then ``model.fit`` on PyTorch), the same model
+(``zoo.training.recipe.compile_model`` then ``model.fit`` on PyTorch), the same model
 with the zoo's PyTorch speed-ups removed (Keras's own code, as
 ``speedups_ab.py`` builds it) and the benchmark's ``torch-eager`` loop
 (``benchmarks/torch_baseline.py``), each
@@ -90,7 +90,7 @@ def main(argv=None):
     count = BATCH * max(options.steps, 20)
     images = rng.random((count, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, count)
-    from zoo.recipe import import_keras_lean, tensorflow_left_alone
+    from zoo.training.recipe import import_keras_lean, tensorflow_left_alone
 
     import_keras_lean()  # as zoo-train imports Keras
     results = {}

@@ -58,7 +58,7 @@ def accuracies_per_epoch(keras, arrays, recipe, seed, model_name="lenet5_modern"
     ``shape``: the model's input shape, ``(28, 28, 1)`` unless given; ``arrays`` must hold
     images of that shape already.
     """
-    from zoo.recipe import wants_one_hot
+    from zoo.training.recipe import wants_one_hot
 
     x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     keras.utils.set_random_seed(seed)
@@ -121,7 +121,7 @@ def main(argv=None):
     options = parser.parse_args(argv)
     import keras
 
-    from zoo.recipe import tensorflow_left_alone
+    from zoo.training.recipe import tensorflow_left_alone
 
     backend = keras.backend.backend()
     with tempfile.TemporaryDirectory(prefix="zoo-recipe-") as folder:

@@ -4,7 +4,7 @@
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --model alexnet
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --each      # and one off at a time
 
-Builds the model as the zoo builds it (``zoo._builder.apply_backend_speedups``: pooling by
+Builds the model as the zoo builds it (``zoo.models._builder.apply_backend_speedups``: pooling by
 reshape on JAX; channels-last pooling, the bias inside the convolution, the lean training
 step and fused Adam on PyTorch) and with those instance overrides removed (Keras's own
 code); with ``--each``, also once per speed-up with only that one removed. It alternates one
@@ -51,7 +51,7 @@ APPLIES = {"torch": tuple(REMOVERS), "jax": ("pooling",), "tensorflow": ()}
 def build(name, shape, removed=None):
     """The zoo's compiled model with the speed-ups named in ``removed`` (default: all) undone."""
     import zoo
-    from zoo.recipe import compile_model
+    from zoo.training.recipe import compile_model
 
     model = compile_model(zoo.get_model(name, input_shape=shape), "adam", 1e-3)
     for speedup in REMOVERS if removed is None else removed:
@@ -67,7 +67,7 @@ def main():
     args = parser.parse_args()
     import keras
 
-    from zoo.recipe import tensorflow_left_alone
+    from zoo.training.recipe import tensorflow_left_alone
 
     lenet = args.model == "lenet5_modern"
     shape, batch, count = ((28, 28, 1), 128, 8000) if lenet else ((227, 227, 3), 16, 128)

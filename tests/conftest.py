@@ -10,7 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-from zoo import reference, shapes  # noqa: E402
+from zoo import shapes
+from zoo.explain import reference  # noqa: E402
 
 settings.register_profile("zoo", deadline=None, max_examples=40, derandomize=True)
 settings.load_profile("zoo")

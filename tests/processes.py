@@ -3,7 +3,7 @@
 import socket
 import time
 
-from zoo import checkpoint
+from zoo.training import checkpoint
 
 
 def free_port():

@@ -1,11 +1,11 @@
-"""Per-layer parameters, multiply-adds and receptive fields (zoo.anatomy)."""
+"""Per-layer parameters, multiply-adds and receptive fields (zoo.explain.anatomy)."""
 
 import keras
 import numpy as np
 import pytest
 
 import zoo
-from zoo import anatomy
+from zoo.explain import anatomy
 
 
 def test_lenet_table_by_hand():

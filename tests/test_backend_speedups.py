@@ -1,13 +1,13 @@
 """The backend speed-ups compute what Keras's own code does: on PyTorch copy-free pooling,
 convolutions with the bias in the kernel and the fused Adam update, on JAX pooling by reshape
-(zoo._builder.apply_backend_speedups). The PyTorch training step is tested in test_torch_step.py."""
+(zoo.accel). The PyTorch training step is tested in test_torch_step.py."""
 
 import keras
 import numpy as np
 import pytest
 
 import zoo
-from zoo._builder import apply_backend_speedups
+from zoo.models._builder import apply_backend_speedups
 
 BACKEND = keras.backend.backend()
 on_torch = pytest.mark.skipif(BACKEND != "torch", reason="a PyTorch-only speed-up")
@@ -35,7 +35,7 @@ def _pool_and_gradient(layer, x, weights):
 @pytest.mark.parametrize("kind", ["max", "average"])
 @pytest.mark.parametrize("shape, size, strides", CASES)
 def test_same_outputs_and_gradients_as_keras(kind, shape, size, strides):
-    from zoo.torch_pooling import use_channels_last_pooling
+    from zoo.accel.torch_pooling import use_channels_last_pooling
 
     cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
     keras_layer = cls(size, strides=strides, data_format="channels_last")
@@ -58,7 +58,7 @@ def test_same_outputs_and_gradients_as_keras(kind, shape, size, strides):
 
 @on_torch
 def test_only_valid_channels_last_pooling_layers_change():
-    from zoo.torch_pooling import use_channels_last_pooling
+    from zoo.accel.torch_pooling import use_channels_last_pooling
 
     assert not use_channels_last_pooling(keras.layers.MaxPooling2D(2, padding="same"))
     assert not use_channels_last_pooling(keras.layers.MaxPooling2D(2, data_format="channels_first"))
@@ -129,7 +129,7 @@ def _conv_and_gradients(layer, x, weights):
 def test_fused_bias_conv_equals_kerass_conv(
     shape, filters, kernel, strides, padding, dilation, bias, act
 ):
-    from zoo.torch_conv import use_fused_bias
+    from zoo.accel.torch_conv import use_fused_bias
 
     def make():
         keras.utils.set_random_seed(0)
@@ -156,7 +156,7 @@ def test_fused_bias_conv_equals_kerass_conv(
 
 @on_torch
 def test_only_convs_torch_pads_like_keras_get_the_fused_bias():
-    from zoo.torch_conv import use_fused_bias
+    from zoo.accel.torch_conv import use_fused_bias
 
     class MyConv(keras.layers.Conv2D):
         pass
@@ -172,8 +172,8 @@ def test_only_convs_torch_pads_like_keras_get_the_fused_bias():
 
 @on_torch
 def test_fused_bias_conv_defers_to_the_conv_impl_zoo_conv_chose():
-    from zoo.conv import apply_conv_impl
-    from zoo.torch_conv import use_fused_bias
+    from zoo.accel.conv import apply_conv_impl
+    from zoo.accel.torch_conv import use_fused_bias
 
     layer = keras.layers.Conv2D(4, 3)
     layer.build((2, 8, 8, 3))
@@ -191,7 +191,7 @@ def test_fused_bias_conv_defers_to_the_conv_impl_zoo_conv_chose():
 
 
 def _train_steps(fused, steps=1, schedule_steps=40):
-    from zoo.recipe import learning_rate_schedule
+    from zoo.training.recipe import learning_rate_schedule
 
     rng = np.random.default_rng(0)
     x = rng.random((8 * steps, 28, 28, 1), dtype=np.float32)
@@ -201,7 +201,7 @@ def _train_steps(fused, steps=1, schedule_steps=40):
     rate = learning_rate_schedule(3e-3, "warmup-cosine", schedule_steps)
     model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy")
     if fused:
-        from zoo.torch_adam import use_fused_adam
+        from zoo.accel.torch_adam import use_fused_adam
 
         assert use_fused_adam(model.optimizer)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
@@ -232,8 +232,8 @@ def test_fused_adam_trains_like_kerass_adam_over_a_schedule():
 
 @on_torch
 def test_fused_adam_only_for_plain_adam_and_compile_model_applies_it():
-    from zoo.recipe import compile_model
-    from zoo.torch_adam import use_fused_adam
+    from zoo.accel.torch_adam import use_fused_adam
+    from zoo.training.recipe import compile_model
 
     assert not use_fused_adam(keras.optimizers.Adam(amsgrad=True))
     assert not use_fused_adam(keras.optimizers.AdamW())
@@ -252,7 +252,7 @@ RESHAPE_CASES = [((8, 28, 28, 6), 2), ((2, 10, 10, 16), 2), ((3, 7, 9, 5), 3), (
 @pytest.mark.parametrize("kind", ["max", "average"])
 @pytest.mark.parametrize("shape, size", RESHAPE_CASES)
 def test_pooling_by_reshape_equals_kerass_pooling(kind, shape, size):
-    from zoo.pooling import pool_by_reshape
+    from zoo.accel.jax_pooling import pool_by_reshape
 
     cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
     reduce = keras.ops.max if kind == "max" else keras.ops.mean
@@ -270,7 +270,7 @@ def test_pooling_by_reshape_has_kerass_gradients_on_jax(kind):
     import jax
     import jax.numpy as jnp
 
-    from zoo.pooling import use_reshape_pooling
+    from zoo.accel.jax_pooling import use_reshape_pooling
 
     cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
     keras_layer, fast_layer = cls(2), cls(2)
@@ -287,7 +287,7 @@ def test_pooling_by_reshape_has_kerass_gradients_on_jax(kind):
 
 
 def test_only_non_overlapping_valid_pools_are_reshaped():
-    from zoo.pooling import use_reshape_pooling
+    from zoo.accel.jax_pooling import use_reshape_pooling
 
     assert not use_reshape_pooling(keras.layers.MaxPooling2D(3, strides=2))
     assert not use_reshape_pooling(keras.layers.MaxPooling2D(2, padding="same"))

@@ -12,7 +12,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from zoo import checkpoint, export, train
+from zoo import cli
+from zoo.training import checkpoint
+from zoo.training import run as train
 
 
 def fingerprint(folder):
@@ -146,7 +148,7 @@ def test_zoo_train_refuses_with_one_line(case, tmp_path, finished_run, capsys):
         argv += ["--output", str(tmp_path / "out")]
     before = fingerprint(tmp_path)
     limit = [] if "--resume" in argv else ["--limit", "60"]  # a resumed run keeps its own
-    assert train.main([*argv, "--quiet", *limit]) == 2
+    assert cli.zoo_train([*argv, "--quiet", *limit]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in error if not line.startswith("warning:")]
     assert len(errors) == 1 and errors[0].startswith("zoo-train: error: "), error
@@ -159,7 +161,7 @@ def test_overwrite_replaces_only_the_earlier_run(tmp_path, finished_run, capsys)
     target = copy_run(tmp_path, finished_run)
     (target / "notes.txt").write_text("mine")
     argv = ["--output", str(target), "--epochs", "1", "--limit", "60", "--quiet", "--overwrite"]
-    assert train.main(argv) == 0
+    assert cli.zoo_train(argv) == 0
     assert (target / "notes.txt").read_text() == "mine"
     assert json.loads((target / "metrics.json").read_text())["train_images"] == 54
     assert sorted(p.name for p in (target / "checkpoint").iterdir()) == ["epoch-0001"]
@@ -169,7 +171,7 @@ def test_resume_takes_the_model_and_dataset_from_the_checkpoint(tmp_path, finish
     """``zoo-train --output DIR --resume`` alone continues what DIR holds."""
     target = copy_run(tmp_path, finished_run)
     argv = ["--output", str(target), "--resume", "--epochs", "2", "--limit", "200", "--quiet"]
-    assert train.main(argv) == 0
+    assert cli.zoo_train(argv) == 0
     metrics = json.loads((target / "metrics.json").read_text())
     assert (metrics["model"], metrics["epochs_completed"]) == ("lenet5_modern", 2)
 
@@ -180,7 +182,7 @@ def test_export_refuses_a_folder_it_did_not_write(tmp_path, finished_run, capsys
     (mine / "thesis.tex").write_text("years of work")
     before = fingerprint(tmp_path)
     argv = [str(finished_run / "model.keras"), "--format", "onnx", "--output", str(mine)]
-    assert export.main(argv) == 2
+    assert cli.zoo_export(argv) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "already exists" in error[0]
     assert fingerprint(tmp_path) == before
@@ -189,10 +191,10 @@ def test_export_refuses_a_folder_it_did_not_write(tmp_path, finished_run, capsys
 def test_broken_images_are_all_named_and_can_be_skipped(tmp_path, capsys):
     folder = image_folder(tmp_path / "pets", broken=["a/3.png", "b/5.png"])
     argv = ["--dataset", folder, "--epochs", "1", "--image-size", "16", "16", "--quiet"]
-    assert train.main([*argv, "--output", str(tmp_path / "refused")]) == 2
+    assert cli.zoo_train([*argv, "--output", str(tmp_path / "refused")]) == 2
     error = capsys.readouterr().err
     assert "a/3.png" in error and "b/5.png" in error and "--skip-bad-images" in error
-    assert train.main([*argv, "--output", str(tmp_path / "out"), "--skip-bad-images"]) == 0
+    assert cli.zoo_train([*argv, "--output", str(tmp_path / "out"), "--skip-bad-images"]) == 0
     assert "leaving out 2 unreadable image file(s)" in capsys.readouterr().err
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["train_images"] + metrics["test_images"] + 1 == 10  # 12 files, 2 broken, 1 val
@@ -206,7 +208,7 @@ def test_a_missing_backend_package_is_one_line(tmp_path):
 
     code = (
         "import sys; sys.modules['tensorflow'] = None\n"  # as if it were not installed
-        "from zoo.train import main; sys.exit(main(['--epochs', '1']))"
+        "from zoo.cli import zoo_train as main; sys.exit(main(['--epochs', '1']))"
     )
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["KERAS_HOME"] = str(tmp_path)  # no keras.json: Keras's default backend, tensorflow

@@ -1,4 +1,4 @@
-"""zoo.conv on this backend: every convolution implementation computes what Keras's native
+"""zoo.accel.conv on this backend: every convolution implementation computes what Keras's native
 Conv2D and the NumPy reference compute (forward and gradients, within 1e-5 of the scale),
 saved models stay plain Keras, and ``--conv-impl`` / ``auto`` / the setting behave."""
 
@@ -20,10 +20,13 @@ from conftest import (
 )
 
 import zoo
-from zoo import config, conv, reference, shapes
-from zoo import export as exporting
+from zoo import shapes
+from zoo.accel import conv
+from zoo.cli import zoo_train as main
+from zoo.deploy import export as exporting
 from zoo.errors import EXIT_BAD_INPUT, ZooError
-from zoo.train import main
+from zoo.explain import reference
+from zoo.training import config
 
 BACKEND = keras.backend.backend()
 TOL = 1e-5

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import torch_same_average_pooling_is_off
 
-from zoo import demos
+from zoo.explain import demos
 
 TOL = 1e-5
 

@@ -10,9 +10,10 @@ from conftest import needs
 from PIL import Image
 
 import zoo
-from zoo import _onnx_repair, model_file, predict
-from zoo import export as exporting
-from zoo.train import train
+from zoo import cli
+from zoo.deploy import _onnx_repair, model_file, predict
+from zoo.deploy import export as exporting
+from zoo.training.run import train
 
 BACKEND = keras.backend.backend()
 TOLERANCE = 1e-4  # the issue's bound for an exported model against Keras
@@ -103,7 +104,9 @@ def test_jax2onnx_max_pool_repair(tmp_path):
 
     model = zoo.get_model("lenet5_modern")
     for layer in model.layers:  # Keras's own pooling, as in a loaded model.keras (not the
-        vars(layer).pop("call", None)  # reshape zoo.pooling gives a freshly built one on JAX)
+        vars(layer).pop(
+            "call", None
+        )  # reshape zoo.accel.jax_pooling gives a freshly built one on JAX)
     images = exporting.check_batch(model)
     expected = model_file.keras_outputs(model, images)
     path = str(tmp_path / "raw.onnx")
@@ -119,7 +122,7 @@ def test_jax2onnx_max_pool_repair(tmp_path):
 def test_export_command_line(run_dir, tmp_path, capsys):
     output = tmp_path / "cli.onnx"
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
-    assert exporting.main(argv) == 0
+    assert cli.zoo_export(argv) == 0
     assert f"wrote {output}" in capsys.readouterr().out
     assert output.stat().st_size > 200_000  # 61,706 float32 weights
 
@@ -141,7 +144,7 @@ def test_predict_prints_top_classes_with_saved_names(run_dir, digits_batch, tmp_
 
     with open(run_dir / "classes.json") as handle:
         names = json.load(handle)
-    assert predict.main([str(run_dir / "model.keras"), *paths, "--top", "2"]) == 0
+    assert cli.zoo_predict([str(run_dir / "model.keras"), *paths, "--top", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 * 3 and lines[0] == paths[0]
     top_name = lines[1].split()[1]
@@ -154,7 +157,7 @@ def test_predict_without_classes_json_prints_indices(run_dir, digits_batch, tmp_
     model_path.write_bytes((run_dir / "model.keras").read_bytes())
     image = tmp_path / "digit.png"
     Image.fromarray(np.zeros((28, 28), "uint8"), mode="L").save(image)
-    assert predict.main([str(model_path), str(image), "--top", "1"]) == 0
+    assert cli.zoo_predict([str(model_path), str(image), "--top", "1"]) == 0
     captured = capsys.readouterr()
     assert "no classes.json beside the model" in captured.err
     assert captured.out.splitlines()[1].split()[1] in [str(d) for d in range(10)]
@@ -175,9 +178,9 @@ def test_bad_model_files(tmp_path, capsys, case, message):
     elif case == "not_classifier":
         inputs = keras.Input((4,))
         keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(path)
-    for command in (exporting.main, predict.main):
+    for command in (cli.zoo_export, cli.zoo_predict):
         argv = [str(path), "--format", "onnx", "--output", str(tmp_path / "out.onnx")]
-        if command is predict.main:
+        if command is cli.zoo_predict:
             argv = [str(path), str(tmp_path / "image.png")]
         assert command(argv) == 2
         error = capsys.readouterr().err
@@ -187,23 +190,23 @@ def test_bad_model_files(tmp_path, capsys, case, message):
 
 def test_bad_export_and_predict_arguments(run_dir, tmp_path, capsys):
     model = str(run_dir / "model.keras")
-    assert exporting.main([model, "--format", "onnx", "--output", "/no/such/dir/x.onnx"]) == 2
+    assert cli.zoo_export([model, "--format", "onnx", "--output", "/no/such/dir/x.onnx"]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
-        exporting.main([model, "--format", "tflite", "--output", str(tmp_path / "x")])
+        cli.zoo_export([model, "--format", "tflite", "--output", str(tmp_path / "x")])
     assert stop.value.code == 2
     assert "invalid choice: 'tflite'" in capsys.readouterr().err
     with pytest.raises(model_file.DeployError, match="unknown format 'pb'"):
         exporting.export(model, "pb", tmp_path / "x")
-    assert predict.main([model, str(tmp_path / "missing.png")]) == 2
+    assert cli.zoo_predict([model, str(tmp_path / "missing.png")]) == 2
     assert "image not found" in capsys.readouterr().err
     broken = tmp_path / "broken.png"
     broken.write_text("not an image")
-    assert predict.main([model, str(broken)]) == 2
+    assert cli.zoo_predict([model, str(broken)]) == 2
     assert "cannot read image" in capsys.readouterr().err
     names = tmp_path / "names.json"
     names.write_text('["a", "b"]')
-    assert predict.main([model, str(broken), "--classes", str(names)]) == 2
+    assert cli.zoo_predict([model, str(broken), "--classes", str(names)]) == 2
     assert "should list 10 class names" in capsys.readouterr().err
 
 
@@ -228,7 +231,7 @@ def test_export_never_replaces_a_folder_the_user_owns(run_dir, tmp_path, capsys,
     (output / "notes" / "day1.txt").write_text("do not delete")
     before = folder_fingerprint(tmp_path)
     argv = [str(run_dir / "model.keras"), "--format", "saved_model", "--output", str(output)]
-    assert exporting.main(argv + ["--overwrite"] * overwrite) == 2
+    assert cli.zoo_export(argv + ["--overwrite"] * overwrite) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
     if BACKEND in exporting.CAN_EXPORT["saved_model"]:
@@ -244,7 +247,7 @@ def test_onnx_export_never_replaces_a_file_the_user_owns(run_dir, tmp_path, caps
     (tmp_path / "model.onnx.data").write_bytes(b"weights")
     before = folder_fingerprint(tmp_path)
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
-    assert exporting.main(argv + ["--overwrite"] * overwrite) == 2
+    assert cli.zoo_export(argv + ["--overwrite"] * overwrite) == 2
     error = capsys.readouterr().err
     assert f"{output} already exists" in error and error.count("\n") == 1
     assert folder_fingerprint(tmp_path) == before
@@ -254,15 +257,15 @@ def test_onnx_export_never_replaces_a_file_the_user_owns(run_dir, tmp_path, caps
 def test_onnx_overwrite_replaces_only_a_previous_export(run_dir, tmp_path, capsys):
     output = tmp_path / "lenet5.onnx"
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
-    assert exporting.main(argv) == 0
+    assert cli.zoo_export(argv) == 0
     first = output.read_bytes()
-    assert exporting.main(argv) == 2  # exists: refused without --overwrite
+    assert cli.zoo_export(argv) == 2  # exists: refused without --overwrite
     assert "--overwrite" in capsys.readouterr().err and output.read_bytes() == first
     (tmp_path / "lenet5.onnx.data").write_bytes(b"not part of the export")
-    assert exporting.main(argv + ["--overwrite"]) == 2  # a file the export did not write
+    assert cli.zoo_export(argv + ["--overwrite"]) == 2  # a file the export did not write
     assert "lenet5.onnx.data already exists" in capsys.readouterr().err
     (tmp_path / "lenet5.onnx.data").unlink()
-    assert exporting.main(argv + ["--overwrite"]) == 0
+    assert cli.zoo_export(argv + ["--overwrite"]) == 0
     assert exporting._previous_export("onnx", str(output)) == {str(output)}
     assert leftovers(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["lenet5.onnx"]
 
@@ -289,21 +292,24 @@ def test_export_into_a_read_only_folder(run_dir, tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(exporting.tempfile, "mkdtemp", refuse)
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(tmp_path / "m")]
-    assert exporting.main(argv) == 2
+    assert cli.zoo_export(argv) == 2
     error = capsys.readouterr().err
     assert f"cannot write in {tmp_path}: Permission denied" in error and error.count("\n") == 1
     assert os.listdir(tmp_path) == []
 
 
-def test_zoo_export_is_the_module_and_the_function():
-    """``zoo.export(...)`` works whether or not ``zoo.export`` was imported as a module."""
+def test_zoo_train_and_zoo_export_are_plain_functions_after_any_import():
+    """``zoo.train``/``zoo.export`` stay the functions whichever modules were imported first."""
     import subprocess
     import sys
+    import types
 
-    import zoo.export as module
-
-    assert zoo.export is module and callable(zoo.export)
-    assert zoo.export.main is exporting.main
-    code = "import warnings; warnings.simplefilter('error'); import zoo.deploy"
+    code = (
+        "import zoo.training.run, zoo.deploy.export, zoo, types; "
+        "print(type(zoo.train) is types.FunctionType, type(zoo.export) is types.FunctionType, "
+        "zoo.train is zoo.training.run.train, zoo.export is zoo.deploy.export.export)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode != 0 and "zoo.deploy is deprecated" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"] * 4
+    assert type(zoo.train) is types.FunctionType and type(zoo.export) is types.FunctionType

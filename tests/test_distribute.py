@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from processes import free_port
 
+from zoo.cli import zoo_train as main
 from zoo.errors import EXIT_BAD_INPUT
-from zoo.train import main
 
 BACKEND = keras.backend.backend()
 DISTRIBUTED = BACKEND in ("jax", "tensorflow")  # with virtual CPUs; torch: test_distribute_torch
@@ -38,7 +38,7 @@ def zoo_train(*args, timeout=600):
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("XLA_FLAGS", None)
     return subprocess.run(
-        [sys.executable, "-m", "zoo.train", *args],
+        [sys.executable, "-m", "zoo", "train", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -109,13 +109,14 @@ import jax
 jax.distributed.initialize = functools.partial(
     jax.distributed.initialize, shutdown_timeout_seconds=3
 )
-from zoo import train, viz
+from zoo.training import run as train
+from zoo.explain import viz
 plot_history = viz.plot_history
 def slow_plot_history(*args, **kwargs):
     time.sleep(8)
     return plot_history(*args, **kwargs)
 viz.plot_history = slow_plot_history
-sys.exit(train.main(sys.argv[1:]))
+sys.exit(cli.zoo_train(sys.argv[1:]))
 """
 
 

@@ -20,9 +20,9 @@ from conftest import BACKENDS, installed
 from processes import free_port, wait_for_epoch
 
 import zoo
-from zoo import checkpoint
+from zoo.cli import zoo_train as main
 from zoo.errors import EXIT_BAD_INPUT
-from zoo.train import main
+from zoo.training import checkpoint
 
 BACKEND = keras.backend.backend()
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="torch.distributed is PyTorch's")
@@ -33,7 +33,7 @@ STEPS_SCRIPT = textwrap.dedent(
     """
     import sys
     import keras, numpy as np
-    from zoo.distribute_torch import join_process_group, wrap
+    from zoo.training.distribute.torch_ddp import join_process_group, wrap
     import zoo
 
     rank, world, _ = join_process_group()
@@ -101,7 +101,7 @@ def test_two_processes_step_exactly_like_one_on_the_global_batch(tmp_path):
 def zoo_train(*args, timeout=600, **popen):
     env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen(
-        [sys.executable, "-m", "zoo.train", *args],
+        [sys.executable, "-m", "zoo", "train", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -96,7 +96,10 @@ def test_input_tensor_too_small_is_caught():
 
 
 def test_every_error_class_is_a_zoo_error_with_one_exit_code():
-    from zoo import data, distribute, errors, model_file, shapes, train
+    from zoo import data, errors, shapes
+    from zoo.deploy import model_file
+    from zoo.training import distribute
+    from zoo.training import run as train
 
     for error_class in (
         data.DataError,
@@ -112,24 +115,24 @@ def test_every_error_class_is_a_zoo_error_with_one_exit_code():
 
 
 def test_run_command_prints_one_line_or_the_traceback_when_debugging(capsys, monkeypatch):
-    from zoo import errors
+    from zoo import cli, errors
 
     def broken(argv):
         raise errors.ZooError("first line\nsecond line: the fix", exit_code=7)
 
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
-    assert errors.run_command("zoo-x", broken, []) == 7
+    assert cli.run_command("zoo-x", broken, []) == 7
     assert capsys.readouterr().err == "zoo-x: error: first line second line: the fix\n"
     with pytest.raises(errors.ZooError):
-        errors.run_command("zoo-x", broken, ["--debug"])
+        cli.run_command("zoo-x", broken, ["--debug"])
     monkeypatch.setenv("ZOO_DEBUG", "1")
     with pytest.raises(errors.ZooError):
-        errors.run_command("zoo-x", broken, [])
+        cli.run_command("zoo-x", broken, [])
 
     def interrupted(argv):
         raise KeyboardInterrupt
 
     monkeypatch.delenv("ZOO_DEBUG")
-    assert errors.run_command("zoo-x", interrupted, []) == 130
+    assert cli.run_command("zoo-x", interrupted, []) == 130
     assert capsys.readouterr().err == "zoo-x: interrupted\n"
-    assert errors.run_command("zoo-x", lambda argv: argv == ["a"] and 5, ["a", "--debug"]) == 5
+    assert cli.run_command("zoo-x", lambda argv: argv == ["a"] and 5, ["a", "--debug"]) == 5

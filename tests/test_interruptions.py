@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from processes import free_port, saved_epoch, wait_for, wait_for_epoch
 
-from zoo import checkpoint
 from zoo.errors import EXIT_INTERRUPTED
-from zoo.interrupt import InterruptFlag, stop_between_steps
-from zoo.resume import report_done
+from zoo.training import checkpoint
+from zoo.training.interrupt import InterruptFlag, stop_between_steps
+from zoo.training.resume import report_done
 
 BACKEND = keras.backend.backend()
 # Small epochs (digits, 256 images, batch 64: 4 steps) so that a large share of the wall time is
@@ -36,7 +36,7 @@ def start_training(output, epochs, *extra, **popen):
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("XLA_FLAGS", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "zoo.train", *QUICK, "--output", str(output)]
+        [sys.executable, "-m", "zoo", "train", *QUICK, "--output", str(output)]
         + ["--epochs", str(epochs), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

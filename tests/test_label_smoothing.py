@@ -10,8 +10,8 @@ import pytest
 
 from zoo.data import make_inputs
 from zoo.models import get_model, model_spec
-from zoo.recipe import compile_model, loss_for, wants_one_hot
-from zoo.train import train
+from zoo.training.recipe import compile_model, loss_for, wants_one_hot
+from zoo.training.run import train
 
 
 def smoothed_cross_entropy(labels, probabilities, smoothing):
@@ -89,7 +89,16 @@ def test_zoo_train_with_label_smoothing_trains_reports_and_resumes(tmp_path, cap
 @pytest.mark.parametrize("value", ["1.0", "-0.1"])
 def test_bad_label_smoothing_is_one_line(tmp_path, value):
     done = subprocess.run(
-        [sys.executable, "-m", "zoo.train", "--label-smoothing", value, "--output", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "zoo",
+            "train",
+            "--label-smoothing",
+            value,
+            "--output",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
     )

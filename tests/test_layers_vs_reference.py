@@ -1,4 +1,4 @@
-"""Property-based: Keras Conv2D and pooling agree with zoo.shapes and zoo.reference."""
+"""Property-based: Keras Conv2D and pooling agree with zoo.shapes and zoo.explain.reference."""
 
 import keras
 import numpy as np
@@ -7,7 +7,8 @@ from conftest import torch_same_average_pooling_is_off
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from zoo import demos, reference, shapes
+from zoo import shapes
+from zoo.explain import demos, reference
 
 PADDINGS = st.one_of(
     st.sampled_from(["valid", "same"]),

@@ -6,7 +6,7 @@ import pytest
 from conftest import assert_close_to_reference, numpy_forward, set_fixed_weights
 
 import zoo
-from zoo import reference
+from zoo.explain import reference
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization, adaptive_pooling_matrix
 
 

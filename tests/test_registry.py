@@ -67,7 +67,7 @@ def test_registering_a_name_twice_is_refused():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_spec_states_what_its_built_model_has(name):
     """The spec's facts are typed in by hand; the built model is the judge."""
-    from zoo._builder import min_input_shape
+    from zoo.models._builder import min_input_shape
 
     spec = zoo.model_spec(name)
     model = zoo.get_model(name)
@@ -79,7 +79,7 @@ def test_each_spec_states_what_its_built_model_has(name):
 
 
 def test_model_info_builds_nothing(monkeypatch):
-    from zoo import _builder
+    from zoo.models import _builder
 
     def refuse(*args, **kwargs):
         raise AssertionError("model_info built a model")

@@ -10,7 +10,7 @@ import pytest
 
 from zoo.errors import ZooError
 from zoo.models import get_model, model_spec
-from zoo.recipe import compile_model, learning_rate_schedule
+from zoo.training.recipe import compile_model, learning_rate_schedule
 
 
 def expected_rate(step, peak, total):
@@ -66,7 +66,7 @@ def test_lenet5_modern_recipe_is_the_fast_one():
 
 
 def test_zoo_train_spreads_the_schedule_over_the_whole_run(tmp_path):
-    from zoo.train import train
+    from zoo.training.run import train
 
     result = train(
         model="lenet5_modern", epochs=2, batch_size=50, limit=400, output=str(tmp_path), quiet=True
@@ -81,7 +81,7 @@ def test_zoo_train_spreads_the_schedule_over_the_whole_run(tmp_path):
 
 def test_bad_schedule_flag_is_one_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "zoo.train", "--schedule", "linear", "--output", str(tmp_path)],
+        [sys.executable, "-m", "zoo", "train", "--schedule", "linear", "--output", str(tmp_path)],
         capture_output=True,
         text=True,
     )

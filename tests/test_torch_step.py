@@ -1,4 +1,4 @@
-"""The PyTorch training step that calls the layers directly (zoo.torch_step) trains exactly as
+"""The PyTorch training step that calls the layers directly (zoo.accel.torch_step) trains exactly as
 Keras's own step does: same weights, same history, from the same seed."""
 
 import keras
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.recipe import compile_model
+from zoo.training.recipe import compile_model
 
 BACKEND = keras.backend.backend()
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="a PyTorch-only speed-up")
@@ -57,7 +57,7 @@ def test_lean_step_with_label_smoothing_and_validation():
 def test_graph_forward_gives_the_models_outputs_with_and_without_training():
     import torch
 
-    from zoo.torch_step import graph_forward
+    from zoo.accel.torch_step import graph_forward
 
     model = zoo.get_model("alexnet", input_shape=zoo.model_info("alexnet")["min_input_shape"])
     x = torch.rand(3, *model.input_shape[1:])
@@ -73,7 +73,7 @@ def test_graph_forward_gives_the_models_outputs_with_and_without_training():
 
 
 def test_models_the_lean_step_cannot_run_exactly_keep_kerass_step():
-    from zoo.torch_step import supports_graph_forward, use_lean_step
+    from zoo.accel.torch_step import supports_graph_forward, use_lean_step
 
     def functional(*layers):
         inputs = keras.Input((8, 8, 3))
@@ -107,10 +107,10 @@ def test_models_the_lean_step_cannot_run_exactly_keep_kerass_step():
 
 
 def test_a_saved_model_is_plain_keras_and_a_resumed_one_gets_the_step_again(tmp_path):
-    from zoo import checkpoint, resume
-    from zoo.config import TrainConfig
-    from zoo.recipe import resolve_names, resolve_recipe
-    from zoo.train import build_or_resume, load_data, train
+    from zoo.training import checkpoint, resume
+    from zoo.training.config import TrainConfig
+    from zoo.training.recipe import resolve_names, resolve_recipe
+    from zoo.training.run import build_or_resume, load_data, train
 
     output = tmp_path / "run"
     arguments = dict(model="lenet5_modern", limit=200, batch_size=32, quiet=True)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from conftest import BACKENDS, MNIST_DIR, installed, needs, needs_shared_mnist
 
+from zoo.cli import zoo_train as main
 from zoo.errors import EXIT_BAD_INPUT, EXIT_DIVERGED
-from zoo.train import main, train
+from zoo.training.run import train
 
 BACKEND = keras.backend.backend()
 
@@ -198,7 +199,7 @@ def test_backend_flag_sets_the_backend_in_a_fresh_process(tmp_path):
         [
             sys.executable,
             "-m",
-            "zoo.train",
+            "zoo.training.run",
             "--backend",
             other,
             "--model",
@@ -257,7 +258,7 @@ def test_a_lean_keras_import_skips_the_extras_and_leaves_them_importable():
     extras = [name for name in EXTRAS if installed(name)]
     code = (
         "import sys\n"
-        "from zoo.recipe import import_keras_lean\n"
+        "from zoo.training.recipe import import_keras_lean\n"
         "keras = import_keras_lean()\n"
         f"loaded = [m for m in {extras!r} if m in sys.modules]\n"
         "import importlib\n"
@@ -272,7 +273,7 @@ def test_a_lean_keras_import_skips_the_extras_and_leaves_them_importable():
 def test_lean_xla_flag_is_added_for_the_measured_jaxlib_and_a_users_choice_kept(monkeypatch):
     import importlib.metadata
 
-    from zoo.recipe import LEAN_XLA_FLAG, use_lean_xla_flags
+    from zoo.training.recipe import LEAN_XLA_FLAG, use_lean_xla_flags
 
     versions = {"jaxlib": "0.10.2"}
     monkeypatch.setattr(importlib.metadata, "version", lambda name: versions[name])
@@ -295,11 +296,11 @@ def test_lean_xla_flag_is_added_for_the_measured_jaxlib_and_a_users_choice_kept(
 def test_zoo_train_on_jax_sets_the_lean_xla_flag_in_its_own_process_only(tmp_path):
     import importlib.metadata
 
-    from zoo.recipe import LEAN_XLA_FLAG, LEAN_XLA_JAXLIB
+    from zoo.training.recipe import LEAN_XLA_FLAG, LEAN_XLA_JAXLIB
 
     measured = importlib.metadata.version("jaxlib").startswith(LEAN_XLA_JAXLIB)
     run = f"['--epochs', '1', '--limit', '64', '--output', {str(tmp_path / 'a')!r}, '--quiet']"
-    own = "import os\nfrom zoo.train import main\n"
+    own = "import os\nfrom zoo.training.run import main\n"
     own += f"main({run})\nprint(repr(os.environ.get('XLA_FLAGS', '')))"
     assert (LEAN_XLA_FLAG in run_python(own)) == measured
     session = (
@@ -315,7 +316,7 @@ def test_zoo_train_on_tensorflow_or_torch_never_imports_jax(tmp_path):
     """The command owns its process: Keras's import of JAX (for Orbax) is skipped there."""
     code = (
         "import sys\n"
-        "from zoo.train import main\n"
+        "from zoo.training.run import main\n"
         f"status = main(['--epochs', '1', '--limit', '64', '--output', {str(tmp_path)!r}, "
         "'--quiet'])\n"
         "print(status, 'jax' in sys.modules)\n"

@@ -222,7 +222,7 @@ def test_zoo_train_on_a_hostile_cifar_cache_exits_2_with_one_line(cache, tmp_pat
     marker = tmp_path / "marker"
     write_cifar(cache, CIFAR10_FOLDERS[0], {"data_batch_1": hostile_pickles(marker)["os.system"]})
     result = subprocess.run(
-        [sys.executable, "-m", "zoo.train", "--dataset", "cifar10", "--epochs", "1"],
+        [sys.executable, "-m", "zoo", "train", "--dataset", "cifar10", "--epochs", "1"],
         capture_output=True,
         text=True,
         env={**os.environ, "KERAS_HOME": os.environ["KERAS_HOME"]},

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from test_bad_inputs import write_npz  # 20 train, 6 test 8x8 images in [0, 1], two classes
 
-from zoo import data, train
+from zoo import cli, data
 from zoo.data import images as image_module
 
 rng = np.random.default_rng(0)
@@ -25,7 +25,7 @@ rng = np.random.default_rng(0)
 
 def refusal(capsys, argv):
     """Run zoo-train in-process on ``argv``; the one error line it printed (exit 2 asserted)."""
-    assert train.main([*argv, "--quiet", "--epochs", "1"]) == 2
+    assert cli.zoo_train([*argv, "--quiet", "--epochs", "1"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in lines if not line.startswith("warning:")]
     assert len(errors) == 1 and errors[0].startswith("zoo-train: error: "), lines
@@ -353,7 +353,7 @@ def test_data_too_large_for_memory_is_refused(tmp_path, monkeypatch, capsys):
 
     argv = ["--dataset", "digits", "--image-size", "512", "512", "--limit", "60"]
     line = refusal(capsys, [*argv, "--output", str(tmp_path / "out")])
-    # the model at that size is checked first (zoo.recipe.check_training_memory)
+    # the model at that size is checked first (zoo.training.recipe.check_training_memory)
     assert "at 512x512 with batch 32 would need" in line and "--batch-size" in line
 
 
@@ -366,9 +366,9 @@ def test_data_too_large_for_memory_is_refused(tmp_path, monkeypatch, capsys):
     ids=["stray label", "infinite pixels"],
 )
 def test_zoo_train_command_line(arrays, words, tmp_path):
-    """``python -m zoo.train``: exit 2, one line on stderr naming the file, no traceback."""
+    """``python -m zoo train``: exit 2, one line on stderr naming the file, no traceback."""
     path = write_npz(tmp_path / "mine.npz", **arrays)
-    command = [sys.executable, "-m", "zoo.train", "--dataset", path, "--epochs", "1", "--quiet"]
+    command = [sys.executable, "-m", "zoo", "train", "--dataset", path, "--epochs", "1", "--quiet"]
     result = subprocess.run(
         [*command, "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=300
     )

@@ -24,9 +24,11 @@ from conftest import needs
 from PIL import Image
 
 import zoo
-from zoo import _io, convert, predict, weights
-from zoo import export as exporting
+from zoo import _io, cli, weights
+from zoo.deploy import export as exporting
+from zoo.deploy import predict
 from zoo.errors import ZooError
+from zoo.weights import convert
 
 BACKEND = keras.backend.backend()
 needs_onnx_export = needs(exporting.EXPORTER[("onnx", BACKEND)], "onnx", "onnxruntime")
@@ -81,7 +83,7 @@ def test_a_hostile_pth_is_refused_in_our_own_words(tmp_path, capsys):
     torch.save({"features.0.weight": _Payload(str(marker))}, hostile)
     destination = tmp_path / "alexnet.weights.h5"
 
-    assert convert.main([str(hostile), str(destination)]) == 2
+    assert cli.zoo_convert([str(hostile), str(destination)]) == 2
     error = one_line(capsys.readouterr().err, "zoo-convert")
     assert "is not a plain state dict of tensors" in error
     assert "could run code" in error and "torch.save(model.state_dict()" in error
@@ -96,7 +98,7 @@ def test_a_hostile_pth_is_refused_in_our_own_words(tmp_path, capsys):
 
 
 def _stamped_export(model_path, output):
-    assert exporting.main([model_path, "--format", "onnx", "--output", str(output)]) == 0
+    assert cli.zoo_export([model_path, "--format", "onnx", "--output", str(output)]) == 0
     return output.read_bytes()
 
 
@@ -121,7 +123,7 @@ def test_export_restores_what_a_killed_export_moved_aside(model_path, tmp_path, 
     capsys.readouterr()
 
     argv = [model_path, "--format", "onnx", "--output", str(output)]
-    assert exporting.main(argv) == 2  # restored first, so it exists: refused, not replaced
+    assert cli.zoo_export(argv) == 2  # restored first, so it exists: refused, not replaced
     error = capsys.readouterr().err
     assert f"note: restored {output}" in error and f"{output} already exists" in error
     assert output.read_bytes() == first
@@ -144,7 +146,7 @@ def test_export_removes_an_old_copy_once_the_new_export_is_in(model_path, tmp_pa
     (only_copy / mine.name).write_bytes(first)
 
     argv = [model_path, "--format", "onnx", "--output", str(tmp_path / "other.onnx")]
-    assert exporting.main(argv) == 0
+    assert cli.zoo_export(argv) == 0
     assert hidden(tmp_path) == [only_copy.name]  # never deleted: it is the only copy
     assert output.read_bytes() == first and mine.read_bytes().startswith(b"the user's")
 
@@ -154,7 +156,7 @@ def test_export_removes_an_old_copy_once_the_new_export_is_in(model_path, tmp_pa
 # went in. os.replace is wrapped in the child process only.
 _STOPPING_EXPORT = """
 import os, sys, time
-from zoo import export
+from zoo import cli
 stage, output, real = sys.argv[1], os.path.abspath(sys.argv[-2]), os.replace
 def replace(source, target):
     real(source, target)
@@ -163,7 +165,7 @@ def replace(source, target):
         time.sleep(600)
 if stage != "writing":
     os.replace = replace
-sys.exit(export.main(sys.argv[2:]))
+sys.exit(cli.zoo_export(sys.argv[2:]))
 """
 
 
@@ -208,12 +210,12 @@ def test_sigkill_during_export_loses_nothing_and_the_next_run_cleans(
         assert not output.exists()  # the old export is only in the hidden folder now
 
     capsys.readouterr()
-    assert exporting.main([*argv[:-1]]) == 2  # without --overwrite: restores, then refuses
+    assert cli.zoo_export([*argv[:-1]]) == 2  # without --overwrite: restores, then refuses
     assert hidden(tmp_path) == []
     assert exporting._previous_export("onnx", str(output)) == {str(output)}
     if stage != "in":
         assert output.read_bytes() == first
-    assert exporting.main(argv) == 0 and hidden(tmp_path) == []
+    assert cli.zoo_export(argv) == 0 and hidden(tmp_path) == []
 
 
 # --------------------------------------------------------------------------- item 9: convert
@@ -227,7 +229,7 @@ def test_convert_removes_temporaries_of_killed_conversions_only(tmp_path, capsys
     for path in (killed, running, users):
         path.write_bytes(b"weights")
     argv = [str(tmp_path / "missing.pth"), str(tmp_path / "alexnet.weights.h5")]
-    assert convert.main(argv) == 2  # the run itself fails; it has cleaned up first
+    assert cli.zoo_convert(argv) == 2  # the run itself fails; it has cleaned up first
     assert "does not exist" in one_line(capsys.readouterr().err, "zoo-convert")
     assert hidden(tmp_path) == sorted([users.name, running.name])
 
@@ -247,7 +249,7 @@ def test_export_on_a_full_disk_says_so(model_path, tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(keras.Model, "export", full)
     argv = [model_path, "--format", "onnx", "--output", str(tmp_path / "m.onnx")]
-    assert exporting.main(argv) == 2
+    assert cli.zoo_export(argv) == 2
     error = one_line(capsys.readouterr().err, "zoo-export")
     assert "the disk is full" in error and os.strerror(code) in error
     assert "KERAS_BACKEND" not in error and "backend" not in error
@@ -276,7 +278,7 @@ def test_convert_never_replaces_a_folder(tmp_path, capsys, overwrite):
     source = tmp_path / "alexnet.pth"
     source.write_bytes(b"not read: the destination is refused first")
     argv = [str(source), str(folder)] + ["--overwrite"] * overwrite
-    assert convert.main(argv) == 2
+    assert cli.zoo_convert(argv) == 2
     error = one_line(capsys.readouterr().err, "zoo-convert")
     assert f"{folder} is a folder" in error and "never replaces a folder" in error
     assert os.listdir(folder) == ["thesis.tex"]
@@ -318,7 +320,7 @@ def test_predict_reports_bad_files_and_goes_on(model_path, tmp_path, capsys):
     missing = str(tmp_path / "missing.png")
     bomb = _bomb(tmp_path / "huge.png")
     argv = [model_path, str(broken), good, missing, bomb, "--top", "2", "--batch-size", "2"]
-    assert predict.main(argv) == 1
+    assert cli.zoo_predict(argv) == 1
     captured = capsys.readouterr()
     assert _predicted(captured.out) == [good]
     assert len(captured.out.splitlines()) == 3  # the path and two classes
@@ -341,23 +343,23 @@ def test_predict_reads_folders_sorted_without_hidden_files(model_path, tmp_path,
             Image.fromarray(np.zeros((8, 8), "uint8"), mode="L").save(
                 folder / name, format="JPEG" if name.endswith("jpg") else "PNG"
             )
-    assert predict.main([model_path, str(folder)]) == 0
+    assert cli.zoo_predict([model_path, str(folder)]) == 0
     expected = [str(folder / name) for name in ("a.PNG", "b.png", "sub/c.jpg")]
     assert _predicted(capsys.readouterr().out) == expected
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert predict.main([model_path, str(empty)]) == 2  # nothing at all to predict
+    assert cli.zoo_predict([model_path, str(empty)]) == 2  # nothing at all to predict
     error = capsys.readouterr().err
     assert "no image files (.png" in error and f"in folder {empty}" in error
     assert "nothing was predicted" in error
-    assert predict.main([model_path, str(empty), str(folder / "b.png")]) == 1
+    assert cli.zoo_predict([model_path, str(empty), str(folder / "b.png")]) == 1
 
 
 def test_predict_goes_batch_by_batch(model_path, tmp_path, monkeypatch, capsys):
     """Memory stays bounded: the model never sees more than --batch-size images at once."""
     paths = [_png(tmp_path / f"{i}.png", 40 * i) for i in range(5)]
-    model = zoo.model_file.load_zoo_model(model_path)
+    model = zoo.deploy.model_file.load_zoo_model(model_path)
     whole = predict.classify(model, paths, top=3)
     seen = []
     real = predict.keras_outputs
@@ -373,15 +375,15 @@ def test_predict_goes_batch_by_batch(model_path, tmp_path, monkeypatch, capsys):
         assert [i for i, _ in one] == [i for i, _ in other]
         np.testing.assert_allclose([p for _, p in one], [p for _, p in other], atol=1e-5)
     seen.clear()
-    assert predict.main([model_path, *paths]) == 0
+    assert cli.zoo_predict([model_path, *paths]) == 0
     assert seen == [5] and len(_predicted(capsys.readouterr().out)) == 5
-    assert predict.main([model_path, *paths, "--batch-size", "0"]) == 2
+    assert cli.zoo_predict([model_path, *paths, "--batch-size", "0"]) == 2
     assert "--batch-size must be at least 1" in capsys.readouterr().err
 
 
 def test_classify_still_raises_for_a_bad_file(model_path, tmp_path):
-    model = zoo.model_file.load_zoo_model(model_path)
-    with pytest.raises(zoo.model_file.DeployError, match="exceeds limit"):
+    model = zoo.deploy.model_file.load_zoo_model(model_path)
+    with pytest.raises(zoo.deploy.model_file.DeployError, match="exceeds limit"):
         predict.classify(model, [_png(tmp_path / "ok.png"), _bomb(tmp_path / "huge.png")])
 
 

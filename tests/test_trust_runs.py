@@ -23,8 +23,9 @@ import pytest
 from processes import wait_for_epoch
 from test_bad_inputs import fingerprint, image_folder
 
-from zoo import checkpoint, report, train
+from zoo import cli
 from zoo.errors import EXIT_INTERRUPTED
+from zoo.training import checkpoint, report
 
 BACKEND = keras.backend.backend()
 # Small runs; the native convolution compiles fastest on JAX (the weights are the same either way).
@@ -33,7 +34,7 @@ SMALL += ["--validation-split", "0"]  # one compiled step fewer per run
 
 
 def zoo_train(*argv):
-    return train.main([*SMALL, *argv])
+    return cli.zoo_train([*SMALL, *argv])
 
 
 def one_error(capsys):
@@ -212,7 +213,7 @@ def test_a_second_run_into_a_held_folder_is_refused(tmp_path, capsys):
 
 def zoo_train_process(output, *argv, run=subprocess.Popen, **options):
     """``zoo-train`` with the small run's flags as a process of its own (stderr captured)."""
-    command = [sys.executable, "-m", "zoo.train", *SMALL, "--output", str(output), *argv]
+    command = [sys.executable, "-m", "zoo", "train", *SMALL, "--output", str(output), *argv]
     env = {**os.environ, "KERAS_BACKEND": BACKEND}
     return run(command, stderr=subprocess.PIPE, text=True, env=env, **options)
 
@@ -332,7 +333,7 @@ def test_a_model_too_large_to_train_here_is_refused_before_it_runs_out(
 
 def test_class_names_matplotlib_would_read_as_math_are_drawn_as_written(tmp_path):
     """A class folder named ``$^$`` used to fail the report's figures after training."""
-    from zoo import viz
+    from zoo.explain import viz
 
     names = ["cost $5", "$^$", "a$\\frac{$b"]
     figure = viz.plot_confusion_matrix(np.eye(3, dtype=int), names)

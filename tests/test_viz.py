@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 import zoo
-from zoo import viz
+from zoo.explain import viz
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_feature_maps_reject_dense_layers_and_filters_reject_pools():
 
 
 def every_figure_function():
-    """One call of each public ``zoo.viz`` function that draws, with small inputs."""
+    """One call of each public ``zoo.explain.viz`` function that draws, with small inputs."""
     model = zoo.lenet(variant="modern")
     image = np.random.default_rng(0).random((28, 28, 1), dtype="float32")
     matrix = viz.confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1], 3)
@@ -130,7 +130,7 @@ def test_every_picture_function_returns_a_displayable_object_and_leaves_nothing_
 
 
 def matplotlib_backend_untouched():
-    """Importing and using zoo.viz never switches Matplotlib's backend for the user."""
+    """Importing and using zoo.explain.viz never switches Matplotlib's backend for the user."""
     import subprocess
     import sys
 

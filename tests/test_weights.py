@@ -20,7 +20,7 @@ import pytest
 from conftest import installed
 
 import zoo
-from zoo import convert, weights
+from zoo import cli, weights
 from zoo.errors import ZooError
 
 try:
@@ -170,7 +170,7 @@ def test_zoo_convert_round_trips_through_another_backend(reference, tmp_path, ca
     }
     other = next((b for b in order[here] if installed(b)), here)  # here: a one-backend install
     destination = tmp_path / "alexnet.weights.h5"
-    command = [sys.executable, "-m", "zoo.convert", path, str(destination)]
+    command = [sys.executable, "-m", "zoo", "convert", path, str(destination)]
     environment = {**os.environ, "KERAS_BACKEND": other}
     done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -189,11 +189,11 @@ def test_zoo_convert_round_trips_through_another_backend(reference, tmp_path, ca
     )
 
     before = destination.stat().st_mtime_ns
-    assert convert.main([path, str(destination)]) == 2
+    assert cli.zoo_convert([path, str(destination)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "already exists; pass --overwrite" in error
     assert destination.stat().st_mtime_ns == before
-    assert convert.main([path, str(destination), "--overwrite"]) == 0
+    assert cli.zoo_convert([path, str(destination), "--overwrite"]) == 0
     assert sorted(os.listdir(tmp_path)) == ["alexnet.weights.h5"]
 
 
@@ -377,7 +377,7 @@ def test_preprocess_input_torch_mode():
 
 
 def test_decode_predictions_names_the_best_classes():
-    from zoo.imagenet import class_names
+    from zoo.weights.imagenet import class_names
 
     names = class_names()
     assert len(names) == 1000 and len(set(names)) == 1000
@@ -396,8 +396,8 @@ def test_decode_predictions_names_the_best_classes():
 def test_zoo_predict_names_imagenet_classes_and_normalises_like_torch(tmp_path, capsys):
     from PIL import Image
 
-    from zoo import predict
-    from zoo.imagenet import class_names
+    from zoo.deploy import predict
+    from zoo.weights.imagenet import class_names
 
     model = zoo.lenet(input_shape=(28, 28, 3), classes=1000)  # any 1000-class RGB model
     model_path = tmp_path / "model.keras"
@@ -413,7 +413,7 @@ def test_zoo_predict_names_imagenet_classes_and_normalises_like_torch(tmp_path, 
     np.testing.assert_allclose([p for _, p in found], expected[best], rtol=1e-5)
 
     argv = [str(model_path), str(image), "--top", "2", "--preprocess", "torch"]
-    assert predict.main(argv) == 0
+    assert cli.zoo_predict(argv) == 0
     captured = capsys.readouterr()
     names = class_names()
     assert captured.out.splitlines()[1:] == [f"  {expected[i]:7.4f}  {names[i]}" for i in best]
@@ -431,7 +431,7 @@ def test_zoo_convert_bad_arguments_are_one_line(tmp_path, capsys):
         ),
     ]
     for argv, words in cases:
-        assert convert.main(argv) == 2
+        assert cli.zoo_convert(argv) == 2
         error = capsys.readouterr().err
         assert error.startswith("zoo-convert: error: ") and error.count("\n") == 1, error
         assert words in error, error

@@ -19,14 +19,11 @@ after importing the package.
 
 import importlib
 
-from zoo._keras_hook import register_layers_when_keras_loads
+from zoo.accel.keras_hook import register_layers_when_keras_loads
 
 register_layers_when_keras_loads()  # so keras.saving.load_model finds the zoo's layers
 
 __version__ = "0.1.0"
-
-# Modules you can call: zoo.train(...), zoo.export(model, format, output); see zoo/_callable.py
-_CALLABLE_MODULES = ("export", "train")
 
 _LAZY = {
     "lenet": "zoo.models.lenet",
@@ -37,22 +34,23 @@ _LAZY = {
     "model_spec": "zoo.models",
     "register_model": "zoo.models",
     "ModelSpec": "zoo.models",
-    "TrainConfig": "zoo.config",
+    "TrainConfig": "zoo.training.config",
+    "train": "zoo.training.run",
+    "export": "zoo.deploy.export",
+    "ZooError": "zoo.errors",
     "AdaptiveAveragePooling2D": "zoo.layers",
     "LocalResponseNormalization": "zoo.layers",
-    "preprocess_input": "zoo.imagenet",
-    "decode_predictions": "zoo.imagenet",
-    "set_conv_impl": "zoo.conv",
-    "get_conv_impl": "zoo.conv",
-    "conv_impl": "zoo.conv",
+    "preprocess_input": "zoo.weights.imagenet",
+    "decode_predictions": "zoo.weights.imagenet",
+    "set_conv_impl": "zoo.accel.conv",
+    "get_conv_impl": "zoo.accel.conv",
+    "conv_impl": "zoo.accel.conv",
 }
 
-__all__ = sorted([*_LAZY, *_CALLABLE_MODULES])
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name):
-    if name in _CALLABLE_MODULES:
-        return importlib.import_module(f"zoo.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -1,8 +1,8 @@
-"""``python -m zoo``: print the table of registered models (the README embeds it)."""
+"""``python -m zoo``: the model table; ``python -m zoo train ...`` and the other commands."""
 
-import zoo
-from zoo.models import models_table
+import sys
+
+from zoo.cli import main
 
 if __name__ == "__main__":
-    print(f"zoo {zoo.__version__}: {len(zoo.list_models())} models\n")
-    print(models_table())
+    sys.exit(main())

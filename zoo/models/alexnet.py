@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import keras
 
-from zoo import _builder
-from zoo._builder import CHANNELS_LAST
+import zoo.models._builder as _builder
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
+from zoo.models._builder import CHANNELS_LAST
 from zoo.registry import ModelSpec, Paper, Recipe, register_model
 
 # Adam (not the paper's SGD at 1e-2, which needs far more data and epochs to leave the majority

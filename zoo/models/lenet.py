@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import keras
 
-from zoo import _builder
-from zoo._builder import CHANNELS_LAST
+import zoo.models._builder as _builder
+from zoo.models._builder import CHANNELS_LAST
 from zoo.registry import ModelSpec, Paper, Recipe, register_model
 
 LENET_PAPER = Paper(

@@ -1,0 +1,74 @@
+"""Non-overlapping pooling as a reshape and a reduction, used on JAX.
+
+A backend-specific speed-up, in ``keras.ops``, applied only when Keras runs on
+JAX. Keras pools with ``lax.reduce_window``, whose gradient for a max is XLA's
+``select_and_scatter``; on a CPU that gradient is slow. When the windows do
+not overlap (``pool_size == strides``, ``"valid"`` padding, as in LeNet) a
+pool is a reshape: ``(B, H, W, C)`` becomes ``(B, H/k, k, W/k, k, C)`` and the
+window is the two ``k`` axes, which a plain ``max`` or ``mean`` reduces. XLA
+fuses that reduction and its gradient into simple loops. Rows and columns past
+the last whole window are dropped first, as ``"valid"`` pooling drops them.
+
+The forward numbers are Keras's exactly. So are the gradients, except where a
+window holds its maximum twice: Keras's gradient goes to one of the tied
+entries, this one shares it among them. After a ReLU the usual tie is a
+window of zeros, whose gradient the ReLU then stops either way.
+
+Measured on LeNet-5 (modern), batch 128, 2 CPU cores: JAX training went from
+about 5,700 to 9,900-12,700 images/s. On TensorFlow the same code was slower
+(11,700 to 6,100), so it is used on JAX only; PyTorch has
+:mod:`zoo.accel.torch_pooling`. As with :mod:`zoo.accel.conv`, only the layer *instance*'s
+``call`` changes: the saved model is plain Keras.
+"""
+
+from __future__ import annotations
+
+import types
+
+import keras
+from keras import ops
+
+__all__ = ["apply_to_model", "pool_by_reshape", "use_reshape_pooling"]
+
+_REDUCTIONS = {keras.layers.MaxPooling2D: ops.max, keras.layers.AveragePooling2D: ops.mean}
+
+
+def pool_by_reshape(inputs, size, reduce):
+    """``reduce`` (``ops.max`` or ``ops.mean``) over non-overlapping ``size`` windows.
+
+    ``inputs`` ``(B, H, W, C)`` gives ``(B, H // kh, W // kw, C)``.
+    """
+    kh, kw = size
+    height, width, channels = inputs.shape[1] // kh, inputs.shape[2] // kw, inputs.shape[3]
+    whole = inputs[:, : height * kh, : width * kw, :]
+    windows = ops.reshape(whole, (-1, height, kh, width, kw, channels))
+    return reduce(windows, axis=(2, 4))
+
+
+def _reshape_call(layer, inputs):
+    if inputs.shape[1] is None or inputs.shape[2] is None:  # sizes known only when run
+        return type(layer).call(layer, inputs)
+    return pool_by_reshape(inputs, layer.pool_size, _REDUCTIONS[type(layer)])
+
+
+def use_reshape_pooling(layer):
+    """Give a non-overlapping, ``"valid"``, channels-last ``MaxPooling2D`` or
+    ``AveragePooling2D`` the reshape call; returns whether it applies."""
+    if type(layer) not in _REDUCTIONS:
+        return False
+    if layer.padding != "valid" or layer.data_format != "channels_last":
+        return False
+    if tuple(layer.pool_size) != tuple(layer.strides):
+        return False
+    layer.call = types.MethodType(_reshape_call, layer)
+    return True
+
+
+def apply_to_model(model):
+    """Apply :func:`use_reshape_pooling` to every layer of ``model`` that allows it, on JAX.
+
+    Returns the names of the layers changed (none on other backends).
+    """
+    if keras.backend.backend() != "jax":
+        return []
+    return [layer.name for layer in model.layers if use_reshape_pooling(layer)]

@@ -1,0 +1,61 @@
+"""Read a ``model.keras`` that ``zoo-train`` (or ``model.save``) wrote, and run it.
+
+Shared by :mod:`zoo.deploy.export` and :mod:`zoo.deploy.predict`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from zoo.errors import ZooError
+
+
+class DeployError(ZooError):
+    """Bad input for export or prediction; the message names the fix."""
+
+
+def load_zoo_model(path):
+    """Load a ``.keras`` file and check it is an image classifier as the zoo builds them.
+
+    That is one channels-last image input ``(None, H, W, C)`` with ``C`` 1 or
+    3 and one output ``(None, classes)``.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DeployError(
+            f"model file not found: {path}. Pass the model.keras a zoo-train run wrote "
+            "(OUTPUT/model.keras)."
+        )
+    import keras
+
+    import zoo.layers  # noqa: F401  (registers the zoo's own layers for loading)
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise DeployError(
+            f"{path} is not a Keras model file: {type(error).__name__}: {first_line[:200]}. "
+            "Pass a .keras file saved by zoo-train or model.save()."
+        ) from None
+    inputs, outputs = model.inputs, model.outputs
+    shape_in = tuple(inputs[0].shape) if len(inputs) == 1 else ()
+    shape_out = tuple(outputs[0].shape) if len(outputs) == 1 else ()
+    if len(shape_in) != 4 or shape_in[3] not in (1, 3) or len(shape_out) != 2:
+        raise DeployError(
+            f"{path} is not a zoo image classifier: it takes {[tuple(i.shape) for i in inputs]} "
+            f"and returns {[tuple(o.shape) for o in outputs]}, where the zoo's models take one "
+            "(None, height, width, 1 or 3) image batch and return (None, classes)."
+        )
+    return model
+
+
+def _as_model(model):
+    return load_zoo_model(model) if isinstance(model, (str, os.PathLike)) else model
+
+
+def keras_outputs(model, images):
+    """What the Keras model computes for ``images`` (inference mode), as NumPy."""
+    import keras
+
+    return keras.ops.convert_to_numpy(model(images, training=False))

@@ -1,0 +1,164 @@
+"""Classify image files with a trained zoo model.
+
+Command line::
+
+    zoo-predict runs/lenet5/model.keras digit.png another.png --top 3
+    zoo-predict runs/lenet5/model.keras my_digits/ --batch-size 64
+
+Images are read as ``zoo-train`` reads them; class names come from the
+``classes.json`` written beside ``model.keras``. A folder stands for the
+image files under it. Images go through the model a batch at a time, and a
+file that cannot be read is reported on its own line while the rest are
+classified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from zoo.deploy.model_file import DeployError, keras_outputs
+
+__all__ = ["classify", "collect_images", "load_class_names", "predict_files"]
+
+BATCH_SIZE = 32  # images in memory at a time: AlexNet's 227x227x3 inputs, about 20 MB
+EXIT_SOME_FAILED = 1  # some images were predicted, others could not be read
+
+
+def load_class_names(model_path, classes_path, count):
+    """Class names from ``classes.json`` (beside the model unless given), else the
+    ImageNet names for a 1000-class model, else the indices."""
+    path = classes_path or os.path.join(
+        os.path.dirname(os.path.abspath(model_path)), "classes.json"
+    )
+    if not os.path.isfile(path):
+        if classes_path:
+            raise DeployError(f"class names file not found: {classes_path}.")
+        if count == 1000:
+            from zoo.weights.imagenet import class_names
+
+            return class_names(), True
+        return [str(i) for i in range(count)], False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            names = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise DeployError(f"cannot read class names from {path}: {error}.") from None
+    if not isinstance(names, list) or len(names) != count:
+        raise DeployError(
+            f"{path} should list {count} class names (the model's outputs), "
+            f"found {len(names) if isinstance(names, list) else type(names).__name__}."
+        )
+    return [str(name) for name in names], True
+
+
+def classify(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZE):
+    """Top ``top`` classes of each image: a list of ``[(class_index, probability), ...]``.
+
+    Images are read as ``zoo-train`` reads them: converted to the model's
+    channels, resized (bilinear) to its input and scaled to [0, 1]. With
+    ``preprocess="torch"`` (torchvision's ImageNet weights) they are then
+    normalised by :func:`zoo.weights.imagenet.preprocess_input`. They go through the
+    model ``batch_size`` at a time. A file that cannot be read raises
+    :class:`DeployError`; :func:`predict_files` skips it instead.
+    """
+    results = []
+    for _, best, problem in predict_files(model, image_paths, top, preprocess, batch_size):
+        if problem is not None:
+            raise DeployError(problem)
+        results.append(best)
+    return results
+
+
+def predict_files(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZE):
+    """Yield ``(path, best, None)`` per image, or ``(path, None, problem)`` for a bad file.
+
+    Files are read and classified ``batch_size`` at a time, so memory stays
+    bounded however many there are, and one unreadable file costs only itself.
+    """
+    shape = tuple(model.inputs[0].shape[1:])
+    for start in range(0, len(image_paths), batch_size):
+        chunk = image_paths[start : start + batch_size]
+        loaded = [_read_image(path, shape) for path in chunk]
+        good = [image for image in loaded if not isinstance(image, str)]
+        ranked = iter(_top_classes(model, good, top, preprocess) if good else [])
+        for path, image in zip(chunk, loaded, strict=True):
+            if isinstance(image, str):
+                yield path, None, image
+            else:
+                yield path, next(ranked), None
+
+
+def _read_image(path, shape):
+    """The image at ``path`` as the model takes it, or one line saying why it cannot be."""
+    from PIL import Image
+
+    from zoo.data import DataError, load_image_file
+
+    if not os.path.isfile(path):
+        return f"image not found: {path}."
+    try:
+        return load_image_file(path, shape)
+    except DataError as error:
+        return str(error)
+    except Image.DecompressionBombError as error:  # Pillow refuses before decoding
+        return f"cannot read image {path}: {error} Refused; resize it first."
+    except MemoryError:
+        return f"cannot read image {path}: it does not fit in memory. Resize it first."
+    except Exception as error:  # a decoder's own failure: this file only
+        return f"cannot read image {path}: {type(error).__name__}: {error}."
+
+
+def _top_classes(model, images, top, preprocess):
+    """The ``top`` (class index, probability) pairs of each image in one batch."""
+    images = np.stack(images).astype("float32")
+    if preprocess == "torch":
+        from zoo.weights.imagenet import preprocess_input
+
+        images = preprocess_input(images * 255.0, mode="torch")
+    probabilities = _as_probabilities(keras_outputs(model, images))
+    order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top]
+    return [
+        [(int(i), float(row[i])) for i in best]
+        for row, best in zip(probabilities, order, strict=True)
+    ]
+
+
+def collect_images(paths):
+    """The image files ``paths`` name, each folder replaced by the images under it, sorted.
+
+    Returns ``(files, problems)``: ``problems`` holds one line per folder
+    without any image. Hidden files and folders (names starting with a dot)
+    inside a folder are skipped; a file named on the command line is kept
+    whatever its name, so that a missing or unreadable one is reported, not
+    dropped.
+    """
+    from zoo.data import IMAGE_EXTENSIONS
+
+    files, problems = [], []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = []
+        for root, folders, names in os.walk(path):
+            folders[:] = [folder for folder in folders if not folder.startswith(".")]
+            found += [
+                os.path.join(root, name)
+                for name in names
+                if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+            ]
+        files += sorted(found)
+        if not found:
+            problems.append(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}.")
+    return files, problems
+
+
+def _as_probabilities(scores):
+    """Softmax outputs pass through; logits (``classifier_activation=None``) get a softmax."""
+    if np.all(scores >= 0) and np.allclose(scores.sum(axis=-1), 1.0, atol=1e-3):
+        return scores
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)

@@ -1,0 +1,290 @@
+"""Data-parallel training on the PyTorch backend, with ``torch.distributed`` (PyTorch only).
+
+Keras has no distribution API for the torch backend, but a Keras model on
+that backend *is* a ``torch.nn.Module``, so PyTorch's own engine applies:
+
+1. every process joins one process group (``gloo`` on CPUs, ``nccl`` on GPUs),
+   started by ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``,
+   ``MASTER_ADDR`` and ``MASTER_PORT``) or by ``zoo-train --processes N``;
+2. the model is wrapped in ``torch.nn.parallel.DistributedDataParallel``,
+   which copies process 0's initial weights to every process and, during
+   each backward pass, averages every gradient over the processes;
+3. each process feeds ``--batch-size / N`` images of every global batch from
+   its own shard of the data, so one step computes the same update as a single
+   process would on the whole global batch.
+
+Keras's ``fit`` still runs the epochs, callbacks, checkpoints and progress:
+only the model's ``train_step`` is replaced by :func:`ddp_train_step`, which
+runs the forward pass through the DDP wrapper. Process 0 writes every file; a
+collective that waits longer than the group's timeout (a killed process)
+ends every process with an error instead of a hang.
+
+This module imports ``torch``; the zoo imports it only on the torch backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from zoo.errors import EXIT_INTERRUPTED, ZooError
+
+# How long a collective may wait for the other processes (a killed one, a hung host).
+TIMEOUT_SECONDS = int(os.environ.get("ZOO_DISTRIBUTED_TIMEOUT", "120"))
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_VARIABLE = "ZOO_LAUNCHER_PID"  # set for the workers that --processes starts
+
+
+class TorchDistributedError(ZooError):
+    """The process group could not start, or lost a process."""
+
+
+def launched_by_torchrun():
+    """Whether this process is one of a ``torchrun`` (or ``--processes``) job."""
+    return all(name in os.environ for name in TORCHRUN_VARIABLES)
+
+
+def join_process_group():
+    """Join the job's process group; returns ``(rank, world_size, engine)``."""
+    import torch
+    import torch.distributed as dist
+
+    if not launched_by_torchrun():
+        missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
+        raise TorchDistributedError(
+            "--distribute data-parallel on torch runs one process per device: start it with "
+            "torchrun --nproc-per-node N -m zoo train ... or add --processes N "
+            f"(this process has no {', '.join(missing)})."
+        )
+    engine = "nccl" if torch.cuda.is_available() else "gloo"
+    follow_launcher()
+    if not dist.is_initialized():
+        try:
+            dist.init_process_group(engine, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
+        except Exception as error:  # c10d raises several types here
+            raise TorchDistributedError(
+                f"could not join the torch.distributed job at {os.environ['MASTER_ADDR']}:"
+                f"{os.environ['MASTER_PORT']} as rank {os.environ['RANK']} of "
+                f"{os.environ['WORLD_SIZE']}: {str(error).splitlines()[0][:200]}"
+            ) from None
+    if engine == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return dist.get_rank(), dist.get_world_size(), engine
+
+
+def wrap(model):
+    """Wrap ``model`` in DDP and make ``fit`` train through it; returns the wrapper.
+
+    DDP's constructor copies process 0's weights to every process, so all
+    start from the same model whatever their seeds. Where
+    :mod:`zoo.accel.torch_step` can run the model's layers directly, DDP wraps that
+    leaner forward pass.
+    """
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    from zoo.accel import torch_step
+
+    device = [torch.cuda.current_device()] if torch.cuda.is_available() else None
+    lean = torch_step.supports_graph_forward(model)
+    module = torch_step.GraphForward(model) if lean else model
+    ddp = DistributedDataParallel(module, device_ids=device)
+    model.train_step = ddp_train_step(model, ddp)
+    return ddp
+
+
+def ddp_train_step(model, ddp):
+    """Keras's torch ``train_step`` (:func:`zoo.accel.torch_step.train_step`), with the
+    forward pass through ``ddp``.
+
+    The forward pass through the wrapper is what makes DDP average the
+    gradients during ``loss.backward()``, bucket by bucket as they appear. The
+    loss the progress bar shows is averaged over the processes too (one more
+    all-reduce of one number), so it is the global batch's loss; accuracy is
+    this process's share.
+    """
+    import torch.distributed as dist
+
+    from zoo.accel import torch_step
+
+    world = dist.get_world_size()
+
+    def track_global_loss(loss, batch_size):
+        shown = loss.detach().clone()
+        dist.all_reduce(shown)
+        model._loss_tracker.update_state(shown / world, sample_weight=batch_size * world)
+
+    return functools.partial(
+        torch_step.train_step, model, forward=ddp, track_loss=track_global_loss
+    )
+
+
+@contextlib.contextmanager
+def lost_process(plan, output):
+    """In a PyTorch job, a collective that fails (another process died or was stopped) ends
+    this process with one line, not a traceback. Other plans pass errors through."""
+    try:
+        yield
+    except RuntimeError as error:
+        if not (plan and plan.backend == "torch" and plan.num_processes > 1):
+            raise
+        raise TorchDistributedError(
+            f"process {plan.process_id}: another process of the job stopped "
+            f"({str(error).strip().splitlines()[0][:160]}). The last checkpoint in {output} is "
+            "whole: start the job again with --resume.",
+            exit_code=1,
+        ) from error
+
+
+def wait_for_everyone():
+    """Hold every process until all arrive (process 0 writes the results meanwhile)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def leave():
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+# --------------------------------------------------------------------------- --processes N
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch(argv, processes):
+    """``zoo-train --processes N``: run ``argv`` as N processes of one job on this machine.
+
+    Each worker gets what ``torchrun --nproc-per-node N`` would set. If one
+    fails, the others are stopped; Ctrl-C reaches every worker (they share the
+    terminal's process group) and the launcher waits for them. Returns the
+    job's exit code: 0, the first failure's code, or 130. SIGTERM to the
+    launcher is passed on to the workers (each stops after its step); a
+    launcher killed outright is noticed by its workers (:func:`follow_launcher`).
+    """
+    argv = _without_processes_flag(argv)
+    port = str(_free_port())
+    # As torchrun does: without a setting, N workers each using every core oversubscribe the
+    # CPU (measured here: 30x slower steps with 2 workers on 2 cores).
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // processes))
+    workers = []
+    for rank in range(processes):
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": threads,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(processes),
+            "LOCAL_WORLD_SIZE": str(processes),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            LAUNCHER_VARIABLE: str(os.getpid()),
+        }
+        workers.append(subprocess.Popen([sys.executable, "-m", "zoo", "train", *argv], env=env))
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _supervise(workers)
+    except KeyboardInterrupt:  # the workers had Ctrl-C too: let them stop after their step
+        _wait(workers, grace=30)
+        _stop(workers, grace=10)
+        return EXIT_INTERRUPTED
+    except _Terminated:  # only the launcher had it: pass it on, as Ctrl-C's gentle stop
+        _stop(workers, grace=30)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(Exception):
+    """The launcher received SIGTERM."""
+
+
+def _terminated(signum, frame):
+    raise _Terminated
+
+
+def follow_launcher():
+    """In a worker that ``--processes`` started: stop (as on SIGTERM) if the launcher dies.
+
+    A launcher killed outright (SIGKILL, a crash) cannot pass anything on; its
+    workers notice that their parent changed and stop after their step, so
+    none trains on alone.
+    """
+    launcher = os.environ.get(LAUNCHER_VARIABLE)
+    if not launcher:
+        return
+
+    def watch():
+        while os.getppid() == int(launcher):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="zoo-follow-launcher", daemon=True).start()
+
+
+def _without_processes_flag(argv):
+    """``argv`` less ``--processes N``: each worker is one of the N processes."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            kept.append(arg)
+    return kept
+
+
+def _supervise(workers):
+    while True:
+        codes = [worker.poll() for worker in workers]
+        failed = [code for code in codes if code not in (None, 0)]
+        if failed:
+            _stop(workers, grace=10)
+            print(
+                f"zoo-train: error: a worker exited with code {failed[0]}; stopped the others.",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED if failed[0] in (EXIT_INTERRUPTED, -signal.SIGINT) else 1
+        if all(code == 0 for code in codes):
+            return 0
+        time.sleep(0.2)
+
+
+def _wait(workers, grace):
+    deadline = time.monotonic() + grace
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _stop(workers, grace):
+    """Ask the workers still running to stop (SIGTERM), then kill what is left."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    deadline = time.monotonic() + grace
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()

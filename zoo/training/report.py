@@ -1,0 +1,112 @@
+"""The end of a run: the metrics, and the files that show them.
+
+:func:`metrics` gathers plain numbers; :func:`write` puts ``classes.json``,
+``curves.png``, ``confusion_matrix.png`` and ``metrics.json`` (last, so its
+presence means the run finished) into the output folder, each atomically.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+
+from zoo._io import save_figure, write_json
+
+__all__ = ["metrics", "write", "class_names", "describe", "backend_version"]
+
+
+def label_smoothing_of(model):
+    """The label smoothing of ``model``'s compiled loss (0.0 for plain cross-entropy)."""
+    return float(getattr(getattr(model, "loss", None), "label_smoothing", 0.0) or 0.0)
+
+
+def metrics(config, model, data, evaluation, history, state, seconds, plan=None):
+    """The dict written to ``metrics.json`` and returned by ``zoo.training.run``."""
+    import keras
+
+    backend = keras.backend.backend()
+    done = len(history.get("loss", []))
+    ran = done - state["epochs_completed"]
+    train_images = len(data.train)
+    result = {
+        "backend": backend,
+        "keras_version": keras.__version__,
+        "backend_version": backend_version(backend),
+        "model": config.model,
+        "dataset": config.dataset,
+        "params": int(model.count_params()),
+        "input_shape": list(model.input_shape[1:]),
+        "classes": int(model.output_shape[-1]),
+        "epochs_completed": done,
+        "test_loss": evaluation["test_loss"],
+        "test_accuracy": evaluation["test_accuracy"],
+        "train_seconds": round(seconds, 3),
+        "train_images_per_second": round(train_images * ran / seconds, 1) if seconds else 0.0,
+        "train_images": int(train_images),
+        "test_images": int(len(data.test)),
+        "optimizer": config.optimizer,
+        "learning_rate": config.learning_rate,
+        "schedule": config.schedule,
+        # the compiled loss's: on --resume, the checkpoint's, whatever the flags say
+        "label_smoothing": label_smoothing_of(model),
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+    }
+    if plan:
+        result["distribution"] = {
+            "strategy": config.distribute,
+            "engine": plan.engine,
+            "devices": len(plan.devices),
+            "processes": plan.num_processes,
+            "per_device_batch": plan.per_device,
+        }
+    return result
+
+
+def class_names(names, classes):
+    """The dataset's class names, padded with indices up to the model's ``classes``."""
+    return list(names)[:classes] + [str(i) for i in range(len(names), classes)]
+
+
+def write(output, metrics, data, evaluation, history):
+    """Write the run's result files into ``output``."""
+    from zoo.explain import viz
+
+    names = class_names(data.class_names, metrics["classes"])
+    write_json(os.path.join(output, "classes.json"), names)
+    title = (
+        f"{metrics['model']} on {os.path.basename(str(metrics['dataset']))} ({metrics['backend']})"
+    )
+    save_figure(viz.plot_history(history, title=title), os.path.join(output, "curves.png"))
+    matrix = viz.confusion_matrix(data.test.labels, evaluation["predictions"], metrics["classes"])
+    save_figure(
+        viz.plot_confusion_matrix(matrix, names), os.path.join(output, "confusion_matrix.png")
+    )
+    write_json(os.path.join(output, "metrics.json"), metrics)
+
+
+def describe(config, model, data, backend, done, plan, output):
+    """The few lines printed before training starts."""
+    import keras
+
+    validation = 0 if data.validation is None else len(data.validation)
+    lines = [
+        f"backend     {backend} (keras {keras.__version__}, {backend} {backend_version(backend)})",
+        f"model       {config.model}: input {tuple(model.input_shape[1:])}, "
+        f"{model.output_shape[-1]} classes, {model.count_params():,} parameters",
+        f"dataset     {config.dataset}: {len(data.train)} train, {validation} validation, "
+        f"{len(data.test)} test",
+        f"recipe      {config.optimizer}, learning rate {config.learning_rate} "
+        f"({config.schedule}), label smoothing {label_smoothing_of(model)}, batch "
+        f"{config.batch_size}, epochs {done + 1}..{config.epochs}, seed {config.seed}",
+    ]
+    if plan:
+        lines.append(f"distribute  {plan.describe()}")
+    return "\n".join([*lines, f"output      {output}"])
+
+
+def backend_version(backend):
+    try:
+        return importlib.metadata.version(backend)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
