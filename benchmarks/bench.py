@@ -283,7 +283,7 @@ def run_zoo_job(job):
     As ``zoo-train`` does, Keras is imported without the packages a run does
     not need, and TensorFlow is kept out of a JAX or PyTorch run.
     """
-    from zoo.training.recipe import import_keras_lean, tensorflow_left_alone
+    from zoo.accel.runtime import import_keras_lean, tensorflow_left_alone
 
     keras = import_keras_lean()
 
@@ -296,11 +296,12 @@ def run_zoo_job(job):
 
 
 def _zoo_model(job, recipe, total_steps):
+    from zoo.accel import accelerate
     from zoo.models import get_model
     from zoo.training.recipe import compile_model
 
     model = get_model(job["model"], input_shape=tuple(job["input_shape"]), classes=job["classes"])
-    return compile_model(
+    compile_model(
         model,
         recipe["optimizer"],
         recipe["learning_rate"],
@@ -309,6 +310,8 @@ def _zoo_model(job, recipe, total_steps):
         label_smoothing=recipe.get("label_smoothing", 0.0),
         **job.get("compile_options", {}),
     )
+    accelerate(model)  # as zoo-train does after compile (fused Adam on PyTorch)
+    return model
 
 
 def _zoo_time_to_accuracy(keras, job):

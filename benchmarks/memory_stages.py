@@ -31,7 +31,7 @@ def stages(full_import, exit_stack, conv_impl="auto"):
     """Yield (stage, callable) in the order a training run meets them.
 
     Once Keras is imported, TensorFlow is kept out of a JAX or PyTorch run
-    (``zoo.training.recipe.tensorflow_left_alone``, entered on ``exit_stack``).
+    (``zoo.accel.runtime.tensorflow_left_alone``, entered on ``exit_stack``).
     """
     state = {}
     backend = os.environ.get("KERAS_BACKEND", "jax")
@@ -40,21 +40,21 @@ def stages(full_import, exit_stack, conv_impl="auto"):
         if full_import:
             import keras
         else:
-            from zoo.training.recipe import import_keras_lean
+            from zoo.accel.runtime import import_keras_lean
 
             keras = import_keras_lean()
-        from zoo.training.recipe import tensorflow_left_alone
+        from zoo.accel.runtime import tensorflow_left_alone
 
         exit_stack.enter_context(tensorflow_left_alone(keras.backend.backend()))
 
     def build():
-        from zoo.accel.conv import apply_to_model
+        from zoo.accel import accelerate
         from zoo.models import get_model
         from zoo.training.recipe import compile_model
 
         model = get_model("lenet5_modern", input_shape=(28, 28, 1), classes=10)
-        apply_to_model(model, conv_impl)  # as zoo-train --conv-impl does
         state["model"] = compile_model(model, "adam", 1e-3)
+        accelerate(model, conv_impl=conv_impl)  # as zoo-train --conv-impl does after compile
 
     def data():
         import numpy as np

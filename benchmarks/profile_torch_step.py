@@ -90,7 +90,7 @@ def main(argv=None):
     count = BATCH * max(options.steps, 20)
     images = rng.random((count, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, count)
-    from zoo.training.recipe import import_keras_lean, tensorflow_left_alone
+    from zoo.accel.runtime import import_keras_lean, tensorflow_left_alone
 
     import_keras_lean()  # as zoo-train imports Keras
     results = {}

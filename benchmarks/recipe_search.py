@@ -121,7 +121,7 @@ def main(argv=None):
     options = parser.parse_args(argv)
     import keras
 
-    from zoo.training.recipe import tensorflow_left_alone
+    from zoo.accel.runtime import tensorflow_left_alone
 
     backend = keras.backend.backend()
     with tempfile.TemporaryDirectory(prefix="zoo-recipe-") as folder:

@@ -51,9 +51,11 @@ APPLIES = {"torch": tuple(REMOVERS), "jax": ("pooling",), "tensorflow": ()}
 def build(name, shape, removed=None):
     """The zoo's compiled model with the speed-ups named in ``removed`` (default: all) undone."""
     import zoo
+    from zoo.accel import accelerate
     from zoo.training.recipe import compile_model
 
     model = compile_model(zoo.get_model(name, input_shape=shape), "adam", 1e-3)
+    accelerate(model)  # as zoo-train does after compile (fused Adam)
     for speedup in REMOVERS if removed is None else removed:
         REMOVERS[speedup](model)
     return model
@@ -67,7 +69,7 @@ def main():
     args = parser.parse_args()
     import keras
 
-    from zoo.training.recipe import tensorflow_left_alone
+    from zoo.accel.runtime import tensorflow_left_alone
 
     lenet = args.model == "lenet5_modern"
     shape, batch, count = ((28, 28, 1), 128, 8000) if lenet else ((227, 227, 3), 16, 128)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.models._builder import apply_backend_speedups
+from zoo.accel import accelerate, applied
 
 BACKEND = keras.backend.backend()
 on_torch = pytest.mark.skipif(BACKEND != "torch", reason="a PyTorch-only speed-up")
@@ -77,7 +77,8 @@ def test_zoo_models_get_it_on_torch_and_jax_and_save_as_plain_keras(name, tmp_pa
     # On PyTorch every convolution adds its bias in the kernel: all are valid, or same at stride 1
     expected = {"torch": sorted(pools + convs), "jax": pools}.get(BACKEND, [])
     assert changed == expected
-    assert apply_backend_speedups(model) is model  # idempotent
+    assert accelerate(model) == applied(model)  # idempotent: the same choices again
+    assert sorted(vars_with_own_call(model)) == expected
 
     x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype="float32")
     path = tmp_path / "model.keras"
@@ -231,7 +232,7 @@ def test_fused_adam_trains_like_kerass_adam_over_a_schedule():
 
 
 @on_torch
-def test_fused_adam_only_for_plain_adam_and_compile_model_applies_it():
+def test_fused_adam_only_for_plain_adam_and_accelerate_after_compile_applies_it():
     from zoo.accel.torch_adam import use_fused_adam
     from zoo.training.recipe import compile_model
 
@@ -239,8 +240,11 @@ def test_fused_adam_only_for_plain_adam_and_compile_model_applies_it():
     assert not use_fused_adam(keras.optimizers.AdamW())
     assert not use_fused_adam(keras.optimizers.SGD())
     model = compile_model(zoo.get_model("lenet5_modern"), "adam", 1e-3)
+    assert "_parallel_update_step" not in vars(model.optimizer)  # compile stays plain Keras
+    assert accelerate(model).optimizer == "fused adam"
     assert "_parallel_update_step" in vars(model.optimizer)
     model = compile_model(zoo.get_model("lenet5_modern"), "sgd", 1e-3)
+    assert accelerate(model).optimizer == "keras"
     assert "_parallel_update_step" not in vars(model.optimizer)
 
 

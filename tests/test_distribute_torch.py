@@ -33,8 +33,9 @@ STEPS_SCRIPT = textwrap.dedent(
     """
     import sys
     import keras, numpy as np
-    from zoo.training.distribute.torch_ddp import join_process_group, wrap
+    from zoo.training.distribute.torch_ddp import join_process_group
     import zoo
+    from zoo.accel import accelerate
 
     rank, world, _ = join_process_group()
     keras.utils.set_random_seed(rank)  # different seeds: DDP must copy rank 0's weights
@@ -45,7 +46,9 @@ STEPS_SCRIPT = textwrap.dedent(
     half = len(x) // (3 * world)
     mine = np.concatenate([np.arange(s * 32 + rank * half, s * 32 + (rank + 1) * half)
                            for s in range(3)])
-    ddp = wrap(model)
+    assert accelerate(model, data_parallel=True).step == "ddp"
+    assert accelerate(model).step == "ddp"  # again: the same wrapper, not a second one
+    ddp = model.train_step.keywords["forward"]
     assert type(ddp.module).__name__ == "GraphForward"  # the lean forward pass, as one process
     start = model.get_weights()
     model.fit(x[mine], y[mine], batch_size=half, epochs=1, shuffle=False, verbose=0)

@@ -258,7 +258,7 @@ def test_a_lean_keras_import_skips_the_extras_and_leaves_them_importable():
     extras = [name for name in EXTRAS if installed(name)]
     code = (
         "import sys\n"
-        "from zoo.training.recipe import import_keras_lean\n"
+        "from zoo.accel.runtime import import_keras_lean\n"
         "keras = import_keras_lean()\n"
         f"loaded = [m for m in {extras!r} if m in sys.modules]\n"
         "import importlib\n"
@@ -273,7 +273,7 @@ def test_a_lean_keras_import_skips_the_extras_and_leaves_them_importable():
 def test_lean_xla_flag_is_added_for_the_measured_jaxlib_and_a_users_choice_kept(monkeypatch):
     import importlib.metadata
 
-    from zoo.training.recipe import LEAN_XLA_FLAG, use_lean_xla_flags
+    from zoo.accel.runtime import LEAN_XLA_FLAG, use_lean_xla_flags
 
     versions = {"jaxlib": "0.10.2"}
     monkeypatch.setattr(importlib.metadata, "version", lambda name: versions[name])
@@ -296,7 +296,7 @@ def test_lean_xla_flag_is_added_for_the_measured_jaxlib_and_a_users_choice_kept(
 def test_zoo_train_on_jax_sets_the_lean_xla_flag_in_its_own_process_only(tmp_path):
     import importlib.metadata
 
-    from zoo.training.recipe import LEAN_XLA_FLAG, LEAN_XLA_JAXLIB
+    from zoo.accel.runtime import LEAN_XLA_FLAG, LEAN_XLA_JAXLIB
 
     measured = importlib.metadata.version("jaxlib").startswith(LEAN_XLA_JAXLIB)
     run = f"['--epochs', '1', '--limit', '64', '--output', {str(tmp_path / 'a')!r}, '--quiet']"

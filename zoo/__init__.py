@@ -19,7 +19,7 @@ after importing the package.
 
 import importlib
 
-from zoo.accel.keras_hook import register_layers_when_keras_loads
+from zoo.accel.runtime import register_layers_when_keras_loads
 
 register_layers_when_keras_loads()  # so keras.saving.load_model finds the zoo's layers
 

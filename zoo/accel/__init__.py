@@ -7,3 +7,127 @@ convolution, the lean training step, fused Adam) and the convolution
 implementation chosen per layer live here, as do the process settings a
 ``zoo-train`` run makes before Keras starts (:mod:`zoo.accel.runtime`).
 """
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+__all__ = ["Applied", "accelerate", "applied"]
+
+_APPLIED = weakref.WeakKeyDictionary()  # model -> the Applied it was last given
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :func:`accelerate` gave a model: enough to apply it again, and to say it.
+
+    ``conv`` maps each ``Conv2D`` to what it runs (``native``, ``im2col``,
+    ``taps``, or ``auto`` until it is built); the other fields name the layers
+    or parts that took a backend's speed-up.
+    """
+
+    backend: str
+    conv_setting: str
+    conv: dict = field(default_factory=dict)
+    pooling: tuple = ()
+    fused_bias: tuple = ()
+    step: str = "keras"  # "keras", "lean" (zoo.accel.torch_step) or "ddp" (with DDP)
+    optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam)
+
+    def describe(self):
+        """One line for the start-up banner, e.g. ``conv native x2; pooling by reshape x2``."""
+        counts = {}
+        for impl in self.conv.values():
+            counts[impl] = counts.get(impl, 0) + 1
+        parts = [f"conv {self.conv_setting}: " + ", ".join(f"{k} x{n}" for k, n in counts.items())]
+        pooling = "pooling by reshape" if self.backend == "jax" else "channels-last pooling"
+        if self.pooling:
+            parts.append(f"{pooling} x{len(self.pooling)}")
+        if self.fused_bias:
+            parts.append(f"bias inside the convolution x{len(self.fused_bias)}")
+        if self.step != "keras":
+            parts.append({"lean": "lean training step", "ddp": "DDP training step"}[self.step])
+        if self.optimizer != "keras":
+            parts.append(self.optimizer)
+        return "; ".join(parts)
+
+
+def applied(model):
+    """What :func:`accelerate` last gave ``model``, or ``None`` (a clone, a loaded file)."""
+    return _APPLIED.get(model)
+
+
+def accelerate(model, *, conv_impl=None, data_parallel=False):
+    """Give ``model`` the zoo's speed-ups for the current backend; returns :class:`Applied`.
+
+    The one door for every change the zoo makes to a Keras model. Each is an
+    instance-level replacement that computes Keras's own numbers (tests compare
+    them), and the model, its layers and its optimizer keep their Keras classes,
+    so a saved model is plain Keras. Idempotent: calling it again re-applies the
+    same choices, adding what has appeared since (the optimizer after ``compile``).
+
+    - every backend: each ``Conv2D`` runs ``conv_impl`` (:mod:`zoo.accel.conv`; default:
+      what the model was given before, else :func:`zoo.accel.conv.get_conv_impl`);
+    - JAX: non-overlapping pooling by reshape (:mod:`zoo.accel.jax_pooling`);
+    - PyTorch: channels-last pooling (:mod:`zoo.accel.torch_pooling`), the bias inside
+      the convolution (:mod:`zoo.accel.torch_conv`), the lean training step
+      (:mod:`zoo.accel.torch_step`), or with ``data_parallel`` the same step through
+      ``DistributedDataParallel``, and once compiled with Adam the fused update
+      (:mod:`zoo.accel.torch_adam`);
+    - TensorFlow: nothing more.
+
+    Called by the builders (:func:`zoo.models._builder.finish_model`) and once more after
+    ``compile`` by ``zoo-train`` and the benchmark. A clone (``keras.models.clone_model``)
+    or a loaded file starts plain: call it again.
+    """
+    import keras
+
+    from zoo.accel import conv
+
+    backend = keras.backend.backend()
+    before = _APPLIED.get(model)
+    if conv_impl is None:
+        conv_impl = before.conv_setting if before is not None else conv.get_conv_impl()
+    data_parallel = data_parallel or (before is not None and before.step == "ddp")
+    result = Applied(backend, conv_impl, conv.apply_to_model(model, conv_impl))
+    if backend == "jax":
+        result = _on_jax(model, result)
+    elif backend == "torch":
+        result = _on_torch(
+            model, result, data_parallel, already_ddp=before and before.step == "ddp"
+        )
+    _APPLIED[model] = result
+    return result
+
+
+def _on_jax(model, result):
+    from dataclasses import replace
+
+    from zoo.accel import jax_pooling
+
+    return replace(result, pooling=tuple(jax_pooling.apply_to_model(model)))
+
+
+def _on_torch(model, result, data_parallel, already_ddp):
+    from dataclasses import replace
+
+    from zoo.accel import torch_adam, torch_conv, torch_pooling, torch_step
+
+    pooling = tuple(torch_pooling.apply_to_model(model))
+    fused_bias = tuple(torch_conv.apply_to_model(model))
+    if data_parallel:
+        if not already_ddp:  # DDP's constructor is collective: every process, exactly once
+            torch_step.use_ddp_step(model)
+        step = "ddp"
+    else:
+        step = "lean" if torch_step.use_lean_step(model) else "keras"
+    optimizer = getattr(model, "optimizer", None)
+    fused = optimizer is not None and torch_adam.use_fused_adam(optimizer)
+    return replace(
+        result,
+        pooling=pooling,
+        fused_bias=fused_bias,
+        step=step,
+        optimizer="fused adam" if fused else "keras",
+    )

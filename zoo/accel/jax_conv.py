@@ -3,11 +3,11 @@
 A backend-specific speed-up behind :mod:`zoo.accel.conv`'s ``"taps"`` implementation, which
 passes its forward formula in (so this module does not import :mod:`zoo.accel.conv`).
 On a CPU, XLA's convolution kernel is slow forward for a layer with one or a
-few input channels (LeNet's first layer: 5.2 ms for a batch of 128), while
+few input channels (LeNet's first layer), while
 :func:`zoo.accel.conv.conv2d_taps`, a sum of 25 broadcast products, fuses into one
-pass (0.7 ms). Differentiated automatically, though, that sum is slow
-backward (7.7 ms against the native kernel's 1.4 ms for the kernel's
-gradient). ``jax.custom_vjp`` lets each direction take its fast formula: the
+fast pass. Differentiated automatically, though, that sum is slower backward
+than the native kernel's gradient (timings: ``benchmarks/conv_kernels.py``,
+BENCHMARKS.md). ``jax.custom_vjp`` lets each direction take its fast formula: the
 forward pass sums the taps, the backward pass is exactly the gradient of
 ``keras.ops.conv``. Both compute the same convolution, so the gradients are
 the true ones (the tests compare them with NumPy's within 1e-5).

@@ -14,9 +14,8 @@ window holds its maximum twice: Keras's gradient goes to one of the tied
 entries, this one shares it among them. After a ReLU the usual tie is a
 window of zeros, whose gradient the ReLU then stops either way.
 
-Measured on LeNet-5 (modern), batch 128, 2 CPU cores: JAX training went from
-about 5,700 to 9,900-12,700 images/s. On TensorFlow the same code was slower
-(11,700 to 6,100), so it is used on JAX only; PyTorch has
+It makes LeNet-5's JAX training faster and TensorFlow's slower (BENCHMARKS.md,
+``benchmarks/speedups_ab.py``), so it is used on JAX only; PyTorch has
 :mod:`zoo.accel.torch_pooling`. As with :mod:`zoo.accel.conv`, only the layer *instance*'s
 ``call`` changes: the saved model is plain Keras.
 """

@@ -3,9 +3,8 @@
 A backend-specific speed-up, used only when Keras runs on PyTorch. Keras's
 ``Conv2D.call`` convolves, then adds the bias as a separate broadcast ``add``
 over the whole ``(batch, H, W, filters)`` output, and its gradient is a
-separate reduction. With few filters that add is slow: LeNet-5 (batch 128,
-2 CPU cores) trained at 9,696 images/s with it and 11,133 with the bias in
-the kernel (``benchmarks/speedups_ab.py --each``, BENCHMARKS.md).
+separate reduction. With few filters that add is slow (LeNet-5 trains
+faster with the bias in the kernel: ``benchmarks/speedups_ab.py --each``, BENCHMARKS.md).
 PyTorch's convolution kernel takes the bias as an argument and adds it while
 writing its output, and computes its gradient in the same backward pass.
 

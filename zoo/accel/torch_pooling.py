@@ -17,8 +17,7 @@ with :mod:`zoo.accel.conv`, only the layer *instance*'s ``call`` is replaced: th
 class stays ``keras.layers.MaxPooling2D`` or ``AveragePooling2D`` and a saved
 model is plain Keras. Layers with ``"same"`` padding keep Keras's own code.
 
-Measured on LeNet-5 (modern), batch 128, on 2 CPU cores: training went from
-6,422 to 8,394 images/s (BENCHMARKS.md).
+What it saves on LeNet-5 is measured by ``benchmarks/speedups_ab.py`` (BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ through ``Layer.__call__`` once for the model and once more for every layer
 inside it, and each of those calls does work meant for other situations:
 building a symbolic graph, propagating masks, casting inputs under mixed
 precision, opening name scopes, collecting activity-regularisation losses.
-LeNet-5 (batch 128, 2 CPU cores) trained at 9,499 images/s with it and 11,133
-with this step (``benchmarks/speedups_ab.py --each``, BENCHMARKS.md).
+For a network as small as LeNet-5 that bookkeeping is a large share of a step
+(``benchmarks/speedups_ab.py --each``, BENCHMARKS.md).
 
 :func:`graph_forward` instead calls each layer's own ``call`` in the model's
 graph order, passing ``training`` to the layers that take it. These are the
@@ -21,7 +21,7 @@ regularisers. Any other model keeps Keras's own step.
 :func:`train_step` is Keras's PyTorch training step with the forward pass
 passed in (:func:`test_step` and :func:`predict_step` likewise for
 ``evaluate`` and ``predict``): :func:`graph_forward` for one process, the
-``DistributedDataParallel`` wrapper for several (:mod:`zoo.training.distribute.torch_ddp`).
+``DistributedDataParallel`` wrapper for several (:func:`use_ddp_step`).
 As with :mod:`zoo.accel.torch_pooling`, only the model *instance*'s three steps
 are replaced: its class stays ``keras.Model``, ``fit`` runs the epochs,
 callbacks, checkpoints and history as before, and a saved model is plain Keras.
@@ -44,6 +44,7 @@ __all__ = [
     "predict_step",
     "test_step",
     "train_step",
+    "use_ddp_step",
     "use_lean_step",
 ]
 
@@ -205,3 +206,42 @@ def use_lean_step(model):
     model.test_step = functools.partial(test_step, model, forward=forward)
     model.predict_step = functools.partial(predict_step, model, forward=forward)
     return True
+
+
+def use_ddp_step(model):
+    """Make ``fit`` train ``model`` through ``DistributedDataParallel``; returns the wrapper.
+
+    For a data-parallel PyTorch job (:mod:`zoo.training.distribute.torch_ddp` starts
+    the process group). DDP's constructor copies process 0's weights to every
+    process, so all start from the same model whatever their seeds; it must run
+    once in every process. Where :func:`graph_forward` applies, DDP wraps that
+    leaner forward pass, and ``evaluate``/``predict`` take the lean steps too.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    lean = use_lean_step(model)
+    device = [torch.cuda.current_device()] if torch.cuda.is_available() else None
+    ddp = DistributedDataParallel(GraphForward(model) if lean else model, device_ids=device)
+    model.train_step = _ddp_train_step(model, ddp)
+    return ddp
+
+
+def _ddp_train_step(model, ddp):
+    """Keras's torch ``train_step`` (:func:`train_step`), with the forward pass through ``ddp``.
+
+    The forward pass through the wrapper is what makes DDP average the
+    gradients during ``loss.backward()``, bucket by bucket as they appear. The
+    loss the progress bar shows is averaged over the processes too (one more
+    all-reduce of one number), so it is the global batch's loss; accuracy is
+    this process's share.
+    """
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+
+    def track_global_loss(loss, batch_size):
+        shown = loss.detach().clone()
+        dist.all_reduce(shown)
+        model._loss_tracker.update_state(shown / world, sample_weight=batch_size * world)
+
+    return functools.partial(train_step, model, forward=ddp, track_loss=track_global_loss)

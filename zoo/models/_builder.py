@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from zoo.accel.conv import apply_to_model
+from zoo.accel import accelerate
 from zoo.errors import ZooError
 from zoo.shapes import SpatialSizeError, min_input_size, trace_spatial_sizes
 
@@ -183,42 +183,15 @@ def predictions_dtype():
     return "float32" if policy.name.startswith("mixed") else None
 
 
-def apply_backend_speedups(model):
-    """Backend-specific kernels with Keras's numbers, applied in place; returns ``model``.
-
-    On PyTorch: copy-free pooling (:mod:`zoo.accel.torch_pooling`), convolutions
-    that add their bias inside the kernel (:mod:`zoo.accel.torch_conv`), a training step
-    that calls the layers without Keras's per-call bookkeeping
-    (:mod:`zoo.accel.torch_step`) and, once the model is compiled with Adam, the
-    fused Adam update (:mod:`zoo.accel.torch_adam`). On JAX:
-    non-overlapping pooling by reshape (:mod:`zoo.accel.jax_pooling`). On TensorFlow:
-    nothing. Layers and optimizer keep their Keras classes.
-    """
-    if keras.backend.backend() == "jax":
-        from zoo.accel import jax_pooling as pooling
-
-        pooling.apply_to_model(model)
-    if keras.backend.backend() == "torch":
-        from zoo.accel import torch_adam, torch_conv, torch_pooling, torch_step
-
-        torch_pooling.apply_to_model(model)
-        torch_conv.apply_to_model(model)
-        torch_step.use_lean_step(model)
-        if getattr(model, "optimizer", None) is not None:
-            torch_adam.use_fused_adam(model.optimizer)
-    return model
-
-
 def finish_model(image_input, input_tensor, outputs, name, weights, weights_for=None):
-    """Wrap the graph in a ``keras.Model``, give every ``Conv2D`` the current convolution
-    implementation (see :mod:`zoo.accel.conv`), apply :func:`apply_backend_speedups` and load
-    ``weights`` (see :mod:`zoo.weights`)."""
+    """Wrap the graph in a ``keras.Model``, give it the backend's speed-ups
+    (:func:`zoo.accel.accelerate`: the layers stay plain Keras classes) and load ``weights``
+    (see :mod:`zoo.weights`)."""
     inputs = image_input
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name=name)
-    apply_to_model(model)  # zoo.get_conv_impl(); the layers stay plain keras.layers.Conv2D
-    apply_backend_speedups(model)
+    accelerate(model)
     if weights is not None:
         from zoo.weights import load_weights
 

@@ -6,9 +6,7 @@ Each model's :class:`~zoo.registry.Recipe` fills the flags a user leaves out;
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 
 from zoo.errors import ZooError
 from zoo.training.config import SCHEDULES
@@ -16,8 +14,6 @@ from zoo.training.config import SCHEDULES
 __all__ = [
     "resolve_names",
     "resolve_recipe",
-    "tensorflow_left_alone",
-    "import_keras_lean",
     "compile_model",
     "learning_rate_schedule",
     "loss_for",
@@ -51,100 +47,6 @@ def resolve_recipe(config):
 
     recipe = {**vars(model_spec(config.model).recipe), "validation_split": VALIDATION_SPLIT}
     return config.replace(**{k: v for k, v in recipe.items() if getattr(config, k) is None})
-
-
-@contextlib.contextmanager
-def tensorflow_left_alone(backend):
-    """While training on JAX or PyTorch, keep Keras from importing TensorFlow just to check for it.
-
-    Keras imports TensorFlow whenever it is installed, to seed it
-    (``keras.utils.set_random_seed``) and to look for its shapes when saving a
-    model: about 4 s and 500 MB more for a JAX or PyTorch run. Inside this
-    block Keras is told that TensorFlow is absent, unless it is the backend or
-    already imported; the flag is restored afterwards. This reaches into
-    Keras's ``module_utils``; if that ever changes, nothing is done.
-    """
-    try:
-        from keras.src.utils.module_utils import tensorflow as lazy_tensorflow
-
-        saved = lazy_tensorflow._available
-    except (ImportError, AttributeError):
-        yield
-        return
-    if backend != "tensorflow" and "tensorflow" not in sys.modules:
-        lazy_tensorflow._available = False
-    try:
-        yield
-    finally:
-        lazy_tensorflow._available = saved
-
-
-# Imported by ``import keras`` whenever installed, for features a training run never uses: JAX
-# for Keras's Orbax checkpoint callback, scikit-learn for its estimator wrappers, matplotlib for
-# its image gallery. On PyTorch they add about 200 MB (BENCHMARKS.md, "Lean runs").
-KERAS_EXTRAS = ("jax", "sklearn", "matplotlib")
-
-
-# XLA's CPU compiler with its older loop emitters instead of the MLIR fusion emitters: compiling
-# LeNet's training step then takes about 150 MiB less at its peak (the convolutions written in
-# keras.ops, zoo.accel.conv, make
-# fusions the new emitters spend much memory on), and trains as fast.
-# Measured on jaxlib 0.10 only (BENCHMARKS.md, "Lean runs"); XLA aborts on a flag it does not
-# know, so other versions keep their defaults.
-LEAN_XLA_FLAG = "--xla_cpu_use_fusion_emitters=false"
-LEAN_XLA_JAXLIB = ("0.10.",)
-
-
-def use_lean_xla_flags():
-    """In a process the zoo owns, on JAX: add :data:`LEAN_XLA_FLAG` to ``XLA_FLAGS``.
-
-    XLA reads ``XLA_FLAGS`` when JAX starts its CPU client, so this must come
-    before JAX computes anything. Returns whether the flag is now set. A user's
-    own choice of the flag in ``XLA_FLAGS`` is kept.
-    """
-    import importlib.metadata
-
-    flags = os.environ.get("XLA_FLAGS", "")
-    name = LEAN_XLA_FLAG.split("=")[0]
-    if name in flags:
-        return LEAN_XLA_FLAG in flags.split()
-    try:
-        version = importlib.metadata.version("jaxlib")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    if not version.startswith(LEAN_XLA_JAXLIB):
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags} {LEAN_XLA_FLAG}".strip()
-    return True
-
-
-def import_keras_lean():
-    """Import Keras in a process the zoo owns without the packages of :data:`KERAS_EXTRAS`.
-
-    Only for ``zoo-train`` and the benchmark's runs, never a user's session:
-    while Keras imports, each of those packages except the backend
-    (``KERAS_BACKEND``; when it is unset JAX is left alone) is marked absent
-    in ``sys.modules``, and unmarked at once afterwards, so the run can still
-    import it itself (matplotlib for its plots, scikit-learn for the digits).
-    What Keras built without them (``keras.wrappers``, the image gallery) is
-    unusable in that process. Returns ``keras``; nothing is hidden when Keras
-    is already imported. On JAX it also sets :func:`use_lean_xla_flags`.
-    """
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    backend = os.environ.get("KERAS_BACKEND", "jax")
-    if backend == "jax":
-        use_lean_xla_flags()
-    hidden = [name for name in KERAS_EXTRAS if name != backend and name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # ``import name`` now raises ImportError, which Keras expects
-    try:
-        import keras
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-    return keras
 
 
 WARMUP_FRACTION = 0.1  # of all steps, from a tenth of the peak rate up to the peak
@@ -214,8 +116,8 @@ def compile_model(
     cross-entropy (:func:`loss_for`: one-hot targets when ``label_smoothing``
     is above 0) and the metric accuracy. ``compile_options`` go on to
     ``model.compile`` (the benchmark tries ``jit_compile`` and
-    ``steps_per_execution`` through them). On PyTorch,
-    :func:`zoo.models._builder.apply_backend_speedups` follows.
+    ``steps_per_execution`` through them). The model stays as Keras compiles it: the
+    caller gives it the backend's speed-ups (:func:`zoo.accel.accelerate`) afterwards.
     """
     import keras
 
@@ -225,8 +127,6 @@ def compile_model(
         "rmsprop": keras.optimizers.RMSprop,
         "sgd": lambda rate: keras.optimizers.SGD(rate, momentum=0.9),
     }
-    from zoo.models._builder import apply_backend_speedups
-
     rate = learning_rate_schedule(learning_rate, schedule, total_steps)
     model.compile(
         optimizer=optimizers[optimizer](rate),
@@ -234,7 +134,7 @@ def compile_model(
         metrics=["accuracy"],
         **compile_options,
     )
-    return apply_backend_speedups(model)  # on PyTorch, Adam's fused update
+    return model
 
 
 def optional_callbacks(config, output, has_validation=True, writes=True):

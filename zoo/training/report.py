@@ -11,6 +11,7 @@ import importlib.metadata
 import os
 
 from zoo._io import save_figure, write_json
+from zoo.accel import applied
 
 __all__ = ["metrics", "write", "class_names", "describe", "backend_version"]
 
@@ -100,6 +101,9 @@ def describe(config, model, data, backend, done, plan, output):
         f"({config.schedule}), label smoothing {label_smoothing_of(model)}, batch "
         f"{config.batch_size}, epochs {done + 1}..{config.epochs}, seed {config.seed}",
     ]
+    speedups = applied(model)
+    if speedups is not None:
+        lines.append(f"speed-ups   {speedups.describe()}")
     if plan:
         lines.append(f"distribute  {plan.describe()}")
     return "\n".join([*lines, f"output      {output}"])

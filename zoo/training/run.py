@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from zoo._io import disk_full
+from zoo.accel import accelerate, runtime
 from zoo.data.dataset import Split
 from zoo.errors import EXIT_DIVERGED, ZooError
 from zoo.training import checkpoint, interrupt, recipe, report, resume
 from zoo.training.config import TrainConfig, build_parser  # noqa: F401  (build_parser: for the docs)
 from zoo.training.distribute import torch_ddp as distribute_torch
-from zoo.training.recipe import compile_model  # noqa: F401  (zoo.training.run.compile_model, as before)
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingError", "run", "train"]
 
@@ -86,10 +86,10 @@ def run(config: TrainConfig, *, own_process: bool = False) -> TrainResult:
     """Train as ``config`` says; raises :class:`~zoo.errors.ZooError` for bad input.
 
     ``own_process``: the process is ``zoo-train``'s alone, so Keras may be
-    imported without the packages it does not need (:func:`zoo.training.recipe.import_keras_lean`).
+    imported without the packages it does not need (:func:`zoo.accel.runtime.import_keras_lean`).
     """
     backend = start_backend(config, own_process)
-    with recipe.tensorflow_left_alone(backend):
+    with runtime.tensorflow_left_alone(backend):
         start_devices(config, backend)
         return train_on(backend, config)
 
@@ -119,6 +119,7 @@ def train_on(backend, config):
             from zoo.training.distribute import local_copy
 
             model = compile_for(local_copy(model), config, data)
+            accelerate(model, conv_impl=config.conv_impl)  # a clone starts plain
         evaluation = evaluate(model, data, config.batch_size)
         metrics = write_report(
             config, model, data, evaluation, history, state, seconds, output, plan
@@ -136,19 +137,11 @@ def train_on(backend, config):
 def start_backend(config, own_process=False):
     """Choose the Keras backend (and JAX's virtual CPUs); returns the backend's name."""
     if config.backend is not None:
-        if "keras" in sys.modules and sys.modules["keras"].backend.backend() != config.backend:
-            raise TrainingError(
-                f"Keras is already imported with the '{sys.modules['keras'].backend.backend()}' "
-                f"backend, so --backend {config.backend} cannot take effect. Start a new process "
-                f"with KERAS_BACKEND={config.backend} before importing Keras."
-            )
-        os.environ["KERAS_BACKEND"] = config.backend
+        runtime.choose_backend(config.backend)
     if config.distribute and config.virtual_cpus and "jax" not in sys.modules:
-        from zoo.training.distribute import request_virtual_cpus_for_jax
-
-        request_virtual_cpus_for_jax(config.virtual_cpus)  # read by XLA when JAX starts
+        runtime.request_virtual_cpus(config.virtual_cpus)  # read by XLA when JAX starts
     if own_process:
-        return recipe.import_keras_lean().backend.backend()
+        return runtime.import_keras_lean().backend.backend()
     import keras
 
     return keras.backend.backend()
@@ -248,7 +241,6 @@ def build_or_resume(config, data, output, plan):
     """
     import keras
 
-    from zoo.accel.conv import apply_to_model
     from zoo.data import check_label_range
     from zoo.models import get_model, model_spec
 
@@ -272,9 +264,11 @@ def build_or_resume(config, data, output, plan):
             recipe.check_training_memory(model, config.batch_size)
             compile_for(model, config, data)
             state, history = {"epochs_completed": 0}, {}
-    apply_to_model(model, config.conv_impl)  # --conv-impl; a resumed model too
-    if plan and plan.backend == "torch":
-        distribute_torch.wrap(model)  # DDP: process 0's weights everywhere, gradients averaged
+    # After compile (fused Adam) and on a resumed model too; with DDP, process 0's weights
+    # everywhere and gradients averaged. The banner says what it applied.
+    accelerate(
+        model, conv_impl=config.conv_impl, data_parallel=bool(plan and plan.backend == "torch")
+    )
     classes = int(model.output_shape[-1])
     splits = {"training": data.train, "validation": data.validation, "test": data.test}
     for split, labels in ((name, s.labels) for name, s in splits.items() if s is not None):

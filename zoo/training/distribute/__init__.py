@@ -29,15 +29,12 @@ backend.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from dataclasses import dataclass, field
 
 from zoo.errors import ZooError
 
 STRATEGIES = ("data-parallel",)
 SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
-XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
 
 class DistributeError(ZooError):
@@ -86,17 +83,6 @@ def check_supported(backend):
             "no distribution API for it. Use KERAS_BACKEND=jax (keras.distribution.DataParallel) "
             "or KERAS_BACKEND=tensorflow (tf.distribute.MirroredStrategy)."
         )
-
-
-def request_virtual_cpus_for_jax(count):
-    """Ask XLA for ``count`` CPU devices; must run before JAX is imported."""
-    if "jax" in sys.modules:
-        raise DistributeError(
-            "--virtual-cpus must be set before JAX is imported; run zoo-train in a new "
-            f"process, or export XLA_FLAGS={XLA_DEVICE_FLAG}={count} yourself."
-        )
-    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if XLA_DEVICE_FLAG not in f]
-    os.environ["XLA_FLAGS"] = " ".join([*flags, f"{XLA_DEVICE_FLAG}={count}"])
 
 
 def split_tensorflow_cpu(count):

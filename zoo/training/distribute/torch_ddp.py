@@ -14,8 +14,10 @@ that backend *is* a ``torch.nn.Module``, so PyTorch's own engine applies:
    process would on the whole global batch.
 
 Keras's ``fit`` still runs the epochs, callbacks, checkpoints and progress:
-only the model's ``train_step`` is replaced by :func:`ddp_train_step`, which
-runs the forward pass through the DDP wrapper. Process 0 writes every file; a
+only the model's ``train_step`` is replaced, by
+:func:`zoo.accel.accelerate` with ``data_parallel=True``
+(:func:`zoo.accel.torch_step.use_ddp_step`), which runs the forward pass
+through the DDP wrapper. Process 0 writes every file; a
 collective that waits longer than the group's timeout (a killed process)
 ends every process with an error instead of a hang.
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import os
 import signal
 import socket
@@ -37,8 +38,9 @@ import time
 
 from zoo.errors import EXIT_INTERRUPTED, ZooError
 
-# How long a collective may wait for the other processes (a killed one, a hung host).
-TIMEOUT_SECONDS = int(os.environ.get("ZOO_DISTRIBUTED_TIMEOUT", "120"))
+# How long a collective may wait for the other processes (a killed one, a hung host), unless
+# ZOO_DISTRIBUTED_TIMEOUT (seconds) says otherwise when the process group starts.
+TIMEOUT_SECONDS = 120
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 LAUNCHER_VARIABLE = "ZOO_LAUNCHER_PID"  # set for the workers that --processes starts
 
@@ -50,6 +52,18 @@ class TorchDistributedError(ZooError):
 def launched_by_torchrun():
     """Whether this process is one of a ``torchrun`` (or ``--processes``) job."""
     return all(name in os.environ for name in TORCHRUN_VARIABLES)
+
+
+def timeout_seconds():
+    """How long a collective waits: ``ZOO_DISTRIBUTED_TIMEOUT``, read now, or 120 s."""
+    value = os.environ.get("ZOO_DISTRIBUTED_TIMEOUT", "")
+    if not value:
+        return TIMEOUT_SECONDS
+    if not value.isdigit() or int(value) < 1:
+        raise TorchDistributedError(
+            f"ZOO_DISTRIBUTED_TIMEOUT must be a whole number of seconds, got {value!r}."
+        )
+    return int(value)
 
 
 def join_process_group():
@@ -68,7 +82,7 @@ def join_process_group():
     follow_launcher()
     if not dist.is_initialized():
         try:
-            dist.init_process_group(engine, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
+            dist.init_process_group(engine, timeout=datetime.timedelta(seconds=timeout_seconds()))
         except Exception as error:  # c10d raises several types here
             raise TorchDistributedError(
                 f"could not join the torch.distributed job at {os.environ['MASTER_ADDR']}:"
@@ -78,53 +92,6 @@ def join_process_group():
     if engine == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return dist.get_rank(), dist.get_world_size(), engine
-
-
-def wrap(model):
-    """Wrap ``model`` in DDP and make ``fit`` train through it; returns the wrapper.
-
-    DDP's constructor copies process 0's weights to every process, so all
-    start from the same model whatever their seeds. Where
-    :mod:`zoo.accel.torch_step` can run the model's layers directly, DDP wraps that
-    leaner forward pass.
-    """
-    import torch
-    from torch.nn.parallel import DistributedDataParallel
-
-    from zoo.accel import torch_step
-
-    device = [torch.cuda.current_device()] if torch.cuda.is_available() else None
-    lean = torch_step.supports_graph_forward(model)
-    module = torch_step.GraphForward(model) if lean else model
-    ddp = DistributedDataParallel(module, device_ids=device)
-    model.train_step = ddp_train_step(model, ddp)
-    return ddp
-
-
-def ddp_train_step(model, ddp):
-    """Keras's torch ``train_step`` (:func:`zoo.accel.torch_step.train_step`), with the
-    forward pass through ``ddp``.
-
-    The forward pass through the wrapper is what makes DDP average the
-    gradients during ``loss.backward()``, bucket by bucket as they appear. The
-    loss the progress bar shows is averaged over the processes too (one more
-    all-reduce of one number), so it is the global batch's loss; accuracy is
-    this process's share.
-    """
-    import torch.distributed as dist
-
-    from zoo.accel import torch_step
-
-    world = dist.get_world_size()
-
-    def track_global_loss(loss, batch_size):
-        shown = loss.detach().clone()
-        dist.all_reduce(shown)
-        model._loss_tracker.update_state(shown / world, sample_weight=batch_size * world)
-
-    return functools.partial(
-        torch_step.train_step, model, forward=ddp, track_loss=track_global_loss
-    )
 
 
 @contextlib.contextmanager

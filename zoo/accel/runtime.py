@@ -1,0 +1,209 @@
+"""Process settings the zoo makes: every write to ``os.environ``, ``sys.modules`` and
+``sys.meta_path`` in the package is here, with the moment it must happen.
+
+In the order a ``zoo-train`` process needs them:
+
+1. :func:`register_layers_when_keras_loads`, at ``import zoo``: a finder on
+   ``sys.meta_path`` imports :mod:`zoo.layers` right after Keras loads, so
+   ``keras.saving.load_model`` finds the zoo's layers without ``import zoo``
+   importing Keras (the backend could not be chosen afterwards).
+2. :func:`choose_backend` (``KERAS_BACKEND``) and :func:`request_virtual_cpus`
+   (``XLA_FLAGS``): before Keras, and JAX, are imported.
+3. :func:`import_keras_lean`: imports Keras without the packages a training
+   run never uses, and on JAX with :func:`use_lean_xla_flags`. Only in a
+   process the zoo owns (``zoo-train``, the benchmark), never a user's session.
+4. :func:`tensorflow_left_alone`: while a JAX or PyTorch run trains, Keras does
+   not import TensorFlow just to look for it.
+
+Measurements of what 3 and 4 save are in BENCHMARKS.md, "Lean runs".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+
+from zoo.errors import ZooError
+
+__all__ = [
+    "KERAS_EXTRAS",
+    "LEAN_XLA_FLAG",
+    "XLA_DEVICE_FLAG",
+    "choose_backend",
+    "import_keras_lean",
+    "register_layers_when_keras_loads",
+    "request_virtual_cpus",
+    "tensorflow_left_alone",
+    "use_lean_xla_flags",
+]
+
+# --------------------------------------------------------------------------- 1. import zoo
+
+
+class _AfterKeras(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; when Keras is found, adds a step after Keras's own loading.
+
+    A mere probe (``importlib.util.find_spec("keras")``) also asks this finder,
+    so it stays on ``sys.meta_path`` until Keras has really been executed.
+    """
+
+    def __init__(self):
+        self.searching = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras" or self.searching:
+            return None
+        self.searching = True  # the search below asks every finder again, this one too
+        try:
+            spec = importlib.util.find_spec("keras")
+        finally:
+            self.searching = False
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            _stop_waiting_for_keras()
+            importlib.import_module("zoo.layers")
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _stop_waiting_for_keras():
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AfterKeras)]
+
+
+def register_layers_when_keras_loads():
+    """Import :mod:`zoo.layers` now if Keras is loaded, else right after it is."""
+    if "keras" in sys.modules:
+        importlib.import_module("zoo.layers")
+    elif not any(isinstance(finder, _AfterKeras) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterKeras())
+
+
+# --------------------------------------------------------------------------- 2. before Keras
+
+XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
+
+
+def choose_backend(name):
+    """Set ``KERAS_BACKEND`` to ``name``; refused if Keras already runs another backend."""
+    loaded = sys.modules.get("keras")
+    if loaded is not None and loaded.backend.backend() != name:
+        raise ZooError(
+            f"Keras is already imported with the '{loaded.backend.backend()}' backend, so "
+            f"--backend {name} cannot take effect. Start a new process with "
+            f"KERAS_BACKEND={name} before importing Keras."
+        )
+    os.environ["KERAS_BACKEND"] = name
+
+
+def request_virtual_cpus(count):
+    """Ask XLA for ``count`` CPU devices (``--virtual-cpus`` on JAX); before JAX is imported."""
+    if "jax" in sys.modules:
+        raise ZooError(
+            "--virtual-cpus must be set before JAX is imported; run zoo-train in a new "
+            f"process, or export XLA_FLAGS={XLA_DEVICE_FLAG}={count} yourself."
+        )
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if XLA_DEVICE_FLAG not in f]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, f"{XLA_DEVICE_FLAG}={count}"])
+
+
+# --------------------------------------------------------------------------- 3. lean Keras
+
+# Imported by ``import keras`` whenever installed, for features a training run never uses: JAX
+# for Keras's Orbax checkpoint callback, scikit-learn for its estimator wrappers, matplotlib for
+# its image gallery.
+KERAS_EXTRAS = ("jax", "sklearn", "matplotlib")
+
+# XLA's CPU compiler with its older loop emitters instead of the MLIR fusion emitters: less
+# memory to compile the training step of the convolutions written in keras.ops (zoo.accel.conv),
+# as fast to train. Measured on jaxlib 0.10 only; XLA aborts on a flag it does not know, so
+# other versions keep their defaults.
+LEAN_XLA_FLAG = "--xla_cpu_use_fusion_emitters=false"
+LEAN_XLA_JAXLIB = ("0.10.",)
+
+
+def use_lean_xla_flags():
+    """In a process the zoo owns, on JAX: add :data:`LEAN_XLA_FLAG` to ``XLA_FLAGS``.
+
+    XLA reads ``XLA_FLAGS`` when JAX starts its CPU client, so this must come
+    before JAX computes anything. Returns whether the flag is now set. A user's
+    own choice of the flag in ``XLA_FLAGS`` is kept.
+    """
+    import importlib.metadata
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    name = LEAN_XLA_FLAG.split("=")[0]
+    if name in flags:
+        return LEAN_XLA_FLAG in flags.split()
+    try:
+        version = importlib.metadata.version("jaxlib")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    if not version.startswith(LEAN_XLA_JAXLIB):
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {LEAN_XLA_FLAG}".strip()
+    return True
+
+
+def import_keras_lean():
+    """Import Keras in a process the zoo owns without the packages of :data:`KERAS_EXTRAS`.
+
+    While Keras imports, each of those packages except the backend
+    (``KERAS_BACKEND``; when it is unset JAX is left alone) is marked absent
+    in ``sys.modules``, and unmarked at once afterwards, so the run can still
+    import it itself (matplotlib for its plots, scikit-learn for the digits).
+    What Keras built without them (``keras.wrappers``, the image gallery) is
+    unusable in that process. Returns ``keras``; nothing is hidden when Keras
+    is already imported. On JAX it also sets :func:`use_lean_xla_flags`.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    backend = os.environ.get("KERAS_BACKEND", "jax")
+    if backend == "jax":
+        use_lean_xla_flags()
+    hidden = [name for name in KERAS_EXTRAS if name != backend and name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # ``import name`` now raises ImportError, which Keras expects
+    try:
+        import keras
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return keras
+
+
+# --------------------------------------------------------------------------- 4. while training
+
+
+@contextlib.contextmanager
+def tensorflow_left_alone(backend):
+    """While training on JAX or PyTorch, keep Keras from importing TensorFlow just to check for it.
+
+    Keras imports TensorFlow whenever it is installed, to seed it
+    (``keras.utils.set_random_seed``) and to look for its shapes when saving a
+    model. Inside this block Keras is told that TensorFlow is absent, unless it
+    is the backend or already imported; the flag is restored afterwards. This
+    reaches into Keras's ``module_utils``; if that ever changes, nothing is done.
+    """
+    try:
+        from keras.src.utils.module_utils import tensorflow as lazy_tensorflow
+
+        saved = lazy_tensorflow._available
+    except (ImportError, AttributeError):
+        yield
+        return
+    if backend != "tensorflow" and "tensorflow" not in sys.modules:
+        lazy_tensorflow._available = False
+    try:
+        yield
+    finally:
+        lazy_tensorflow._available = saved
