@@ -175,14 +175,17 @@ def test_layers_register_when_keras_loads_even_after_a_probe(probe):
 
 
 def test_the_readme_layout_lists_every_module():
+    """Each module by its path, or by its path inside a folder the table names
+    (``distribute/torch_ddp.py`` beside ``zoo/training/``)."""
     readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
     section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
     missing = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE.parent).as_posix()
-        folder = relative.rsplit("/", 1)[0] + "/"
-        if f"`{relative}`" not in section and f"`{path.name}`" not in section:
-            missing.append(relative)
-        elif f"`{relative}`" not in section and f"`{folder}`" not in section:
-            missing.append(relative)  # a bare file name counts only in its folder's row
+        parts = path.relative_to(PACKAGE.parent).parts
+        splits = [("/".join(parts[:i]) + "/", "/".join(parts[i:])) for i in range(2, len(parts))]
+        named = f"`{'/'.join(parts)}`" in section or any(
+            f"`{folder}`" in section and f"`{rest}`" in section for folder, rest in splits
+        )
+        if not named:
+            missing.append("/".join(parts))
     assert missing == []
