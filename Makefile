@@ -89,10 +89,11 @@ bench: install
 	@mkdir -p runs
 	$(BIN)/python benchmarks/bench.py --json runs/bench.json $(BENCH_ARGS)
 
-# The shipped presets: trained on JAX with seed 0 (the same bytes each time), their SHA-256
-# and test accuracy written to zoo/weights/presets/presets.json.
+# The shipped presets: each trained on JAX as its declaration in zoo/weights/presets/FAMILY.py
+# says (seed 0: the same bytes each time); fails, naming the new SHA-256 and test accuracy, if
+# a file no longer matches its declaration.
 weights: install
-	KERAS_BACKEND=jax $(BIN)/python -c "from zoo.weights.convert import make_presets; make_presets()"
+	KERAS_BACKEND=jax $(BIN)/python -c "from zoo.weights.make import make_presets; make_presets()"
 
 notebooks: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab notebooks

@@ -76,6 +76,9 @@ def test_each_spec_states_what_its_built_model_has(name):
     assert spec.params == model.count_params()
     assert (spec.classes,) == tuple(model.output_shape[1:])
     assert spec.builder.__name__ in {"lenet", "alexnet"}
+    head = model.get_layer(spec.classifier)  # the head's name is the spec's data
+    assert head is model.layers[-1] and head.units == spec.classes
+    assert zoo.model_info(name)["classifier"] == spec.classifier == "predictions"
 
 
 def test_model_info_builds_nothing(monkeypatch):

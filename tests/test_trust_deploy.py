@@ -24,11 +24,11 @@ from conftest import needs
 from PIL import Image
 
 import zoo
-from zoo import _io, cli, weights
+from zoo import _io, cli
 from zoo.deploy import export as exporting
 from zoo.deploy import predict
 from zoo.errors import ZooError
-from zoo.weights import convert
+from zoo.weights import convert, torchvision
 
 BACKEND = keras.backend.backend()
 needs_onnx_export = needs(exporting.EXPORTER[("onnx", BACKEND)], "onnx", "onnxruntime")
@@ -266,7 +266,7 @@ def test_convert_on_a_full_disk_says_so(tmp_path, monkeypatch):
 
     monkeypatch.setattr(type(model), "save_weights", full)
     with pytest.raises(ZooError, match="the disk is full: cannot write"):
-        convert._save_atomically(model, str(tmp_path / "lenet.weights.h5"))
+        convert.save_atomically(model, str(tmp_path / "lenet.weights.h5"))
     assert os.listdir(tmp_path) == []
 
 
@@ -390,4 +390,4 @@ def test_classify_still_raises_for_a_bad_file(model_path, tmp_path):
 def test_weights_module_never_quotes_weights_only():
     """A torch error that mentions weights_only is never repeated, whatever its type."""
     error = RuntimeError("Re-running `torch.load` with `weights_only` set to `False` ...")
-    assert weights._first_line(error) == ""
+    assert torchvision._first_line(error) == ""

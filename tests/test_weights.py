@@ -8,11 +8,15 @@ torchvision model.
 """
 
 import ast
+import dataclasses
+import importlib
 import os
+import re
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -22,6 +26,8 @@ from conftest import installed
 import zoo
 from zoo import cli, weights
 from zoo.errors import ZooError
+from zoo.models import _builder
+from zoo.weights import presets, torchvision
 
 try:
     import torch
@@ -152,7 +158,7 @@ def test_fc1_rows_follow_the_channels_last_flatten():
     weight = rng.standard_normal((out, channels * height * width)).astype("float32")
     pooled = rng.standard_normal((height, width, channels)).astype("float32")  # one image, HWC
     torch_out = weight @ pooled.transpose(2, 0, 1).reshape(-1)  # torch flattens (C, H, W)
-    kernel = weights.torch_fc1_to_keras(weight, channels, (height, width))
+    kernel = torchvision.torch_fc1_to_keras(weight, channels, (height, width))
     assert kernel.shape == (12, 4)
     np.testing.assert_allclose(pooled.reshape(-1) @ kernel, torch_out, rtol=1e-6)
     # Row of (h=1, w=0, c=2) in Keras = column 2*4 + 1*2 + 0 = 10 in torch.
@@ -247,7 +253,7 @@ def test_without_torch_the_error_says_to_convert_once(tmp_path, monkeypatch):
     torch.save({"w": torch.zeros(1)}, path)
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
     with pytest.raises(ZooError) as error:
-        weights.read_torch_state_dict(str(path))
+        torchvision.read_torch_state_dict(str(path))
     assert str(error.value) == (
         f"reading the PyTorch file {path} needs torch, which is not installed. Convert it once "
         f"on a machine with torch: zoo-convert {path} alexnet.weights.h5, then pass "
@@ -277,6 +283,7 @@ def test_registry_lists_the_weights_each_model_accepts():
     assert zoo.model_info("alexnet")["weights"] == []
     for name in zoo.list_models():
         assert zoo.model_info(name)["weights"] == weights.available_weights(name)
+        assert zoo.model_info(name)["classifier"] == "predictions"
 
 
 # --- the shipped digits presets -------------------------------------------------------------
@@ -296,7 +303,7 @@ def digits_test():
 @pytest.mark.parametrize("name", ["lenet5", "lenet5_modern"])
 def test_shipped_digits_preset_reaches_its_documented_accuracy(name, digits_test):
     images, labels = digits_test
-    preset = weights.PRESETS[(name, "digits")]
+    preset = presets.PRESETS[(name, "digits")]
     assert preset.test_accuracy == DOCUMENTED_ACCURACY[name]
     assert weights.sha256_of(weights.preset_path(preset)) == preset.sha256
     model = zoo.get_model(name, weights="digits")
@@ -308,9 +315,9 @@ def test_shipped_digits_preset_reaches_its_documented_accuracy(name, digits_test
 
 
 def test_preset_checksum_mismatch_is_one_clear_error(monkeypatch):
-    preset = weights.PRESETS[("lenet5", "digits")]
-    wrong = weights.Preset(**{**vars(preset), "sha256": "0" * 64})
-    monkeypatch.setitem(weights.PRESETS, ("lenet5", "digits"), wrong)
+    preset = presets.PRESETS[("lenet5", "digits")]
+    wrong = dataclasses.replace(preset, sha256="0" * 64)
+    monkeypatch.setitem(presets.PRESETS, ("lenet5", "digits"), wrong)
     with pytest.raises(ZooError) as error:
         zoo.lenet(weights="digits")
     path = weights.preset_path(preset)
@@ -323,22 +330,50 @@ def test_preset_checksum_mismatch_is_one_clear_error(monkeypatch):
 
 def test_preset_features_heads_and_sizes():
     trained = zoo.get_model("lenet5_modern", weights="digits")
-    features = zoo.get_model("lenet5_modern", include_top=False, weights="digits")
-    assert tuple(features.input_shape) == (None, None, None, 1)
-    for layer in ("conv1", "conv2"):
-        for a, b in zip(trained.get_layer(layer).get_weights(),
-                        features.get_layer(layer).get_weights(), strict=True):  # fmt: skip
-            np.testing.assert_array_equal(a, b)
-    with pytest.warns(UserWarning, match="preset 'digits' has 10 classes and the model 3"):
-        three = zoo.get_model("lenet5_modern", classes=3, weights="digits")
-    np.testing.assert_array_equal(
-        three.get_layer("fc2").get_weights()[0], trained.get_layer("fc2").get_weights()[0]
+    for features in (
+        zoo.get_model("lenet5_modern", include_top=False, weights="digits"),
+        zoo.get_model(
+            "lenet5_modern", include_top=False, input_shape=(40, 36, 1), weights="digits"
+        ),
+    ):
+        for layer in ("conv1", "conv2"):
+            for a, b in zip(trained.get_layer(layer).get_weights(),
+                            features.get_layer(layer).get_weights(), strict=True):  # fmt: skip
+                np.testing.assert_array_equal(a, b)
+    assert tuple(features.input_shape) == (None, 40, 36, 1)
+    with pytest.raises(ZooError) as error:  # as keras.applications refuses imagenet with 3 classes
+        zoo.get_model("lenet5_modern", classes=3, weights="digits")
+    assert str(error.value) == (
+        "the 'digits' weights of lenet5_modern have 10 classes and this model 3: build it with "
+        "classes=10, or with include_top=False and put your own head on its features."
     )
     with pytest.raises(ZooError) as error:
         zoo.get_model("lenet5", input_shape=(32, 32, 1), weights="digits")
-    assert "layer 'fc1' has weights of shapes [(400, 120), (120,)]" in str(error.value)
-    assert "needs [(576, 120), (120,)]" in str(error.value)
-    assert "trained at input_shape=(28, 28, 1)" in str(error.value)
+    assert str(error.value) == (
+        "the 'digits' weights of lenet5 were trained at input_shape=(28, 28, 1) and do not fit "
+        "a model built at (32, 32, 1): use that input_shape (resize images to 28x28), or "
+        "include_top=False for features at any size."
+    )
+    with pytest.raises(ZooError, match=r"trained on 1-channel images .* takes 3 channels"):
+        zoo.get_model("lenet5", include_top=False, input_shape=(28, 28, 3), weights="digits")
+
+
+def test_a_preset_loads_into_the_model_being_built(monkeypatch):
+    """One model is assembled: the preset's file loads into it, no second model to copy from."""
+    assembled = []
+    assemble = _builder.assemble
+
+    def counting(name, *args, **kwargs):
+        assembled.append(name)
+        return assemble(name, *args, **kwargs)
+
+    monkeypatch.setattr(_builder, "assemble", counting)
+    model = zoo.lenet(weights="digits", name="mine")
+    assert assembled == ["mine"]
+    reference = zoo.get_model("lenet5")
+    reference.load_weights(weights.preset_path(presets.PRESETS[("lenet5", "digits")]))
+    for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_feature_maps_of_the_preset_are_its_layers_outputs(digits_test):
@@ -355,6 +390,115 @@ def test_feature_maps_of_the_preset_are_its_layers_outputs(digits_test):
         keras.ops.convert_to_numpy(maps["predictions"]), model.predict(images, verbose=0),
         atol=1e-6,
     )  # fmt: skip
+
+
+# --- the declarations -----------------------------------------------------------------------
+
+PRESET_FOLDER = Path(presets.__file__).parent
+
+
+def test_each_preset_is_declared_once_and_its_file_agrees():
+    declared = [preset for family in presets.FAMILIES for preset in family.PRESETS]
+    assert len(declared) == len(presets.PRESETS)  # none shadowed by a second declaration
+    assert sorted(presets.PRESETS) == [
+        ("alexnet_torchvision", "imagenet"),
+        ("lenet5", "digits"),
+        ("lenet5_modern", "digits"),
+    ]
+    for name in zoo.list_models():  # the registry's names are derived, never typed
+        assert zoo.model_spec(name).weights == presets.preset_names(name)
+    for model, name in presets.PRESETS:
+        assert name in zoo.model_info(model)["weights"]
+    shipped = {preset.file: preset for preset in declared if preset.location == "package"}
+    beside = {path.name for path in PRESET_FOLDER.iterdir() if path.suffix not in (".py", "")}
+    assert beside == set(shipped)  # no file without its declaration, and no second record
+    for file, preset in shipped.items():
+        assert re.fullmatch("[0-9a-f]{64}", preset.sha256), file
+        assert weights.sha256_of(PRESET_FOLDER / file) == preset.sha256, file
+        assert preset.test_accuracy is not None and preset.training["seed"] == 0
+        credit = re.search(r"\((zoo(?:\.\w+)+)\)", preset.made_by).group(1)
+        module, function = credit.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), function, None)), credit
+
+
+def test_a_second_declaration_is_refused():
+    preset = presets.PRESETS[("lenet5", "digits")]
+    with pytest.raises(ZooError, match="preset 'digits' of lenet5 is declared twice"):
+        presets.collect([preset, dataclasses.replace(preset, file="other.weights.h5")])
+    with pytest.raises(ZooError, match="lenet5-digits.weights.h5 is the file of two presets"):
+        presets.collect([preset, dataclasses.replace(preset, name="mnist")])
+    layout = presets.TORCH_LAYOUTS["alexnet_torchvision"]
+    with pytest.raises(ZooError, match="alexnet_torchvision's PyTorch layout is declared twice"):
+        presets.collect([layout, layout])
+    with pytest.raises(ZooError, match="location must be one of package, torch_hub"):
+        dataclasses.replace(preset, location="web")
+
+
+def test_a_new_preset_is_one_declaration(monkeypatch):
+    """What issue 30's MNIST presets will be: one more Preset beside its family, and its file."""
+    digits = presets.PRESETS[("lenet5", "digits")]
+    mnist = dataclasses.replace(digits, name="mnist", dataset="mnist", preprocessing="digits")
+    monkeypatch.setitem(presets.PRESETS, ("lenet5", "mnist"), mnist)
+    assert weights.available_weights("lenet5") == ["digits", "mnist"]
+    assert weights.available_weights("lenet5_modern") == ["digits"]
+    np.testing.assert_array_equal(
+        zoo.lenet(weights="mnist").get_layer("fc1").get_weights()[0],
+        zoo.lenet(weights="digits").get_layer("fc1").get_weights()[0],
+    )
+    with pytest.raises(ZooError, match=r"preset name \('digits' for lenet5_modern\)"):
+        zoo.get_model("lenet5_modern", weights="mnist")
+
+
+@needs_torch
+def test_which_models_read_pytorch_files_is_looked_up_in_the_declarations(tmp_path, monkeypatch):
+    path = tmp_path / "lenet.pth"
+    torch.save({"w": torch.zeros(1)}, path)
+    source = zoo.lenet(classes=3)
+    arrays = {layer.name: layer.get_weights() for layer in source.layers if layer.weights}
+
+    def to_keras(state, where, layers):
+        assert sorted(state) == ["w"] and where == str(path)
+        return {name: arrays[name] for name in layers}
+
+    layout = presets.TorchLayout("lenet5", "test LeNet", to_keras)
+    monkeypatch.setitem(presets.TORCH_LAYOUTS, "lenet5", layout)
+    model = zoo.lenet(classes=3, weights=str(path))
+    for a, b in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.warns(UserWarning, match="3 classes and the model 4: the head 'predictions'"):
+        zoo.lenet(classes=4, weights=str(path))
+    monkeypatch.delitem(presets.TORCH_LAYOUTS, "alexnet_torchvision")
+    with pytest.raises(ZooError, match=r"loads only into lenet5 \(test LeNet\), not alexnet_"):
+        zoo.get_model("alexnet_torchvision", include_top=False, weights=str(path))
+
+
+def test_make_weights_says_when_a_file_leaves_its_declaration(tmp_path, monkeypatch):
+    """``make weights`` trains as each declaration says, and fails naming what to write there."""
+    import zoo.training.run
+    from zoo.weights import make
+
+    def train(model, dataset, output, quiet, **training):  # stands in for 30 epochs
+        assert (dataset, training["seed"], training["conv_impl"]) == ("digits", 0, "native")
+        assert training.get("epochs") == (15 if model == "lenet5_modern" else None)
+        return SimpleNamespace(model=zoo.get_model(model), metrics={"test_accuracy": 0.5})
+
+    monkeypatch.setattr(zoo.training.run, "train", train)
+    with pytest.raises(ZooError) as error:
+        make.make_presets(str(tmp_path))
+    written = sorted(os.listdir(tmp_path))
+    assert written == ["lenet5-digits.weights.h5", "lenet5_modern-digits.weights.h5"]
+    for file in written:
+        facts = f"'digits': sha256={weights.sha256_of(tmp_path / file)!r}, test_accuracy=0.5"
+        assert facts in str(error.value)
+
+
+def test_the_loading_code_names_no_model_and_no_head():
+    """Which model reads what, and the head's name, are looked up, never compared with."""
+    names = {*zoo.list_models(), zoo.model_spec("lenet5").classifier}
+    for module in (weights, importlib.import_module("zoo.weights.make")):
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        found = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)} & names
+        assert found == set(), (module.__name__, found)
 
 
 # --- ImageNet conventions -------------------------------------------------------------------

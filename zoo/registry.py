@@ -81,8 +81,12 @@ class ModelSpec:
         default_input_shape, min_input_shape: ``(height, width, channels)``.
         params: parameters at the default input and classes.
         classes: output units at the defaults.
-        weights: the names ``weights=`` accepts besides ``None`` and a file path
-            (``"digits"``, ``"imagenet"``; see :mod:`zoo.weights`).
+        weights: the preset names ``weights=`` accepts besides ``None`` and a file path
+            (``"digits"``, ``"imagenet"``). Never typed by hand: a family passes
+            ``zoo.weights.presets.preset_names(name)``, read from the presets' declarations.
+        classifier: the name of the classifier head's layer (``"predictions"`` in the zoo's
+            families, as in ``keras.applications``), or ``None``; the weights code finds the
+            head by it, as timm's ``pretrained_cfg["classifier"]`` names a model's head.
         builder: the function that builds it (set by :func:`register_model`).
     """
 
@@ -97,6 +101,7 @@ class ModelSpec:
     recipe: Recipe = field(default_factory=Recipe)
     fixed: Mapping = field(default_factory=dict)
     weights: tuple = ()
+    classifier: str | None = None
     builder: Callable | None = None
 
 
@@ -149,8 +154,8 @@ def model_info(name):
     Keys: ``name``, ``family``, ``paper`` (title, authors, year),
     ``description``, ``default_input_shape``, ``min_input_shape``, ``params``
     (at the default input and classes), ``output_shape``, ``recipe``
-    (training defaults), ``weights`` (the pretrained weights ``weights=`` can name)
-    and ``defaults`` (the builder's keyword defaults).
+    (training defaults), ``weights`` (the pretrained weights ``weights=`` can name),
+    ``classifier`` (the head's layer name) and ``defaults`` (the builder's keyword defaults).
     """
     spec = model_spec(name)
     defaults = {
@@ -170,6 +175,7 @@ def model_info(name):
         "output_shape": (spec.classes,),
         "recipe": vars(spec.recipe).copy(),
         "weights": list(spec.weights),
+        "classifier": spec.classifier,
         "defaults": defaults,
     }
 

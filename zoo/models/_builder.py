@@ -14,6 +14,9 @@ from zoo.errors import ZooError
 from zoo.shapes import SpatialSizeError, min_input_size, trace_spatial_sizes
 
 CHANNELS_LAST = "channels_last"
+# The classifier head's layer name in every family, keras.applications' name. Each spec states
+# it (ModelSpec.classifier), so code that handles the head (the weights) reads it from there.
+HEAD = "predictions"
 
 
 def check_choice(argument, value, choices):

@@ -37,6 +37,7 @@ import zoo.models._builder as _builder
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 from zoo.models._builder import CHANNELS_LAST
 from zoo.registry import ModelSpec, Paper, Recipe, register_model
+from zoo.weights.presets import preset_names
 
 # Adam (not the paper's SGD at 1e-2, which needs far more data and epochs to leave the majority
 # class), its rate rising to 1e-3 over the first tenth of the steps and then following half a
@@ -129,7 +130,7 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
             classes,
             activation=classifier_activation,
             dtype=_builder.predictions_dtype(),
-            name="predictions",
+            name=_builder.HEAD,
         ),
     ]
 
@@ -147,7 +148,8 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
         min_input_shape=(63, 63, 3),
         params=61_100_840,
         classes=1000,
-        weights=("imagenet",),
+        classifier=_builder.HEAD,
+        weights=preset_names("alexnet_torchvision"),
     )
 )
 @register_model(
@@ -162,6 +164,8 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
         min_input_shape=(67, 67, 3),
         params=62_378_344,
         classes=1000,
+        classifier=_builder.HEAD,
+        weights=preset_names("alexnet"),
     )
 )
 def alexnet(
@@ -197,7 +201,7 @@ def alexnet(
         weights: ``None`` (random initialisation), a ``.weights.h5`` path, or for
             ``"torchvision"``: ``"imagenet"`` (torchvision's ``alexnet-owt-7be5be79.pth``
             from the PyTorch cache) or the path of a torchvision AlexNet ``.pth`` file
-            (see :mod:`zoo.weights`; inputs then go through
+            (see :mod:`zoo.weights.presets.alexnet`; inputs then go through
             ``zoo.preprocess_input(x, mode="torch")``).
         name: model name (default ``"alexnet"`` or ``"alexnet_torchvision"``).
         dropout: dropout rate before each hidden dense layer, in ``[0, 1)``.

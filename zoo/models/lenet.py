@@ -31,6 +31,7 @@ import keras
 import zoo.models._builder as _builder
 from zoo.models._builder import CHANNELS_LAST
 from zoo.registry import ModelSpec, Paper, Recipe, register_model
+from zoo.weights.presets import preset_names
 
 LENET_PAPER = Paper(
     title="Gradient-based learning applied to document recognition",
@@ -44,7 +45,7 @@ LENET_FACTS = dict(  # the same for both variants; tests/test_registry.py checks
     min_input_shape=(12, 12, 1),
     params=61_706,
     classes=10,
-    weights=("digits",),
+    classifier=_builder.HEAD,
 )
 
 VARIANTS = {
@@ -77,7 +78,7 @@ def lenet_classifier(variant, classes, classifier_activation):
             classes,
             activation=classifier_activation,
             dtype=_builder.predictions_dtype(),
-            name="predictions",
+            name=_builder.HEAD,
         ),
     ]
 
@@ -99,6 +100,7 @@ def lenet_classifier(variant, classes, classifier_activation):
             label_smoothing=0.1,
         ),
         fixed={"variant": "modern"},
+        weights=preset_names("lenet5_modern"),
         **LENET_FACTS,
     )
 )
@@ -109,6 +111,7 @@ def lenet_classifier(variant, classes, classifier_activation):
         # Sigmoid units learn slowly at first: a larger step and more epochs.
         recipe=Recipe(epochs=30, batch_size=32, learning_rate=3e-3, optimizer="adam"),
         fixed={"variant": "classic"},
+        weights=preset_names("lenet5"),
         **LENET_FACTS,
     )
 )
@@ -142,7 +145,8 @@ def lenet(
         input_tensor: optional Keras tensor to use as the model's input.
         weights: ``None`` (random initialisation), ``"digits"`` (the shipped
             preset trained on the embedded 8x8 digits resized to 28x28, checked by
-            SHA-256; see :mod:`zoo.weights`) or a ``.weights.h5`` path.
+            SHA-256, for 1 channel and, with the classifier, 28x28 and 10 classes; see
+            :mod:`zoo.weights.presets.lenet`) or a ``.weights.h5`` path.
         name: model name (default ``"lenet5"`` or ``"lenet5_modern"``).
         feature_extractor: return a dict of named feature maps instead:
             ``conv1``, ``pool1``, ``conv2``, ``pool2``, plus ``predictions``

@@ -1,0 +1,92 @@
+"""``make weights``: train every shipped preset again and check it against its declaration.
+
+Each preset the package ships is declared in :mod:`zoo.weights.presets` with its file,
+SHA-256, test accuracy and ``training`` (the seed and the settings that differ from the
+model's recipe). This trains it with ``zoo.training.run`` on its dataset (for the digits:
+8x8 images resized to 28x28, the stratified train split, 10% of it held out for validation),
+writes the weights alone (no optimizer state) over the shipped file, and compares the new
+file's SHA-256 and test accuracy with the declaration. On JAX the same seed gives the same
+bytes; where they differ (a new Keras, a new preset), it says what to write into the
+declaration, so the declaration stays the one record of the file::
+
+    KERAS_BACKEND=jax python -c "from zoo.weights.make import make_presets; make_presets()"
+
+It imports ``zoo.training`` when called: it is the maintainer's tool that makes the files,
+above the loading code the rest of :mod:`zoo.weights` is.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+
+from zoo.errors import ZooError
+from zoo.weights import sha256_of
+from zoo.weights.convert import save_atomically
+from zoo.weights.presets import PRESETS
+
+__all__ = ["make_presets", "shipped_presets"]
+
+
+def shipped_presets():
+    """The presets whose files the package ships (and ``make weights`` makes)."""
+    return [preset for preset in PRESETS.values() if preset.location == "package"]
+
+
+def make_presets(folder=None):
+    """Train every shipped preset, write its file into ``folder`` and check its declaration.
+
+    ``folder`` defaults to the installed ``zoo/weights/presets``. Returns one dict per preset
+    (``model``, ``name``, ``file``, ``sha256``, ``test_accuracy``) and raises ``ZooError``,
+    after writing every file, if any differs from what its declaration says.
+    """
+    import tempfile
+
+    from zoo.models import get_model
+    from zoo.training.run import train
+
+    folder = folder or str(resources.files("zoo.weights.presets"))
+    made, stale = [], []
+    for preset in shipped_presets():
+        with tempfile.TemporaryDirectory() as scratch:
+            result = train(
+                model=preset.model,
+                dataset=preset.dataset,
+                output=scratch,
+                quiet=True,
+                **preset.training,
+            )
+        shape, classes = tuple(result.model.input_shape[1:]), int(result.model.output_shape[-1])
+        if (shape, classes) != (preset.input_shape, preset.classes):
+            raise ZooError(
+                f"preset '{preset.name}' of {preset.model} is declared at input_shape="
+                f"{preset.input_shape!r} with {preset.classes} classes, but trained at "
+                f"{shape!r} with {classes}: fix its declaration or its training."
+            )
+        plain = get_model(preset.model, input_shape=shape, classes=classes)
+        plain.set_weights(result.model.get_weights())  # the weights alone
+        path = os.path.join(folder, preset.file)
+        save_atomically(plain, path)
+        facts = {
+            "model": preset.model,
+            "name": preset.name,
+            "file": preset.file,
+            "sha256": sha256_of(path),
+            "test_accuracy": round(float(result.metrics["test_accuracy"]), 4),
+        }
+        made.append(facts)
+        print(
+            f"{preset.model} '{preset.name}': test accuracy {facts['test_accuracy']:.4f} on "
+            f"{preset.dataset} -> {preset.file}"
+        )
+        if (facts["sha256"], facts["test_accuracy"]) != (preset.sha256, preset.test_accuracy):
+            stale.append(
+                f"{preset.model} '{preset.name}': sha256={facts['sha256']!r}, "
+                f"test_accuracy={facts['test_accuracy']}"
+            )
+    if stale:
+        raise ZooError(
+            "the new files differ from their declarations; write into zoo/weights/presets/: "
+            + "; ".join(stale)
+        )
+    return made
