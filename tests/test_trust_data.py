@@ -1,6 +1,6 @@
 """Data read as the user means it, or refused with one line (issue 28, items 13-16).
 
-Pixel arrays are scaled by one stated rule (``zoo.data.images.PIXEL_RULE``),
+Pixel arrays are scaled by one stated rule (``zoo.data.arrays.PIXEL_RULE``),
 labels must be the classes 0..K-1, ``--limit`` samples every class by seed,
 image folders skip what the user does not see and show images as a viewer
 does, and damaged files are one line naming the file, never a traceback.
@@ -119,7 +119,7 @@ def test_labels_must_be_the_classes_0_to_k_minus_1(case, tmp_path):
 
 def test_contiguous_labels_give_one_class_each(tmp_path):
     """A rare top class is a class, not a stray: 0..2 with one example of 2 makes 3 classes."""
-    assert data.dataset.check_class_labels({"y": np.array([2, 0, 1, 1])}) == 3
+    assert data.labels.check_class_labels({"y": np.array([2, 0, 1, 1])}) == 3
     labels = np.where(np.arange(20) == 5, 2, np.arange(20) % 2)
     loaded = data.load_dataset(write_npz(tmp_path / "rare.npz", y_train=labels))
     assert loaded.class_names == ["0", "1", "2"]

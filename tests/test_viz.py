@@ -136,7 +136,7 @@ def matplotlib_backend_untouched():
 
     code = (
         "import sys, matplotlib; raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend'); "
-        "before = raw(); from zoo import viz; viz.plot_history({'loss': [1.0]}); "
+        "before = raw(); from zoo.explain import viz; viz.plot_history({'loss': [1.0]}); "
         "print(before == raw() and 'matplotlib.pyplot' not in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

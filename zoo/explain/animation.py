@@ -18,7 +18,7 @@ import numpy as np
 from zoo._io import atomic_path
 from zoo.explain import reference
 from zoo.explain._figures import new_figure
-from zoo.shapes import _resolve_padding
+from zoo.shapes import pair, resolve_padding
 
 __all__ = ["GifAnimation", "animate_convolution", "convolution_frames"]
 
@@ -97,10 +97,9 @@ def convolution_frames(image, kernel, stride=1, padding=0, dilation=1):
     """
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
-    stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
-    dilation = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    stride, dilation = pair(stride), pair(dilation)
     pads = [
-        _resolve_padding(padding, image.shape[a], kernel.shape[a], stride[a], dilation[a])
+        resolve_padding(padding, image.shape[a], kernel.shape[a], stride[a], dilation[a])
         for a in range(2)
     ]
     padded = np.pad(image, pads)
