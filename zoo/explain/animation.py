@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,21 +148,7 @@ def animate_convolution(
         A :class:`GifAnimation` with one frame per output position (plus the
         title frame). In Jupyter, end a cell with it to watch it; in a script,
         ``animate_convolution(...).save("conv.gif")``.
-
-    The old form ``animate_convolution(path, stride=..., ...)``, which wrote
-    the file and returned the frame count, still works and warns.
     """
-    if isinstance(image, (str, os.PathLike)):
-        warnings.warn(
-            "animate_convolution(path, ...) is deprecated: it returns a GifAnimation now; "
-            "use animate_convolution(...).save(path).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        settings = (stride, padding, dilation, frame_ms, title_frame, size, dpi)
-        animation = animate_convolution(None, kernel, *settings)
-        animation.save(image)
-        return animation.frames
     from PIL import Image
 
     image = np.arange(36.0).reshape(6, 6) if image is None else np.asarray(image, float)
