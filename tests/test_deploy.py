@@ -34,7 +34,7 @@ def digits_batch():
     from zoo import data
 
     digits = data.load_dataset("digits")
-    return data.prepare_arrays(digits.x_test[:8], (28, 28, 1))
+    return data.prepare_arrays(digits.test.images[:8], (28, 28, 1))
 
 
 def leftovers(folder):

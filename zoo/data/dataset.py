@@ -94,14 +94,6 @@ class Dataset:
         """``{"train": N, "test": M}``: how many images each split holds."""
         return {"train": len(self.train), "test": len(self.test)}
 
-    # The names of earlier versions, kept because tutorials and scripts use them.
-    train_size = property(lambda self: len(self.train))
-    test_size = property(lambda self: len(self.test))
-    x_train = property(lambda self: self.train.images)
-    y_train = property(lambda self: self.train.labels)
-    x_test = property(lambda self: self.test.images)
-    y_test = property(lambda self: self.test.labels)
-
     def with_train(self, split):
         return replace(self, train=split)
 
