@@ -165,13 +165,13 @@ def write_lenet_data(data_dir, destination):
             data = load_dataset(data_dir)
         except DataError as error:
             raise BenchError(f"--data: {error}") from None
-        if data.x_train.shape[1:] != (28, 28, 1):
+        if data.input_shape != (28, 28, 1):
             raise BenchError(
-                f"--data: {data_dir} holds {data.x_train.shape[1:]} images; the benchmark needs "
+                f"--data: {data_dir} holds {data.input_shape} images; the benchmark needs "
                 "MNIST's 28x28x1 (a folder of MNIST IDX files such as mnist-t10k)."
             )
-        arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
-        source = f"{os.path.abspath(data_dir)} ({data.train_size} train, {data.test_size} test)"
+        arrays = (data.train.images, data.train.labels, data.test.images, data.test.labels)
+        source = f"{os.path.abspath(data_dir)} ({len(data.train)} train, {len(data.test)} test)"
         real = True
     else:
         rng = np.random.default_rng(0)

@@ -14,21 +14,21 @@ from zoo import data
 
 def test_digits_fixed_stratified_split():
     first, second = data.load_dataset("digits"), data.load_dataset("digits")
-    assert first.train_size + first.test_size == 1797
-    np.testing.assert_array_equal(first.y_test, second.y_test)
-    counts = np.bincount(first.y_test)
+    assert len(first.train) + len(first.test) == 1797
+    np.testing.assert_array_equal(first.test.labels, second.test.labels)
+    counts = np.bincount(first.test.labels)
     assert counts.min() >= 34 and counts.max() <= 38  # about 20 % of each class (~180)
-    assert first.x_train.shape[1:] == (8, 8, 1)
-    assert 0.0 <= first.x_train.min() and first.x_train.max() == 1.0
+    assert first.train.images.shape[1:] == (8, 8, 1)
+    assert 0.0 <= first.train.images.min() and first.train.images.max() == 1.0
 
 
 def test_limit_keeps_a_seeded_sample_of_the_training_images():
     limited = data.load_dataset("digits", limit=100)
     full = data.load_dataset("digits")
-    assert limited.train_size == 100
-    chosen = data.dataset.limited_indices(full.y_train, 100, seed=0)
-    np.testing.assert_array_equal(limited.x_train, full.x_train[chosen])
-    assert limited.test_size == full.test_size
+    assert len(limited.train) == 100
+    chosen = data.dataset.limited_indices(full.train.labels, 100, seed=0)
+    np.testing.assert_array_equal(limited.train.images, full.train.images[chosen])
+    assert len(limited.test) == len(full.test)
 
 
 def _write_idx(path, array):
@@ -42,17 +42,17 @@ def test_idx_folder_with_a_test_set_alone_is_split_80_20(tmp_path):
     _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(10) % 3)
     loaded = data.load_dataset(str(tmp_path))
-    assert (loaded.train_size, loaded.test_size) == (8, 2)
-    np.testing.assert_allclose(loaded.x_test[..., 0] * 255, images[8:], atol=1e-4)
-    np.testing.assert_array_equal(loaded.y_train, np.arange(8) % 3)
+    assert loaded.size == {"train": 8, "test": 2}
+    np.testing.assert_allclose(loaded.test.images[..., 0] * 255, images[8:], atol=1e-4)
+    np.testing.assert_array_equal(loaded.train.labels, np.arange(8) % 3)
 
 
 @needs_shared_mnist
 def test_real_mnist_t10k_split():
     mnist = data.load_dataset(MNIST_DIR)
-    assert (mnist.train_size, mnist.test_size) == (8000, 2000)
-    assert mnist.x_train.shape[1:] == (28, 28, 1)
-    assert sorted(set(mnist.y_test.tolist())) == list(range(10))
+    assert mnist.size == {"train": 8000, "test": 2000}
+    assert mnist.train.images.shape[1:] == (28, 28, 1)
+    assert sorted(set(mnist.test.labels.tolist())) == list(range(10))
 
 
 def test_idx_reader_rejects_bad_files(tmp_path):
@@ -75,7 +75,7 @@ def test_npz_dataset_with_class_names(tmp_path):
     )
     loaded = data.load_dataset(str(path))
     assert loaded.class_names == ["a", "b", "c"]
-    assert loaded.x_train.dtype == np.float32 and loaded.x_train.max() <= 1.0
+    assert loaded.train.images.dtype == np.float32 and loaded.train.images.max() <= 1.0
 
 
 def test_npz_missing_arrays_is_named(tmp_path):
@@ -99,7 +99,7 @@ def test_image_folder_loads_batches_with_pillow(tmp_path):
     loaded = data.load_dataset(str(root))
     assert loaded.train.streaming and loaded.input_shape is None
     assert loaded.class_names == ["jerry", "tom"]
-    assert (loaded.train_size, loaded.test_size) == (8, 2)
+    assert loaded.size == {"train": 8, "test": 2}
     batches, labels = data.make_inputs(*loaded.train, (16, 16, 1), 3)
     assert labels is None and len(batches) == 3
     images, batch_labels = batches[0]
@@ -111,7 +111,7 @@ def test_image_folder_with_train_and_test(tmp_path):
     _image_folder(tmp_path / "train", per_class=4)
     _image_folder(tmp_path / "test", per_class=2)
     loaded = data.load_dataset(str(tmp_path))
-    assert (loaded.train_size, loaded.test_size) == (8, 4)
+    assert loaded.size == {"train": 8, "test": 4}
 
 
 def test_folder_without_images_and_corrupt_image_are_named(tmp_path):
@@ -143,8 +143,8 @@ def test_keras_cache_is_read_without_download(tmp_path, monkeypatch):
         y_test=np.arange(3),
     )
     mnist = data.load_dataset("mnist")
-    assert (mnist.train_size, mnist.test_size) == (7, 3)
-    assert mnist.x_train.shape == (7, 28, 28, 1)
+    assert mnist.size == {"train": 7, "test": 3}
+    assert mnist.train.images.shape == (7, 28, 28, 1)
 
     cifar = cache / "cifar-10-batches-py-target"
     cifar.mkdir()
@@ -153,8 +153,8 @@ def test_keras_cache_is_read_without_download(tmp_path, monkeypatch):
         with open(cifar / name, "wb") as handle:
             pickle.dump(batch, handle)
     loaded = data.load_dataset("cifar10")
-    assert (loaded.train_size, loaded.test_size) == (10, 2)
-    assert loaded.x_train.shape == (10, 32, 32, 3)
+    assert loaded.size == {"train": 10, "test": 2}
+    assert loaded.train.images.shape == (10, 32, 32, 3)
     assert loaded.class_names[9] == "truck"
 
 

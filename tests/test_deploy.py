@@ -11,7 +11,7 @@ from PIL import Image
 
 import zoo
 from zoo import cli
-from zoo.deploy import _onnx_repair, model_file, predict
+from zoo.deploy import _onnx_repair, model_file, predict, safe_output
 from zoo.deploy import export as exporting
 from zoo.training.run import train
 
@@ -34,7 +34,7 @@ def digits_batch():
     from zoo import data
 
     digits = data.load_dataset("digits")
-    return data.prepare_arrays(digits.x_test[:8], (28, 28, 1))
+    return data.prepare_arrays(digits.test.images[:8], (28, 28, 1))
 
 
 def leftovers(folder):
@@ -266,7 +266,7 @@ def test_onnx_overwrite_replaces_only_a_previous_export(run_dir, tmp_path, capsy
     assert "lenet5.onnx.data already exists" in capsys.readouterr().err
     (tmp_path / "lenet5.onnx.data").unlink()
     assert cli.zoo_export(argv + ["--overwrite"]) == 0
-    assert exporting._previous_export("onnx", str(output)) == {str(output)}
+    assert safe_output.previous_export("onnx", str(output)) == {str(output)}
     assert leftovers(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["lenet5.onnx"]
 
 
@@ -290,7 +290,7 @@ def test_export_into_a_read_only_folder(run_dir, tmp_path, capsys, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(exporting.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(safe_output.tempfile, "mkdtemp", refuse)
     argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(tmp_path / "m")]
     assert cli.zoo_export(argv) == 2
     error = capsys.readouterr().err

@@ -58,9 +58,9 @@ def test_lenet_on_digits_reaches_095_with_the_default_recipe(tmp_path):
     from zoo import data
 
     digits = data.load_dataset("digits")
-    x = data.prepare_arrays(digits.x_test, (28, 28, 1))
+    x = data.prepare_arrays(digits.test.images, (28, 28, 1))
     predictions = np.argmax(model.predict(x, verbose=0), axis=-1)
-    accuracy = np.mean(predictions == digits.y_test)
+    accuracy = np.mean(predictions == digits.test.labels)
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
 

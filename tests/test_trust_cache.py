@@ -121,10 +121,15 @@ def test_a_well_formed_cifar_cache_still_loads(cache, folder, protocol):
     batches = [cifar_batch(3, seed) for seed in range(len(CIFAR10_BATCHES))]
     write_cifar(cache, folder, {n: dump(b) for n, b in zip(CIFAR10_BATCHES, batches, strict=True)})
     loaded = data.load_dataset("cifar10")
-    assert loaded.x_train.shape == (15, 32, 32, 3) and loaded.x_test.shape == (3, 32, 32, 3)
+    assert loaded.train.images.shape == (15, 32, 32, 3) and loaded.test.images.shape == (
+        3,
+        32,
+        32,
+        3,
+    )
     first = batches[0][b"data"][0].reshape(3, 32, 32).transpose(1, 2, 0)
-    np.testing.assert_allclose(loaded.x_train[0], first / 255.0, atol=1e-6)
-    assert list(loaded.y_test) == batches[-1][b"labels"]
+    np.testing.assert_allclose(loaded.train.images[0], first / 255.0, atol=1e-6)
+    assert list(loaded.test.labels) == batches[-1][b"labels"]
 
 
 def test_an_incomplete_cifar_folder_is_not_handed_to_keras(cache):
@@ -191,7 +196,7 @@ def test_a_damaged_fashion_mnist_file_is_one_line(cache, damage):
         (folder / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images)))
         labels = np.arange(count, dtype=np.uint8)
         (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
-    assert data.load_dataset("fashion_mnist").x_train.shape == (6, 28, 28, 1)
+    assert data.load_dataset("fashion_mnist").train.images.shape == (6, 28, 28, 1)
     path = folder / "train-images-idx3-ubyte.gz"
     if damage == "empty":
         path.write_bytes(b"")
@@ -240,7 +245,7 @@ def test_a_local_folder_named_like_a_built_in_dataset_is_not_silently_ignored(
     cache, tmp_path, monkeypatch
 ):
     good_mnist(cache / "mnist.npz")
-    assert data.load_dataset("mnist").x_train.shape == (8, 28, 28, 1)
+    assert data.load_dataset("mnist").train.images.shape == (8, 28, 28, 1)
     monkeypatch.chdir(tmp_path)
     local = tmp_path / "mnist"
     local.mkdir()

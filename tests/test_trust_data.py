@@ -1,6 +1,6 @@
 """Data read as the user means it, or refused with one line (issue 28, items 13-16).
 
-Pixel arrays are scaled by one stated rule (``zoo.data.images.PIXEL_RULE``),
+Pixel arrays are scaled by one stated rule (``zoo.data.arrays.PIXEL_RULE``),
 labels must be the classes 0..K-1, ``--limit`` samples every class by seed,
 image folders skip what the user does not see and show images as a viewer
 does, and damaged files are one line naming the file, never a traceback.
@@ -40,18 +40,18 @@ def test_pixels_are_scaled_by_dtype_and_range(tmp_path):
     """uint16 by 65535 (was 255: values up to 257); 8-bit floats by 255; RGBA over white."""
     wide = np.linspace(0, 65535, 20 * 64).astype("uint16").reshape(20, 8, 8)
     loaded = data.load_dataset(write_npz(tmp_path / "wide.npz", x_train=wide))
-    assert loaded.x_train.max() == 1.0
-    np.testing.assert_allclose(loaded.x_train[..., 0], wide / 65535.0, rtol=1e-6)
+    assert loaded.train.images.max() == 1.0
+    np.testing.assert_allclose(loaded.train.images[..., 0], wide / 65535.0, rtol=1e-6)
 
     levels = rng.integers(0, 256, (6, 8, 8, 1)).astype("float64")
     loaded = data.load_dataset(write_npz(tmp_path / "levels.npz", x_test=levels))
-    np.testing.assert_allclose(loaded.x_test, levels / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(loaded.test.images, levels / 255.0, rtol=1e-6)
 
     clear = np.zeros((20, 8, 8, 4), "uint8")  # black, fully transparent
     loaded = data.load_dataset(
         write_npz(tmp_path / "rgba.npz", x_train=clear, x_test=np.zeros((6, 8, 8, 4), "uint8"))
     )
-    assert loaded.x_train.shape[1:] == (8, 8, 3) and loaded.x_train.min() == 1.0
+    assert loaded.train.images.shape[1:] == (8, 8, 3) and loaded.train.images.min() == 1.0
 
 
 PIXEL_REFUSALS = {
@@ -119,7 +119,7 @@ def test_labels_must_be_the_classes_0_to_k_minus_1(case, tmp_path):
 
 def test_contiguous_labels_give_one_class_each(tmp_path):
     """A rare top class is a class, not a stray: 0..2 with one example of 2 makes 3 classes."""
-    assert data.dataset.check_class_labels({"y": np.array([2, 0, 1, 1])}) == 3
+    assert data.labels.check_class_labels({"y": np.array([2, 0, 1, 1])}) == 3
     labels = np.where(np.arange(20) == 5, 2, np.arange(20) % 2)
     loaded = data.load_dataset(write_npz(tmp_path / "rare.npz", y_train=labels))
     assert loaded.class_names == ["0", "1", "2"]
@@ -329,7 +329,7 @@ def test_damaged_data_is_one_line_naming_the_file(case, tmp_path, capsys):
 
 def test_an_idx_training_set_alone_is_split_80_20(tmp_path):
     loaded = data.load_dataset(str(idx_folder(tmp_path / "idx", count=30)))
-    assert (len(loaded.train), len(loaded.test)) == (24, 6)
+    assert loaded.size == {"train": 24, "test": 6}
     assert loaded.class_names == ["0", "1", "2"]
 
 

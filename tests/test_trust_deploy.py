@@ -26,7 +26,7 @@ from PIL import Image
 import zoo
 from zoo import _io, cli
 from zoo.deploy import export as exporting
-from zoo.deploy import predict
+from zoo.deploy import predict, safe_output
 from zoo.errors import ZooError
 from zoo.weights import convert, torchvision
 
@@ -212,7 +212,7 @@ def test_sigkill_during_export_loses_nothing_and_the_next_run_cleans(
     capsys.readouterr()
     assert cli.zoo_export([*argv[:-1]]) == 2  # without --overwrite: restores, then refuses
     assert hidden(tmp_path) == []
-    assert exporting._previous_export("onnx", str(output)) == {str(output)}
+    assert safe_output.previous_export("onnx", str(output)) == {str(output)}
     if stage != "in":
         assert output.read_bytes() == first
     assert cli.zoo_export(argv) == 0 and hidden(tmp_path) == []

@@ -53,11 +53,11 @@ def test_gif_animation_displays_in_jupyter():
         assert gif.n_frames == 5 and gif.format == "GIF"
 
 
-def test_old_path_form_still_writes_the_file_and_warns(tmp_path):
-    path = tmp_path / "old.gif"
-    with pytest.warns(DeprecationWarning, match=r"\.save\(path\)"):
-        frames = viz.animate_convolution(path, stride=2, size=(4.0, 2.0), dpi=30)
-    assert frames == 5 and path.stat().st_size > 1000
+def test_a_path_is_not_an_image_and_nothing_is_written(tmp_path):
+    """0.1.0's animate_convolution(path, ...) form is gone: a path is refused as the image."""
+    with pytest.raises((TypeError, ValueError)):
+        viz.animate_convolution(tmp_path / "old.gif", stride=2, size=(4.0, 2.0), dpi=30)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_frames_mark_the_dilated_taps_and_padding():
@@ -136,7 +136,7 @@ def matplotlib_backend_untouched():
 
     code = (
         "import sys, matplotlib; raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend'); "
-        "before = raw(); from zoo import viz; viz.plot_history({'loss': [1.0]}); "
+        "before = raw(); from zoo.explain import viz; viz.plot_history({'loss': [1.0]}); "
         "print(before == raw() and 'matplotlib.pyplot' not in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from zoo.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ZooError
+from zoo.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ZooError, one_line
 
 __all__ = ["main", "run_command", "zoo_convert", "zoo_export", "zoo_predict", "zoo_train"]
 
@@ -46,8 +46,7 @@ def run_command(prog, command, argv=None):
     except ZooError as error:
         if debug:
             raise
-        message = " ".join(str(error).split())  # one line, whatever the message held
-        _say(f"{prog}: error: {message}")
+        _say(f"{prog}: error: {one_line(error)}")  # one line, whatever the message held
         return error.exit_code
     except ModuleNotFoundError as error:
         package = (error.name or "").split(".")[0]
@@ -64,6 +63,14 @@ def run_command(prog, command, argv=None):
             raise
         _say(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
+
+
+def _parser(prog, description, takes_model=True):
+    """The parser of ``prog``; with ``takes_model``, its first argument is a ``model.keras``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if takes_model:
+        parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
+    return parser
 
 
 # --------------------------------------------------------------------------- zoo-train
@@ -92,12 +99,11 @@ def zoo_train(argv=None):
 def export_parser():
     from zoo.deploy.export import FORMATS
 
-    parser = argparse.ArgumentParser(
-        prog="zoo-export",
-        description="Export a trained zoo model (model.keras) to ONNX or a TensorFlow "
-        "SavedModel, checked against Keras before it is written.",
+    parser = _parser(
+        "zoo-export",
+        "Export a trained zoo model (model.keras) to ONNX or a TensorFlow SavedModel, checked "
+        "against Keras before it is written.",
     )
-    parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="the .onnx file or SavedModel folder")
     parser.add_argument(
@@ -109,7 +115,8 @@ def export_parser():
 
 
 def _export(argv):
-    from zoo.deploy.export import CHECK_BATCH, export, recover_killed_exports
+    from zoo.deploy.export import CHECK_BATCH, export
+    from zoo.deploy.safe_output import recover_killed_exports
 
     options = export_parser().parse_args(argv)
     folder = os.path.dirname(os.path.abspath(options.output))
@@ -135,13 +142,12 @@ def zoo_export(argv=None):
 def predict_parser():
     from zoo.deploy.predict import BATCH_SIZE
 
-    parser = argparse.ArgumentParser(
-        prog="zoo-predict",
-        description="Classify images with a trained zoo model; class names come from the "
-        "classes.json that zoo-train wrote beside model.keras (a 1000-class model without "
-        "one gets the ImageNet names).",
+    parser = _parser(
+        "zoo-predict",
+        "Classify images with a trained zoo model; class names come from the classes.json that "
+        "zoo-train wrote beside model.keras (a 1000-class model without one gets the ImageNet "
+        "names).",
     )
-    parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     parser.add_argument("--top", type=int, default=3, help="how many classes to print per image")
     parser.add_argument(
@@ -200,8 +206,7 @@ def _predict(argv):
 
 def _say_skipped(problem):
     """One line on stderr for an image left out; the others go on."""
-    sys.stderr.write(f"zoo-predict: error: {' '.join(problem.split())}\n")
-    sys.stderr.flush()
+    _say(f"zoo-predict: error: {one_line(problem)}")
 
 
 def zoo_predict(argv=None):
@@ -221,10 +226,11 @@ def zoo_predict(argv=None):
 def convert_parser():
     from zoo.weights import IMAGENET_FILE
 
-    parser = argparse.ArgumentParser(
-        prog="zoo-convert",
-        description="Convert a torchvision AlexNet state dict (.pth) into a Keras .weights.h5 "
-        "that alexnet_torchvision loads on every backend, without torch.",
+    parser = _parser(
+        "zoo-convert",
+        "Convert a torchvision AlexNet state dict (.pth) into a Keras .weights.h5 that "
+        "alexnet_torchvision loads on every backend, without torch.",
+        takes_model=False,
     )
     parser.add_argument("source", help="a torchvision AlexNet .pth, e.g. " + IMAGENET_FILE)
     parser.add_argument("destination", help="the .weights.h5 to write")
@@ -272,7 +278,6 @@ def main(argv=None):
     command = COMMANDS.get(argv[0])
     if command is None:
         names = ", ".join(COMMANDS)
-        message = f"unknown command {argv[0]!r}; use one of: {names}"
-        sys.stderr.write(f"python -m zoo: error: {message}\n")
+        _say(f"python -m zoo: error: unknown command {argv[0]!r}; use one of: {names}")
         return EXIT_BAD_INPUT
     return command(argv[1:])

@@ -7,6 +7,10 @@ catches ``ValueError`` keeps working. The commands (``zoo-train``,
 ``zoo-export``, ``zoo-predict``) run through :func:`zoo.cli.run_command`, which
 prints the message as one line on stderr and returns the error's exit code;
 ``--debug`` or ``ZOO_DEBUG=1`` shows the traceback instead.
+
+Messages that quote another library's error keep one line of it
+(:func:`first_line`); a message printed on one line folds its own line
+breaks (:func:`one_line`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ __all__ = [
     "EXIT_DIVERGED",
     "EXIT_INTERRUPTED",
     "ZooError",
+    "first_line",
+    "one_line",
 ]
 
 EXIT_BAD_INPUT = 2  # as argparse uses for a bad flag
@@ -32,3 +38,19 @@ class ZooError(ValueError):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+def first_line(error, limit=200):
+    """The first line of ``str(error)`` with text, at most ``limit`` characters; ``""`` if none.
+
+    For quoting another library's error inside a zoo message: Keras, NumPy or
+    Pillow may put a whole traceback or a dump of the file in their message,
+    and the first line is the one that says what went wrong.
+    """
+    lines = str(error).strip().splitlines()
+    return lines[0].strip()[:limit] if lines else ""
+
+
+def one_line(text):
+    """``text`` with every run of white space, line breaks included, folded to one space."""
+    return " ".join(str(text).split())

@@ -10,6 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from zoo.shapes import pair
+
 __all__ = ["AdaptiveAveragePooling2D", "LocalResponseNormalization", "adaptive_pooling_matrix"]
 
 
@@ -66,9 +68,7 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
 
     def __init__(self, output_size, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(output_size, int):
-            output_size = (output_size, output_size)
-        self.output_size = tuple(int(s) for s in output_size)
+        self.output_size = tuple(int(s) for s in pair(output_size))
 
     def call(self, inputs):
         rows = _pooling_matrix(inputs, 1, self.output_size[0])

@@ -24,6 +24,8 @@ from zoo.errors import ZooError
 __all__ = [
     "conv_output_size",
     "pool_output_size",
+    "pair",
+    "resolve_padding",
     "same_padding",
     "trace_spatial_sizes",
     "min_input_size",
@@ -52,22 +54,36 @@ def same_padding(size, kernel_size, stride=1, dilation=1):
     return total // 2, total - total // 2
 
 
-def _resolve_padding(padding, size, kernel_size, stride, dilation):
+def pair(value):
+    """``(value, value)`` for one setting of both axes; a tuple or list as a tuple.
+
+    Keras and PyTorch let a layer's ``kernel_size``, ``strides`` or
+    ``padding`` be one number for height and width alike or one per axis.
+    """
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def resolve_padding(padding, size, kernel_size, stride, dilation):
+    """The ``(before, after)`` zero padding of one axis, in pixels.
+
+    ``padding`` is ``"valid"`` (none), ``"same"`` (Keras's, see
+    :func:`same_padding`), an int for both sides or a ``(before, after)``
+    pair. Raises :class:`SpatialSizeError` for anything else, or a negative
+    amount.
+    """
     if padding == "valid":
         return 0, 0
     if padding == "same":
         return same_padding(size, kernel_size, stride, dilation)
-    if isinstance(padding, int) and not isinstance(padding, bool):
-        pair = (padding, padding)
-    elif isinstance(padding, (tuple, list)) and len(padding) == 2:
-        pair = tuple(padding)
-    else:
+    one = isinstance(padding, int) and not isinstance(padding, bool)
+    if not one and not (isinstance(padding, (tuple, list)) and len(padding) == 2):
         raise SpatialSizeError(
             f"padding must be 'valid', 'same', an int or a (before, after) pair, got {padding!r}."
         )
-    if any(not isinstance(p, int) or p < 0 for p in pair):
+    pads = pair(padding)
+    if any(not isinstance(p, int) or p < 0 for p in pads):
         raise SpatialSizeError(f"padding values must be integers >= 0, got {padding!r}.")
-    return pair
+    return pads
 
 
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
@@ -102,7 +118,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
         ("dilation", dilation),
     ):
         _check_positive(name, value)
-    before, after = _resolve_padding(padding, size, kernel_size, stride, dilation)
+    before, after = resolve_padding(padding, size, kernel_size, stride, dilation)
     padded = size + before + after
     effective = dilation * (kernel_size - 1) + 1
     if effective > padded:
@@ -128,12 +144,6 @@ def pool_output_size(size, pool_size, stride=None, padding="valid"):
     return conv_output_size(size, pool_size, stride=stride, padding=padding)
 
 
-def _pair(value):
-    if isinstance(value, (tuple, list)):
-        return tuple(value)
-    return (value, value)
-
-
 def _layer_step(layer, height, width):
     """Apply one Keras layer's spatial arithmetic; return the new (h, w).
 
@@ -146,19 +156,19 @@ def _layer_step(layer, height, width):
     sizes = [height, width]
     padding = getattr(layer, "padding", None)
     if hasattr(layer, "kernel_size"):
-        kernel, stride = _pair(layer.kernel_size), _pair(layer.strides)
-        dilation = _pair(getattr(layer, "dilation_rate", 1))
+        kernel, stride = pair(layer.kernel_size), pair(layer.strides)
+        dilation = pair(getattr(layer, "dilation_rate", 1))
         return tuple(
             conv_output_size(sizes[a], kernel[a], stride[a], padding, dilation[a]) for a in range(2)
         )
     if hasattr(layer, "pool_size"):
-        pool = _pair(layer.pool_size)
-        stride = _pair(layer.strides or layer.pool_size)
+        pool = pair(layer.pool_size)
+        stride = pair(layer.strides or layer.pool_size)
         return tuple(pool_output_size(sizes[a], pool[a], stride[a], padding) for a in range(2))
     if hasattr(layer, "output_size"):
-        return tuple(_pair(layer.output_size))
+        return tuple(pair(layer.output_size))
     if isinstance(padding, (tuple, list)):
-        pads = [_pair(p) for p in padding]
+        pads = [pair(p) for p in padding]
         return tuple(sizes[a] + pads[a][0] + pads[a][1] for a in range(2))
     return height, width
 

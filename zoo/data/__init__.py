@@ -19,24 +19,26 @@ import before training::
 Then ``zoo-train --dataset squares`` (or ``zoo.train(dataset="squares")``)
 trains on it. The list below is how the built-in loaders register: importing
 this package imports them (``zoo.data.dataset`` never imports them back).
+
+The modules: :mod:`~zoo.data.dataset` (the types and the registry),
+:mod:`~zoo.data.labels` (label checks and splits), :mod:`~zoo.data.images`
+(image files, resizing, batches, memory), :mod:`~zoo.data.arrays` (pixel
+arrays from files), :mod:`~zoo.data.builtin` and :mod:`~zoo.data.files` (the
+loaders).
 """
 
 from zoo.data import builtin as _builtin  # noqa: F401  (registers digits and Keras's sets)
 from zoo.data import files as _files  # noqa: F401  (registers .npz, IDX and image folders)
+from zoo.data.arrays import to_unit_float
 from zoo.data.builtin import CLASS_NAMES, KERAS_CACHE_FILES, keras_cache_dir
 from zoo.data.dataset import (
-    TEST_FRACTION,
     DataError,
     Dataset,
     Split,
-    check_label_range,
     list_datasets,
     load_dataset,
-    ordered_split,
-    rare_class_warnings,
     register_dataset,
     scan_images,
-    stratified_split,
 )
 from zoo.data.files import read_idx
 from zoo.data.images import (
@@ -46,7 +48,13 @@ from zoo.data.images import (
     make_inputs,
     prepare_arrays,
     resize_images,
-    to_unit_float,
+)
+from zoo.data.labels import (
+    TEST_FRACTION,
+    check_label_range,
+    ordered_split,
+    rare_class_warnings,
+    stratified_split,
 )
 
 BUILTIN_DATASETS = tuple(list_datasets()["names"])

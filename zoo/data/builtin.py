@@ -23,16 +23,11 @@ import pickle
 
 import numpy as np
 
-from zoo.data.dataset import (
-    TEST_FRACTION,
-    DataError,
-    Dataset,
-    Split,
-    register_dataset,
-    stratified_split,
-)
-from zoo.data.files import read_idx
-from zoo.data.images import to_unit_float
+from zoo.data.arrays import to_unit_float
+from zoo.data.dataset import DataError, Dataset, Split, register_dataset
+from zoo.data.files import NPZ_KEYS, read_idx
+from zoo.data.labels import TEST_FRACTION, stratified_split
+from zoo.errors import first_line
 
 __all__ = ["keras_cache_dir", "KERAS_CACHE_FILES", "CLASS_NAMES"]
 
@@ -198,19 +193,10 @@ def _read_cifar_batch(path):
 def _read_mnist_npz(path):
     """``mnist.npz``'s four arrays, as ``(x_train, y_train, x_test, y_test)``; no pickle."""
     with np.load(path, allow_pickle=False) as archive:
-        missing = [key for key in _NPZ_KEYS if key not in archive.files]
+        missing = [key for key in NPZ_KEYS if key not in archive.files]
         if missing:
             raise ValueError(f"it lacks {', '.join(missing)}")
-        return tuple(archive[key] for key in _NPZ_KEYS)
-
-
-_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def _reason(error):
-    """The first line of an error's message (its type's name if it has none), kept short."""
-    lines = str(error).strip().splitlines()
-    return (lines[0] if lines else type(error).__name__)[:150]
+        return tuple(archive[key] for key in NPZ_KEYS)
 
 
 def _damaged(path, reason):
@@ -233,7 +219,7 @@ def _read_cache_file(path, read):
             "downloads CIFAR-10 again, or put a good copy there."
         ) from None
     except Exception as error:  # a damaged file can raise almost anything from pickle or NumPy
-        raise _damaged(path, _reason(error)) from None
+        raise _damaged(path, first_line(error, 150) or type(error).__name__) from None
 
 
 def _checked_split(image_path, label_path, images, labels):

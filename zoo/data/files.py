@@ -10,8 +10,8 @@
 
 Each is registered as a kind of path, tried in this order. A file that cannot
 be read (empty, truncated, a bad header) is one :class:`DataError` naming it;
-pixel arrays are scaled by :data:`zoo.data.images.PIXEL_RULE`, and labels
-must be the classes 0..K-1 (:func:`zoo.data.dataset.check_class_labels`).
+pixel arrays are scaled by :data:`zoo.data.arrays.PIXEL_RULE`, and labels
+must be the classes 0..K-1 (:func:`zoo.data.labels.check_class_labels`).
 """
 
 from __future__ import annotations
@@ -25,21 +25,15 @@ import zlib
 
 import numpy as np
 
-from zoo.data.dataset import (
-    TEST_FRACTION,
-    DataError,
-    Dataset,
-    Split,
-    check_class_labels,
-    ordered_split,
-    register_dataset,
-    stratified_split,
-)
-from zoo.data.images import IMAGE_EXTENSIONS, checked_split
+from zoo.data.arrays import checked_split
+from zoo.data.dataset import DataError, Dataset, Split, register_dataset
+from zoo.data.images import IMAGE_EXTENSIONS
+from zoo.data.labels import TEST_FRACTION, check_class_labels, ordered_split, stratified_split
+from zoo.errors import first_line
 
-__all__ = ["read_idx", "read_npz"]
+__all__ = ["NPZ_KEYS", "read_idx", "read_npz"]
 
-_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")  # the arrays of an .npz dataset
 
 
 # --------------------------------------------------------------------------- .npz
@@ -70,7 +64,7 @@ def read_npz(path):
                 f"{path} holds object arrays (pickled Python objects), which the zoo does not "
                 "load because unpickling can run code; save plain numeric and string arrays."
             ) from None
-        reason = " ".join(str(error).split())[:120] or type(error).__name__
+        reason = first_line(error, 120) or type(error).__name__
         raise DataError(
             f"cannot read {path} as .npz ({reason}): the file is truncated or damaged; write "
             "it again with np.savez."
@@ -80,7 +74,7 @@ def read_npz(path):
 @register_dataset("npz", matches=lambda path: os.path.isfile(path) and path.endswith(".npz"))
 def _load_npz(path):
     arrays = read_npz(path)
-    missing = set(_NPZ_KEYS) - set(arrays)
+    missing = set(NPZ_KEYS) - set(arrays)
     if missing:
         raise DataError(
             f"{path} lacks {', '.join(sorted(missing))}: an .npz dataset needs "

@@ -1,11 +1,14 @@
 """A workaround for one converter: jax2onnx's 4-D ``MaxPool`` nodes, which onnxruntime refuses.
 
-Used only for ONNX exports on the JAX backend (:func:`zoo.deploy.export.export`).
+Used only for ONNX exports on the JAX backend (:func:`zoo.deploy.export.export`); its
+:func:`save_onnx` saves every ONNX export the zoo stamps, on any backend.
 """
 
 from __future__ import annotations
 
 import os
+
+__all__ = ["repair_jax2onnx_max_pool", "save_onnx"]
 
 
 def repair_jax2onnx_max_pool(path):
@@ -73,12 +76,17 @@ def repair_jax2onnx_max_pool(path):
             graph.node.insert(position + offset, node)
         rewritten += 1
     if rewritten:
-        _save_onnx(model, path)
+        save_onnx(model, path)
     return rewritten
 
 
-def _save_onnx(model, path):
-    """Save over ``path``, keeping the weights in a ``.data`` file if they were in one."""
+def save_onnx(model, path):
+    """Save the ONNX ``model`` over ``path``, keeping its weights in a ``.data`` file if they were.
+
+    An export whose weights are too large to embed keeps them in ``path + ".data"``;
+    a rewritten graph (:func:`repair_jax2onnx_max_pool`, the export's stamp)
+    must be saved the same way, into a fresh ``.data`` file.
+    """
     import onnx
 
     data_file = path + ".data"

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
+
+__all__ = ["DeployError", "as_model", "keras_outputs", "load_zoo_model"]
 
 
 class DeployError(ZooError):
@@ -33,9 +35,8 @@ def load_zoo_model(path):
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors...
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise DeployError(
-            f"{path} is not a Keras model file: {type(error).__name__}: {first_line[:200]}. "
+            f"{path} is not a Keras model file: {type(error).__name__}: {first_line(error)}. "
             "Pass a .keras file saved by zoo-train or model.save()."
         ) from None
     inputs, outputs = model.inputs, model.outputs
@@ -50,7 +51,8 @@ def load_zoo_model(path):
     return model
 
 
-def _as_model(model):
+def as_model(model):
+    """``model`` itself if it is a Keras model; a path is read with :func:`load_zoo_model`."""
     return load_zoo_model(model) if isinstance(model, (str, os.PathLike)) else model
 
 

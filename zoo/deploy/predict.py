@@ -23,7 +23,7 @@ from zoo.deploy.model_file import DeployError, keras_outputs
 
 __all__ = ["classify", "collect_images", "load_class_names", "predict_files"]
 
-BATCH_SIZE = 32  # images in memory at a time: AlexNet's 227x227x3 inputs, about 20 MB
+BATCH_SIZE = 32  # images in memory at a time: 32 x 227 x 227 x 3 float32 (AlexNet) = 20 MB
 EXIT_SOME_FAILED = 1  # some images were predicted, others could not be read
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoo.shapes import pair
+
 __all__ = ["LayerStats", "layer_table", "table_text", "receptive_field_steps"]
 
 
@@ -59,10 +61,6 @@ class LayerStats:
         return 2 * self.macs
 
 
-def _first(value):
-    return value[0] if isinstance(value, (tuple, list)) else value
-
-
 def receptive_field_steps(layer):
     """``(effective window, stride)`` a layer applies along the height, or ``None``.
 
@@ -73,10 +71,11 @@ def receptive_field_steps(layer):
     if kind == "Flatten" or hasattr(layer, "keepdims") or hasattr(layer, "output_size"):
         return None
     if hasattr(layer, "kernel_size"):
-        dilation = _first(getattr(layer, "dilation_rate", 1))
-        return dilation * (_first(layer.kernel_size) - 1) + 1, _first(layer.strides)
+        kernel, stride = pair(layer.kernel_size)[0], pair(layer.strides)[0]
+        dilation = pair(getattr(layer, "dilation_rate", 1))[0]
+        return dilation * (kernel - 1) + 1, stride
     if hasattr(layer, "pool_size"):
-        return _first(layer.pool_size), _first(layer.strides or layer.pool_size)
+        return pair(layer.pool_size)[0], pair(layer.strides or layer.pool_size)[0]
     return 1, 1
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +16,7 @@ import numpy as np
 from zoo._io import atomic_path
 from zoo.explain import reference
 from zoo.explain._figures import new_figure
-from zoo.shapes import _resolve_padding
+from zoo.shapes import pair, resolve_padding
 
 __all__ = ["GifAnimation", "animate_convolution", "convolution_frames"]
 
@@ -97,10 +95,9 @@ def convolution_frames(image, kernel, stride=1, padding=0, dilation=1):
     """
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
-    stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
-    dilation = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    stride, dilation = pair(stride), pair(dilation)
     pads = [
-        _resolve_padding(padding, image.shape[a], kernel.shape[a], stride[a], dilation[a])
+        resolve_padding(padding, image.shape[a], kernel.shape[a], stride[a], dilation[a])
         for a in range(2)
     ]
     padded = np.pad(image, pads)
@@ -151,21 +148,7 @@ def animate_convolution(
         A :class:`GifAnimation` with one frame per output position (plus the
         title frame). In Jupyter, end a cell with it to watch it; in a script,
         ``animate_convolution(...).save("conv.gif")``.
-
-    The old form ``animate_convolution(path, stride=..., ...)``, which wrote
-    the file and returned the frame count, still works and warns.
     """
-    if isinstance(image, (str, os.PathLike)):
-        warnings.warn(
-            "animate_convolution(path, ...) is deprecated: it returns a GifAnimation now; "
-            "use animate_convolution(...).save(path).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        settings = (stride, padding, dilation, frame_ms, title_frame, size, dpi)
-        animation = animate_convolution(None, kernel, *settings)
-        animation.save(image)
-        return animation.frames
     from PIL import Image
 
     image = np.arange(36.0).reshape(6, 6) if image is None else np.asarray(image, float)

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from zoo.explain import reference
+from zoo.shapes import pair
 
 __all__ = [
     "Demo",
@@ -90,7 +91,7 @@ def keras_conv2d(x, kernel, bias=None, stride=1, padding=0, dilation=1):
     kernel = np.asarray(kernel, dtype="float32")
     layers = []
     if not isinstance(padding, str):
-        pad = (padding, padding) if isinstance(padding, int) else tuple(padding)
+        pad = pair(padding)
         layers.append(keras.layers.ZeroPadding2D((pad, pad), data_format=CHANNELS_LAST))
         padding = "valid"
     conv = keras.layers.Conv2D(

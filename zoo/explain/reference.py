@@ -7,8 +7,7 @@ Kernels are stored as Keras stores them: ``(kh, kw, C_in, C_out)``.
 These functions are for checking and teaching, so the sliding window stays
 visible: :func:`_windows` cuts the (padded) input into every window the
 kernel visits, and each layer is one reduction over those windows. NumPy's
-``sliding_window_view`` makes that a view, not a copy, so a 28x28x6
-convolution still takes milliseconds.
+``sliding_window_view`` makes that a view, not a copy of the input.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from zoo.shapes import _resolve_padding, conv_output_size
+from zoo.shapes import conv_output_size, pair, resolve_padding
 
 __all__ = [
     "conv2d",
@@ -44,10 +43,6 @@ def _as_batch(x):
     raise ValueError(f"expected (H, W, C) or (N, H, W, C), got an array of shape {x.shape}.")
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 def _pad(x, padding, window, stride, dilation, fill=0.0):
     """Pad axes 1 and 2 of ``x`` as ``padding`` says (see ``zoo.shapes``).
 
@@ -59,7 +54,7 @@ def _pad(x, padding, window, stride, dilation, fill=0.0):
         else (padding, padding)
     )
     pads = [
-        _resolve_padding(per_axis[a], x.shape[1 + a], window[a], stride[a], dilation[a])
+        resolve_padding(per_axis[a], x.shape[1 + a], window[a], stride[a], dilation[a])
         for a in range(2)
     ]
     return np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)], constant_values=fill)
@@ -98,7 +93,7 @@ def conv2d(x, kernel, bias=None, stride=1, padding=0, dilation=1):
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 4 or kernel.shape[2] != x.shape[-1]:
         raise ValueError(f"kernel must be (kh, kw, C_in={x.shape[-1]}, C_out), got {kernel.shape}.")
-    window, stride, dilation = kernel.shape[:2], _pair(stride), _pair(dilation)
+    window, stride, dilation = kernel.shape[:2], pair(stride), pair(dilation)
     x = _pad(x, padding, window, stride, dilation)
     patches = _windows(x, window, stride, dilation)  # (N, oh, ow, C_in, kh, kw)
     out = np.einsum("nhwcij,ijco->nhwo", patches, kernel)
@@ -109,8 +104,8 @@ def conv2d(x, kernel, bias=None, stride=1, padding=0, dilation=1):
 
 def _pool(x, pool_size, stride, padding, reduce):
     x, single = _as_batch(x)
-    window = _pair(pool_size)
-    stride = _pair(stride if stride is not None else pool_size)
+    window = pair(pool_size)
+    stride = pair(stride if stride is not None else pool_size)
     fill = -np.inf if reduce is np.max else np.nan
     x = _pad(x, padding, window, stride, (1, 1), fill=fill)
     patches = _windows(x, window, stride, (1, 1))
@@ -150,7 +145,7 @@ def adaptive_bins(in_size, out_size):
 def adaptive_avg_pool2d(x, output_size):
     """Average over PyTorch's adaptive bins, giving exactly ``output_size`` per axis."""
     x, single = _as_batch(x)
-    out_h, out_w = _pair(output_size)
+    out_h, out_w = pair(output_size)
     rows = adaptive_bins(x.shape[1], out_h)
     cols = adaptive_bins(x.shape[2], out_w)
     out = np.stack(
