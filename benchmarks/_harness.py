@@ -80,7 +80,7 @@ def learning_rate(recipe, step, total_steps):
     """The rate of ``recipe`` at ``step`` (counted from 0) of a run of ``total_steps``.
 
     ``"constant"``: the recipe's rate. ``"warmup-cosine"``: the schedule of
-    ``zoo.training.recipe.learning_rate_schedule`` (Keras's ``CosineDecay`` with
+    ``zoo.training.compile.learning_rate_schedule`` (Keras's ``CosineDecay`` with
     warm-up): a tenth of the steps rising linearly from a tenth of the peak,
     then half a cosine down to zero. Written out here so that a native loop
     can follow the zoo's recipe without importing Keras.

@@ -10,7 +10,7 @@ Each run is one model on one runner, started in its own subprocess so that
 backends never share a process and each run's peak memory is its own:
 
 - ``zoo-jax``, ``zoo-tensorflow``, ``zoo-torch``: the zoo's training path
-  (``zoo.training.run.compile_model`` then ``model.fit`` on in-memory arrays), the
+  (``zoo.training.compile.compile_model`` then ``model.fit`` on in-memory arrays), the
   one ``zoo-train`` and the notebooks use; ``--compile-options`` tries other
   ``model.compile`` settings on it (``BENCHMARKS.md`` records what they did);
 - ``torch-eager``, ``torch-eager-channels-last``, ``torch-compile``,
@@ -298,7 +298,7 @@ def run_zoo_job(job):
 def _zoo_model(job, recipe, total_steps):
     from zoo.accel import accelerate
     from zoo.models import get_model
-    from zoo.training.recipe import compile_model
+    from zoo.training.compile import compile_model
 
     model = get_model(job["model"], input_shape=tuple(job["input_shape"]), classes=job["classes"])
     compile_model(
@@ -316,7 +316,7 @@ def _zoo_model(job, recipe, total_steps):
 
 def _zoo_time_to_accuracy(keras, job):
     """Train with the zoo's recipe from fresh weights until the target test accuracy."""
-    from zoo.training.recipe import wants_one_hot
+    from zoo.training.compile import wants_one_hot
 
     arrays = load_arrays(job)
     x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))

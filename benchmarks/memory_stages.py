@@ -50,7 +50,7 @@ def stages(full_import, exit_stack, conv_impl="auto"):
     def build():
         from zoo.accel import accelerate
         from zoo.models import get_model
-        from zoo.training.recipe import compile_model
+        from zoo.training.compile import compile_model
 
         model = get_model("lenet5_modern", input_shape=(28, 28, 1), classes=10)
         state["model"] = compile_model(model, "adam", 1e-3)

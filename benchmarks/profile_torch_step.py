@@ -6,7 +6,7 @@ Command line::
     python benchmarks/profile_torch_step.py --steps 80
 
 Runs, in one process on random MNIST-shaped images, the zoo's training path
-(``zoo.training.recipe.compile_model`` then ``model.fit`` on PyTorch), the same model
+(``zoo.training.compile.compile_model`` then ``model.fit`` on PyTorch), the same model
 with the zoo's PyTorch speed-ups removed (Keras's own code, as
 ``speedups_ab.py`` builds it) and the benchmark's ``torch-eager`` loop
 (``benchmarks/torch_baseline.py``), each

@@ -58,7 +58,7 @@ def accuracies_per_epoch(keras, arrays, recipe, seed, model_name="lenet5_modern"
     ``shape``: the model's input shape, ``(28, 28, 1)`` unless given; ``arrays`` must hold
     images of that shape already.
     """
-    from zoo.training.recipe import wants_one_hot
+    from zoo.training.compile import wants_one_hot
 
     x, y, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     keras.utils.set_random_seed(seed)

@@ -52,7 +52,7 @@ def build(name, shape, removed=None):
     """The zoo's compiled model with the speed-ups named in ``removed`` (default: all) undone."""
     import zoo
     from zoo.accel import accelerate
-    from zoo.training.recipe import compile_model
+    from zoo.training.compile import compile_model
 
     model = compile_model(zoo.get_model(name, input_shape=shape), "adam", 1e-3)
     accelerate(model)  # as zoo-train does after compile (fused Adam)

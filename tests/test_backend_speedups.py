@@ -192,7 +192,7 @@ def test_fused_bias_conv_defers_to_the_conv_impl_zoo_conv_chose():
 
 
 def _train_steps(fused, steps=1, schedule_steps=40):
-    from zoo.training.recipe import learning_rate_schedule
+    from zoo.training.compile import learning_rate_schedule
 
     rng = np.random.default_rng(0)
     x = rng.random((8 * steps, 28, 28, 1), dtype=np.float32)
@@ -234,7 +234,7 @@ def test_fused_adam_trains_like_kerass_adam_over_a_schedule():
 @on_torch
 def test_fused_adam_only_for_plain_adam_and_accelerate_after_compile_applies_it():
     from zoo.accel.torch_adam import use_fused_adam
-    from zoo.training.recipe import compile_model
+    from zoo.training.compile import compile_model
 
     assert not use_fused_adam(keras.optimizers.Adam(amsgrad=True))
     assert not use_fused_adam(keras.optimizers.AdamW())

@@ -12,7 +12,7 @@ import pytest
 from conftest import set_fixed_weights
 
 from zoo.models import get_model, model_info
-from zoo.training.run import compile_model
+from zoo.training.compile import compile_model
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks")
 sys.path.insert(0, os.path.abspath(BENCHMARKS))
@@ -196,7 +196,7 @@ def test_time_to_accuracy_rows_compare_with_torch_eagers_plain_recipe():
 def test_native_loops_follow_the_zoos_schedule_step_for_step():
     import _harness
 
-    from zoo.training.recipe import learning_rate_schedule
+    from zoo.training.compile import learning_rate_schedule
 
     recipe = {"learning_rate": 3e-3, "schedule": "warmup-cosine"}
     schedule = learning_rate_schedule(3e-3, "warmup-cosine", 625)
@@ -350,7 +350,7 @@ def test_a_runs_peak_memory_is_its_own_not_the_process_that_started_it():
 def test_torch_baselines_label_smoothing_is_keras_label_smoothing():
     """torch-eager-zoo-recipe smooths as the zoo's compiled loss does, to 1e-6."""
     torch = pytest.importorskip("torch")
-    from zoo.training.recipe import loss_for
+    from zoo.training.compile import loss_for
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(8, 10)).astype("float32")

@@ -109,7 +109,7 @@ import jax
 jax.distributed.initialize = functools.partial(
     jax.distributed.initialize, shutdown_timeout_seconds=3
 )
-from zoo.training import run as train
+from zoo import cli
 from zoo.explain import viz
 plot_history = viz.plot_history
 def slow_plot_history(*args, **kwargs):
@@ -157,6 +157,62 @@ def test_two_jax_processes_train_one_model(tmp_path):
     assert worker_loss == pytest.approx(losses(output)[-1, 0], rel=1e-6)
     with open(os.path.join(output, "metrics.json")) as handle:
         assert json.load(handle)["distribution"]["processes"] == 2
+
+
+def test_the_single_device_plan_is_what_plain_keras_does():
+    """Without --distribute the plan is never None: one process that feeds every image in
+    whole batches, builds and evaluates the model itself, and waits for nobody."""
+    from zoo.data.dataset import Split
+    from zoo.training.distribute import Plan
+
+    plan = Plan(conv_impl="im2col")
+    split = Split(np.zeros((5, 2, 2, 1), "float32"), np.arange(5))
+    assert plan.is_chief and plan.num_processes == 1
+    np.testing.assert_array_equal(plan.shard(5), np.arange(5))
+    assert plan.training_shard(split) is split and plan.validation_shard(split) is split
+    assert plan.validation_shard(None) is None
+    assert plan.process_batch(63) == 63 and plan.check_batch(63) is None
+    with plan.scope(), plan.lost_process("out"):
+        pass
+    assert plan.finish() is None
+    assert plan.describe(64) is None and plan.report(64) == {}
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3)])
+    assert plan.evaluate_copy(model, compile_copy=pytest.fail) is model  # no copy, no compile
+    assert plan.prepare(model).conv_setting == "im2col"
+
+
+def test_a_data_parallel_plan_deals_whole_batches_to_each_process():
+    from zoo.training.distribute import DataParallelPlan, DistributeError
+
+    plan = DataParallelPlan(process_id=1, num_processes=2, engine="e", devices=("a", "b", "c", "d"))
+    # 10 images over 4 devices: 8 usable, dealt out in turn; process 1 takes the odd ones.
+    np.testing.assert_array_equal(plan.shard(10), [1, 3, 5, 7])
+    assert plan.process_batch(64) == 32 and not plan.is_chief
+    with pytest.raises(DistributeError, match="--batch-size 62 does not split evenly over 4"):
+        plan.check_batch(62)
+    assert plan.report(64)["distribution"]["per_device_batch"] == 16
+    assert plan.describe(64).endswith("global batch 64 = 4 x 16 per device")
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX evaluates a single-device copy")
+def test_the_jax_evaluation_copy_keeps_the_runs_conv_impl(tmp_path):
+    """The model JAX evaluates is a clone, and a clone starts as plain Keras: it must get the
+    run's --conv-impl again, so the test accuracy is measured with the run's convolutions.
+    No batch size is given: the recipe's is checked against the devices once it is known."""
+    code = (
+        "import zoo\n"
+        "from zoo.accel import applied\n"
+        f"result = zoo.train(model='lenet5_modern', epochs=1, limit=40, output={str(tmp_path)!r}, "
+        "validation_split=0, distribute='data-parallel', virtual_cpus=2, "
+        "conv_impl='im2col', quiet=True)\n"
+        "done = applied(result.model)  # None: the copy was never accelerated\n"
+        "print(done and (done.conv_setting, sorted(set(done.conv.values()))))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("XLA_FLAGS", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "('im2col', ['im2col'])"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from zoo.data import make_inputs
 from zoo.models import get_model, model_spec
-from zoo.training.recipe import compile_model, loss_for, wants_one_hot
+from zoo.training.compile import compile_model, loss_for, wants_one_hot
 from zoo.training.run import train
 
 
@@ -73,17 +73,17 @@ def test_zoo_train_with_label_smoothing_trains_reports_and_resumes(tmp_path, cap
         output=str(tmp_path),
         quiet=True,
     )
-    assert first["label_smoothing"] == 0.2 and first["epochs_completed"] == 3
-    assert first["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert first.metrics["label_smoothing"] == 0.2 and first.metrics["epochs_completed"] == 3
+    assert first.metrics["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
     capsys.readouterr()
     resumed = train(resume=True, epochs=4, output=str(tmp_path))
     banner = capsys.readouterr().out
     assert "label smoothing 0.2," in banner  # the checkpoint's, not the recipe's 0.1
-    assert resumed["epochs_completed"] == 4 and resumed["label_smoothing"] == 0.2
+    assert resumed.metrics["epochs_completed"] == 4 and resumed.metrics["label_smoothing"] == 0.2
     assert isinstance(resumed.model.loss, keras.losses.CategoricalCrossentropy)
     assert resumed.model.loss.label_smoothing == pytest.approx(0.2)
     with open(tmp_path / "metrics.json", encoding="utf-8") as handle:
-        assert json.load(handle)["test_accuracy"] == resumed["test_accuracy"]
+        assert json.load(handle)["test_accuracy"] == resumed.metrics["test_accuracy"]
 
 
 @pytest.mark.parametrize("value", ["1.0", "-0.1"])

@@ -10,7 +10,7 @@ import pytest
 
 from zoo.errors import ZooError
 from zoo.models import get_model, model_spec
-from zoo.training.recipe import compile_model, learning_rate_schedule
+from zoo.training.compile import compile_model, learning_rate_schedule
 
 
 def expected_rate(step, peak, total):

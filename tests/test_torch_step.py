@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.training.recipe import compile_model
+from zoo.training.compile import compile_model
 
 BACKEND = keras.backend.backend()
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="a PyTorch-only speed-up")
@@ -107,10 +107,12 @@ def test_models_the_lean_step_cannot_run_exactly_keep_kerass_step():
 
 
 def test_a_saved_model_is_plain_keras_and_a_resumed_one_gets_the_step_again(tmp_path):
-    from zoo.training import checkpoint, resume
+    from zoo.training import checkpoint
     from zoo.training.config import TrainConfig
-    from zoo.training.recipe import resolve_names, resolve_recipe
-    from zoo.training.run import build_or_resume, load_data, train
+    from zoo.training.distribute import Plan
+    from zoo.training.recipe import resolve_names
+    from zoo.training.run import Run, build_or_resume, complete_config, train
+    from zoo.training.splits import load_data
 
     output = tmp_path / "run"
     arguments = dict(model="lenet5_modern", limit=200, batch_size=32, quiet=True)
@@ -120,8 +122,9 @@ def test_a_saved_model_is_plain_keras_and_a_resumed_one_gets_the_step_again(tmp_
     model, _, _ = checkpoint.load(output)
     assert "train_step" not in vars(model)
     config = TrainConfig(**arguments, epochs=2, output=str(output), resume=True)
-    config = resolve_recipe(resume.settings(resolve_names(config, "torch")))  # as zoo-train does
-    resumed, state, _ = build_or_resume(config, load_data(config), output, None)
+    config = complete_config(resolve_names(config, "torch"))  # as zoo-train does
+    run = Run(config, "torch", Plan(), output=str(output), data=load_data(config))
+    resumed, state, _ = build_or_resume(run)
     assert state["epochs_completed"] == 1 and "train_step" in vars(resumed)
 
 

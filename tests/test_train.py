@@ -66,7 +66,8 @@ def test_lenet_on_digits_reaches_095_with_the_default_recipe(tmp_path):
 
 @needs_shared_mnist
 def test_lenet_modern_on_mnist_t10k_reaches_0975(tmp_path):
-    metrics = train(model="lenet5_modern", dataset=MNIST_DIR, output=str(tmp_path), quiet=True)
+    result = train(model="lenet5_modern", dataset=MNIST_DIR, output=str(tmp_path), quiet=True)
+    metrics = result.metrics
     assert metrics["train_images"] + 800 == 8000  # 10 % of the first 8,000 validate
     assert metrics["test_images"] == 2000
     assert metrics["test_accuracy"] >= 0.975
@@ -75,15 +76,15 @@ def test_lenet_modern_on_mnist_t10k_reaches_0975(tmp_path):
 def test_alexnet_learns_digits_at_its_minimum_input(tmp_path):
     metrics = train(
         model="alexnet", image_size=[67, 67], epochs=4, output=str(tmp_path), quiet=True
-    )
+    ).metrics
     assert metrics["input_shape"] == [67, 67, 3]
     assert metrics["test_accuracy"] >= 0.80  # 10 classes: the majority class is 0.10
 
 
 def test_same_seed_same_accuracy(tmp_path):
     options = dict(model="lenet5_modern", epochs=2, limit=400, quiet=True)
-    first = train(output=str(tmp_path / "a"), **options)
-    second = train(output=str(tmp_path / "b"), **options)
+    first = train(output=str(tmp_path / "a"), **options).metrics
+    second = train(output=str(tmp_path / "b"), **options).metrics
     assert round(first["test_accuracy"], 3) == round(second["test_accuracy"], 3)
     assert first["test_loss"] == pytest.approx(second["test_loss"], rel=1e-3)
 
@@ -92,7 +93,7 @@ def test_resume_continues_history_and_epochs(tmp_path):
     options = dict(model="lenet5_modern", limit=300, output=str(tmp_path), quiet=True)
     train(epochs=2, **options)
     first_rows = (tmp_path / "history.csv").read_text().splitlines()
-    metrics = train(epochs=3, resume=True, **options)
+    metrics = train(epochs=3, resume=True, **options).metrics
     rows = (tmp_path / "history.csv").read_text().splitlines()
     assert metrics["epochs_completed"] == 3
     assert len(rows) == 4 and rows[:3] == first_rows
@@ -199,7 +200,8 @@ def test_backend_flag_sets_the_backend_in_a_fresh_process(tmp_path):
         [
             sys.executable,
             "-m",
-            "zoo.training.run",
+            "zoo",
+            "train",
             "--backend",
             other,
             "--model",
@@ -233,7 +235,7 @@ def test_early_stopping_and_tensorboard(tmp_path):
         tensorboard=tensorboard,
         output=str(tmp_path),
         quiet=True,
-    )
+    ).metrics
     # 54 training images overfit quickly: validation loss stops improving long before 60.
     assert metrics["epochs_completed"] < 60
     logs = [name for _, _, names in os.walk(tmp_path / "logs") for name in names]
@@ -300,7 +302,7 @@ def test_zoo_train_on_jax_sets_the_lean_xla_flag_in_its_own_process_only(tmp_pat
 
     measured = importlib.metadata.version("jaxlib").startswith(LEAN_XLA_JAXLIB)
     run = f"['--epochs', '1', '--limit', '64', '--output', {str(tmp_path / 'a')!r}, '--quiet']"
-    own = "import os\nfrom zoo.training.run import main\n"
+    own = "import os\nfrom zoo.cli import zoo_train as main\n"
     own += f"main({run})\nprint(repr(os.environ.get('XLA_FLAGS', '')))"
     assert (LEAN_XLA_FLAG in run_python(own)) == measured
     session = (
@@ -316,7 +318,7 @@ def test_zoo_train_on_tensorflow_or_torch_never_imports_jax(tmp_path):
     """The command owns its process: Keras's import of JAX (for Orbax) is skipped there."""
     code = (
         "import sys\n"
-        "from zoo.training.run import main\n"
+        "from zoo.cli import zoo_train as main\n"
         f"status = main(['--epochs', '1', '--limit', '64', '--output', {str(tmp_path)!r}, "
         "'--quiet'])\n"
         "print(status, 'jax' in sys.modules)\n"

@@ -353,7 +353,7 @@ def test_data_too_large_for_memory_is_refused(tmp_path, monkeypatch, capsys):
 
     argv = ["--dataset", "digits", "--image-size", "512", "512", "--limit", "60"]
     line = refusal(capsys, [*argv, "--output", str(tmp_path / "out")])
-    # the model at that size is checked first (zoo.training.recipe.check_training_memory)
+    # the model at that size is checked first (zoo.training.compile.check_training_memory)
     assert "at 512x512 with batch 32 would need" in line and "--batch-size" in line
 
 

@@ -25,7 +25,7 @@ from test_bad_inputs import fingerprint, image_folder
 
 from zoo import cli
 from zoo.errors import EXIT_INTERRUPTED
-from zoo.training import checkpoint, report
+from zoo.training import checkpoint, output_folder, report
 
 BACKEND = keras.backend.backend()
 # Small runs; the native convolution compiles fastest on JAX (the weights are the same either way).
@@ -159,6 +159,21 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_and_keeps_the_last_epoch(
     assert os.listdir(run_copy / "checkpoint") == ["epoch-0002"]
 
 
+def test_the_epoch_callback_keeps_its_own_history_and_saves_it(tmp_path):
+    """The caller's history is not extended behind its back: the callback holds a copy, adds
+    each saved epoch to it, and that copy is what the checkpoint records."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    given = {"loss": [0.9]}
+    callback = checkpoint.epoch_callback(str(tmp_path), {"epochs_completed": 1}, given)
+    callback.set_model(model)
+    callback.on_epoch_end(1, {"loss": 0.5})
+    callback.on_epoch_end(2, {"loss": float("nan")})  # not finite: neither recorded nor saved
+    assert given == {"loss": [0.9]}
+    assert callback.history == {"loss": [0.9, 0.5]}
+    state, saved, _ = checkpoint.read_state(str(tmp_path))
+    assert state["epochs_completed"] == 2 and saved == callback.history
+
+
 # --------------------------------------------------------------------------- what the user owns
 
 
@@ -203,11 +218,11 @@ def test_the_published_model_is_a_copy_a_user_may_overwrite(run_copy):
 def test_a_second_run_into_a_held_folder_is_refused(tmp_path, capsys):
     output = tmp_path / "out"
     output.mkdir()
-    with checkpoint.hold(str(output)):  # as a live run holds it
+    with output_folder.hold(str(output)):  # as a live run holds it
         assert zoo_train("--output", str(output), "--epochs", "1") == 2
         assert "in use by another zoo-train run" in one_error(capsys)
     assert os.listdir(output) == []  # the refused run touched nothing
-    with checkpoint.hold(str(output)):  # released when its holder ends
+    with output_folder.hold(str(output)):  # released when its holder ends
         pass
 
 

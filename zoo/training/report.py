@@ -1,8 +1,10 @@
-"""The end of a run: the metrics, and the files that show them.
+"""The end of a run: the test results, the metrics, and the files that show them.
 
-:func:`metrics` gathers plain numbers; :func:`write` puts ``classes.json``,
-``curves.png``, ``confusion_matrix.png`` and ``metrics.json`` (last, so its
-presence means the run finished) into the output folder, each atomically.
+:func:`evaluate` runs the test split; :func:`metrics` gathers plain
+numbers; :func:`write` puts ``classes.json``, ``curves.png``,
+``confusion_matrix.png`` and ``metrics.json`` (last, so its presence means
+the run finished) into the output folder, each atomically; :func:`describe`
+is the banner printed before training.
 """
 
 from __future__ import annotations
@@ -12,8 +14,23 @@ import os
 
 from zoo._io import save_figure, write_json
 from zoo.accel import applied
+from zoo.training.compile import one_hot_classes
 
-__all__ = ["metrics", "write", "class_names", "describe", "backend_version"]
+__all__ = ["backend_version", "class_names", "describe", "evaluate", "metrics", "write"]
+
+
+def evaluate(model, data, batch):
+    """Test loss, accuracy and the predicted class of every test image."""
+    import numpy as np
+
+    from zoo.data import make_inputs
+
+    shape, one_hot = tuple(model.input_shape[1:]), one_hot_classes(model)
+    x, y = make_inputs(*data.test, shape, batch, one_hot=one_hot)
+    kwargs = {} if y is None else {"batch_size": batch}
+    loss, accuracy = model.evaluate(x, y, verbose=0, **kwargs)
+    predictions = np.argmax(model.predict(x, verbose=0, **kwargs), axis=-1)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy), "predictions": predictions}
 
 
 def label_smoothing_of(model):
@@ -21,15 +38,17 @@ def label_smoothing_of(model):
     return float(getattr(getattr(model, "loss", None), "label_smoothing", 0.0) or 0.0)
 
 
-def metrics(config, model, data, evaluation, history, state, seconds, plan=None):
-    """The dict written to ``metrics.json`` and returned by ``zoo.training.run``."""
+def metrics(run):
+    """The dict written to ``metrics.json`` and returned by ``zoo.train`` for a
+    :class:`~zoo.training.run.Run` that is evaluated."""
     import keras
 
+    config, model, evaluation, seconds = run.config, run.model, run.evaluation, run.seconds
     backend = keras.backend.backend()
-    done = len(history.get("loss", []))
-    ran = done - state["epochs_completed"]
-    train_images = len(data.train)
-    result = {
+    done = len(run.history.get("loss", []))
+    ran = done - run.state["epochs_completed"]
+    train_images = len(run.data.train)
+    return {
         "backend": backend,
         "keras_version": keras.__version__,
         "backend_version": backend_version(backend),
@@ -44,7 +63,7 @@ def metrics(config, model, data, evaluation, history, state, seconds, plan=None)
         "train_seconds": round(seconds, 3),
         "train_images_per_second": round(train_images * ran / seconds, 1) if seconds else 0.0,
         "train_images": int(train_images),
-        "test_images": int(len(data.test)),
+        "test_images": int(len(run.data.test)),
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "schedule": config.schedule,
@@ -52,16 +71,8 @@ def metrics(config, model, data, evaluation, history, state, seconds, plan=None)
         "label_smoothing": label_smoothing_of(model),
         "batch_size": config.batch_size,
         "seed": config.seed,
+        **run.plan.report(config.batch_size),
     }
-    if plan:
-        result["distribution"] = {
-            "strategy": config.distribute,
-            "engine": plan.engine,
-            "devices": len(plan.devices),
-            "processes": plan.num_processes,
-            "per_device_batch": plan.per_device,
-        }
-    return result
 
 
 def class_names(names, classes):
@@ -86,10 +97,11 @@ def write(output, metrics, data, evaluation, history):
     write_json(os.path.join(output, "metrics.json"), metrics)
 
 
-def describe(config, model, data, backend, done, plan, output):
+def describe(run):
     """The few lines printed before training starts."""
     import keras
 
+    config, model, data, backend = run.config, run.model, run.data, run.backend
     validation = 0 if data.validation is None else len(data.validation)
     lines = [
         f"backend     {backend} (keras {keras.__version__}, {backend} {backend_version(backend)})",
@@ -99,14 +111,15 @@ def describe(config, model, data, backend, done, plan, output):
         f"{len(data.test)} test",
         f"recipe      {config.optimizer}, learning rate {config.learning_rate} "
         f"({config.schedule}), label smoothing {label_smoothing_of(model)}, batch "
-        f"{config.batch_size}, epochs {done + 1}..{config.epochs}, seed {config.seed}",
+        f"{config.batch_size}, epochs {run.state['epochs_completed'] + 1}..{config.epochs}, "
+        f"seed {config.seed}",
     ]
-    speedups = applied(model)
+    speedups, distribution = applied(model), run.plan.describe(config.batch_size)
     if speedups is not None:
         lines.append(f"speed-ups   {speedups.describe()}")
-    if plan:
-        lines.append(f"distribute  {plan.describe()}")
-    return "\n".join([*lines, f"output      {output}"])
+    if distribution is not None:
+        lines.append(f"distribute  {distribution}")
+    return "\n".join([*lines, f"output      {run.output}"])
 
 
 def backend_version(backend):

@@ -1,37 +1,47 @@
-"""Data-parallel training with the engines the backends ship.
+"""How one run spreads over devices: a :class:`Plan`, never ``None``.
+
+A plan answers every question whose answer depends on the devices and
+processes of a run, so the stages in :mod:`zoo.training.run` ask it instead
+of branching on the backend: where the model is built (:meth:`Plan.scope`),
+which images this process feeds (:meth:`Plan.training_shard`), how large a
+batch it feeds (:meth:`Plan.process_batch`), how the model is given its
+speed-ups (:meth:`Plan.prepare`), which model is evaluated
+(:meth:`Plan.evaluate_copy`), and how the processes end together
+(:meth:`Plan.finish`). Without ``--distribute`` the plan is :class:`Plan`
+itself: one process, one device, each answer what plain Keras does.
 
 ``zoo-train --distribute data-parallel`` keeps one copy of the model on every
-device, splits each global batch along its first axis, and averages the
-gradients across devices, so every step computes the same update as one device
-would with the whole batch:
+device, splits each global batch along its first axis and averages the
+gradients across devices, so every step computes the same update as one
+device would with the whole batch (synchronous data parallelism, as in
+Goyal et al., 2017, "Accurate, large minibatch SGD"), with the engine each
+backend ships:
 
-- **JAX**: Keras's distribution API, ``keras.distribution.DataParallel``, over
-  every device JAX sees. Several processes (several hosts, or several
-  processes on one host) join with ``keras.distribution.initialize`` (a
-  coordinator address, the process count and this process's id); each process
-  then feeds its own shard of the data.
+- **JAX**: Keras's ``keras.distribution.DataParallel`` over every device JAX
+  sees, several processes joined by ``keras.distribution.initialize``
+  (:mod:`~zoo.training.distribute.jax_plan`);
 - **TensorFlow**: ``tf.distribute.MirroredStrategy`` over the local GPUs, or
-  the local CPU devices when there is no GPU.
+  the local CPU devices when there is none
+  (:mod:`~zoo.training.distribute.tensorflow_plan`);
 - **PyTorch**: Keras has no distribution API for the torch backend, but the
-  model is a ``torch.nn.Module``: ``torch.distributed`` and
-  ``DistributedDataParallel``, one process per device, started by ``torchrun``
-  or ``zoo-train --processes N`` (see :mod:`zoo.training.distribute.torch_ddp`).
+  model is a ``torch.nn.Module``: ``DistributedDataParallel``, one process per
+  device, started by ``torchrun`` or ``zoo-train --processes N``
+  (:mod:`~zoo.training.distribute.torch_ddp`).
 
 Without accelerators, ``--virtual-cpus N`` splits the CPU into N devices
-(``XLA_FLAGS=--xla_force_host_platform_device_count=N`` on JAX, logical CPU
-devices on TensorFlow): slower than one device, but it runs the same program
-as N GPUs would, which is how the tests check it.
-
-This module imports ``tensorflow`` or ``jax`` only inside the branch for that
-backend.
+(XLA's host device count on JAX, logical CPU devices on TensorFlow): slower
+than one device, but it runs the same program as N GPUs would, which is how
+the tests check it. Each backend's module is imported only on its backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from zoo.errors import ZooError
+
+__all__ = ["STRATEGIES", "DataParallelPlan", "DistributeError", "Plan", "plan_for"]
 
 STRATEGIES = ("data-parallel",)
 SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
@@ -41,15 +51,176 @@ class DistributeError(ZooError):
     """A distribution request this backend or machine cannot honour."""
 
 
-# --------------------------------------------------------------------------- before Keras
+@dataclass(frozen=True)
+class Plan:
+    """One process on one device: the plan of every run without ``--distribute``.
 
-
-def start_devices(config, backend):
-    """For ``--distribute``: virtual CPUs and the multi-process runtime, before any computation.
-
-    ``config`` is a :class:`~zoo.training.config.TrainConfig` (its distribution fields).
+    ``conv_impl`` is the run's ``--conv-impl``, given to every model this plan
+    prepares (a copy for evaluation too). The subclasses change only what
+    their engine does differently.
     """
-    check_supported(backend)
+
+    conv_impl: str = "auto"
+    process_id: int = 0
+    num_processes: int = 1
+
+    @property
+    def is_chief(self):
+        """Whether this process writes the run's files (only process 0 of a job does)."""
+        return self.process_id == 0
+
+    def check_batch(self, global_batch):
+        """Refuse a global batch this plan cannot split; one device takes any."""
+
+    def process_batch(self, global_batch):
+        """The batch this process feeds ``fit``: all of it, here."""
+        return global_batch
+
+    def scope(self):
+        """Where models are built, loaded and compiled."""
+        return contextlib.nullcontext()
+
+    def shard(self, count):
+        """Indices of this process's share of ``count`` images: all of them, here."""
+        import numpy as np
+
+        return np.arange(count)
+
+    def training_shard(self, split):
+        """This process's share of the training split: the whole split, here."""
+        return split
+
+    def validation_shard(self, split):
+        """This process's share of the validation split (``None`` stays ``None``)."""
+        return split
+
+    def prepare(self, model):
+        """Give ``model`` the backend's speed-ups and the run's convolutions
+        (:func:`zoo.accel.accelerate`)."""
+        from zoo.accel import accelerate
+
+        return accelerate(model, conv_impl=self.conv_impl)
+
+    def evaluate_copy(self, model, compile_copy):
+        """The model to evaluate and predict with: ``model`` itself, here.
+
+        ``compile_copy(copy)`` compiles a copy as the run compiled ``model``,
+        for the plans that evaluate a copy.
+        """
+        return model
+
+    def lost_process(self, output):
+        """Around ``fit``: what a lost process of the job becomes (nothing to lose, here)."""
+        return contextlib.nullcontext()
+
+    def finish(self):
+        """Wait for the job's other processes before this one ends (there are none, here)."""
+
+    def describe(self, global_batch):
+        """The start-up banner's ``distribute`` line; ``None``: no line."""
+        return None
+
+    def report(self, global_batch):
+        """The entries this plan adds to ``metrics.json``: none, here."""
+        return {}
+
+
+@dataclass(frozen=True)
+class DataParallelPlan(Plan):
+    """One copy of the model per device, each global batch split over them.
+
+    ``devices`` are all replicas (every process's); ``local_devices`` this
+    process's. Each device gets ``global_batch / len(devices)`` images of a
+    global batch. Every batch must split evenly and every process take the
+    same number of steps, so :meth:`shard` cuts the image count to a multiple
+    of the device count (at most ``len(devices) - 1`` images dropped) and
+    deals the rest out to the processes.
+    """
+
+    engine: str = ""
+    devices: tuple = ()
+    local_devices: int = 1
+
+    def check_batch(self, global_batch):
+        """Each device takes an equal part (so each process too: it holds as many devices)."""
+        count = len(self.devices)
+        if global_batch is not None and global_batch % count:
+            raise DistributeError(
+                f"--batch-size {global_batch} does not split evenly over {count} devices; "
+                f"use a multiple of {count}."
+            )
+
+    def process_batch(self, global_batch):
+        return global_batch // self.num_processes
+
+    def shard(self, count):
+        import numpy as np
+
+        usable = count - count % len(self.devices)
+        return np.arange(usable)[self.process_id :: self.num_processes]
+
+    def training_shard(self, split):
+        return split.subset(self.shard(len(split)))
+
+    def describe(self, global_batch):
+        count = len(self.devices)
+        names = ", ".join(self.devices) if count <= 8 else f"{count}"
+        processes = (
+            f", {self.num_processes} processes (this is process {self.process_id})"
+            if self.num_processes > 1
+            else ""
+        )
+        return (
+            f"data-parallel with {self.engine} over {count} devices ({names}){processes}; "
+            f"global batch {global_batch} = {count} x {global_batch // count} per device"
+        )
+
+    def report(self, global_batch):
+        return {
+            "distribution": {
+                "strategy": STRATEGIES[0],
+                "engine": self.engine,
+                "devices": len(self.devices),
+                "processes": self.num_processes,
+                "per_device_batch": global_batch // len(self.devices),
+            }
+        }
+
+
+def plan_for(config, backend):
+    """The :class:`Plan` of a run: ``config``'s ``--distribute`` on ``backend``.
+
+    For ``--distribute`` this starts the devices and joins the job's other
+    processes, so call it once the backend is chosen and before any model is
+    built. ``config`` is a :class:`~zoo.training.config.TrainConfig`; its batch
+    size, when given, is checked against the devices here (a recipe's, later).
+    """
+    if not config.distribute:
+        return Plan(conv_impl=config.conv_impl)
+    _check_supported(backend)
+    _check_job_flags(config, backend)
+    if backend == "jax":
+        from zoo.training.distribute.jax_plan import start
+    elif backend == "tensorflow":
+        from zoo.training.distribute.tensorflow_plan import start
+    else:
+        from zoo.training.distribute.torch_ddp import start
+    plan = start(config)
+    plan.check_batch(config.batch_size)
+    return plan
+
+
+def _check_supported(backend):
+    if backend not in SUPPORTED_BACKENDS:
+        raise DistributeError(
+            f"--distribute data-parallel is not available on the {backend} backend: Keras offers "
+            "no distribution API for it. Use KERAS_BACKEND=jax (keras.distribution.DataParallel) "
+            "or KERAS_BACKEND=tensorflow (tf.distribute.MirroredStrategy)."
+        )
+
+
+def _check_job_flags(config, backend):
+    """The flags that start or join a job's processes belong to one backend each."""
     if config.coordinator is not None and backend != "jax":
         raise DistributeError(
             "--coordinator (a multi-process job) needs the jax backend; on tensorflow, "
@@ -61,232 +232,3 @@ def start_devices(config, backend):
             f"--processes starts PyTorch workers; on {backend}, --distribute data-parallel uses "
             "this machine's devices (and --coordinator on jax joins several processes)."
         )
-    if config.virtual_cpus and backend == "tensorflow":
-        split_tensorflow_cpu(config.virtual_cpus)
-    if config.coordinator is not None:
-        join_processes(config.coordinator, config.num_processes, config.process_id)
-    if config.virtual_cpus and backend == "jax":
-        import jax
-
-        if jax.local_device_count() != config.virtual_cpus:
-            raise DistributeError(
-                f"--virtual-cpus {config.virtual_cpus}: JAX started with "
-                f"{jax.local_device_count()} device(s) because it was imported first; "
-                "run zoo-train in a new process."
-            )
-
-
-def check_supported(backend):
-    if backend not in SUPPORTED_BACKENDS:
-        raise DistributeError(
-            f"--distribute data-parallel is not available on the {backend} backend: Keras offers "
-            "no distribution API for it. Use KERAS_BACKEND=jax (keras.distribution.DataParallel) "
-            "or KERAS_BACKEND=tensorflow (tf.distribute.MirroredStrategy)."
-        )
-
-
-def split_tensorflow_cpu(count):
-    """Split the first physical CPU into ``count`` logical devices (before TF starts)."""
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
-        )
-    except RuntimeError:
-        if len(tf.config.list_logical_devices("CPU")) != count:
-            raise DistributeError(
-                "--virtual-cpus: TensorFlow has already started with "
-                f"{len(tf.config.list_logical_devices('CPU'))} CPU device(s); run zoo-train in a "
-                "new process."
-            ) from None
-
-
-def join_processes(coordinator, num_processes, process_id):
-    """Start JAX's multi-process runtime (``keras.distribution.initialize``)."""
-    import keras
-
-    try:
-        keras.distribution.initialize(coordinator, num_processes, process_id)
-    except Exception as error:  # the JAX runtime raises several types here
-        raise DistributeError(
-            f"could not join the {num_processes}-process job at {coordinator} as process "
-            f"{process_id}: {error}. Start every process with the same --coordinator and "
-            "--num-processes and a different --process-id, 0 first."
-        ) from None
-
-
-# --------------------------------------------------------------------------- the plan
-
-
-@dataclass
-class Plan:
-    """How one training run spreads over devices.
-
-    ``devices`` are all replicas (every process's); ``local_devices`` this
-    process's. ``global_batch`` is what the user asked for: each device gets
-    ``per_device`` images of it, and this process feeds ``per_process`` of
-    them to ``fit``.
-    """
-
-    backend: str
-    engine: str
-    devices: list
-    local_devices: int
-    global_batch: int
-    num_processes: int = 1
-    process_id: int = 0
-    strategy: object = field(default=None, repr=False)
-
-    @property
-    def per_device(self):
-        return self.global_batch // len(self.devices)
-
-    @property
-    def per_process(self):
-        return self.global_batch // self.num_processes
-
-    @property
-    def is_chief(self):
-        """Only process 0 writes files."""
-        return self.process_id == 0
-
-    def scope(self):
-        """Where models are built, loaded and compiled (TensorFlow's strategy scope)."""
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
-
-    def describe(self):
-        names = ", ".join(self.devices) if len(self.devices) <= 8 else f"{len(self.devices)}"
-        processes = (
-            f", {self.num_processes} processes (this is process {self.process_id})"
-            if self.num_processes > 1
-            else ""
-        )
-        return (
-            f"data-parallel with {self.engine} over {len(self.devices)} devices ({names})"
-            f"{processes}; global batch {self.global_batch} = {len(self.devices)} x "
-            f"{self.per_device} per device"
-        )
-
-    def shard(self, count):
-        """Indices of this process's share of ``count`` training images.
-
-        On JAX and PyTorch every batch must split evenly over the devices, and
-        every process must take the same number of steps, so the count is cut
-        to a multiple of the device count (at most ``len(devices) - 1`` images
-        dropped). TensorFlow's strategy splits uneven batches itself.
-        """
-        import numpy as np
-
-        if self.backend == "tensorflow":
-            return np.arange(count)
-        usable = count - count % len(self.devices)
-        return np.arange(usable)[self.process_id :: self.num_processes]
-
-
-def _check_batch(global_batch, device_count):
-    """Each device takes an equal part (so each process too: it holds as many devices)."""
-    if global_batch % device_count:
-        raise DistributeError(
-            f"--batch-size {global_batch} does not split evenly over {device_count} devices; "
-            f"use a multiple of {device_count}."
-        )
-
-
-def data_parallel(global_batch):
-    """Set up data parallelism for the current backend and return its :class:`Plan`.
-
-    Call after the backend (and any virtual CPUs or multi-process runtime)
-    is chosen and before the model is built.
-    """
-    import keras
-
-    backend = keras.backend.backend()
-    check_supported(backend)
-    if backend == "jax":
-        import jax
-
-        distribution = keras.distribution.DataParallel()
-        # Each process already feeds its own shard (Plan.shard), so Keras must not shard again.
-        distribution.auto_shard_dataset = False
-        devices = [f"{d.platform}:{d.id}" for d in jax.devices()]
-        _check_batch(global_batch, len(devices))
-        keras.distribution.set_distribution(distribution)
-        return Plan(
-            backend,
-            "keras.distribution.DataParallel",
-            devices,
-            jax.local_device_count(),
-            global_batch,
-            num_processes=jax.process_count(),
-            process_id=jax.process_index(),
-        )
-    if backend == "torch":
-        from zoo.training.distribute.torch_ddp import join_process_group
-
-        rank, world, engine = join_process_group()
-        _check_batch(global_batch, world)
-        return Plan(
-            backend,
-            f"torch DistributedDataParallel ({engine})",
-            [f"process {i}" for i in range(world)],
-            1,
-            global_batch,
-            num_processes=world,
-            process_id=rank,
-        )
-    import tensorflow as tf
-
-    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
-        d.name for d in tf.config.list_logical_devices("CPU")
-    ]
-    _check_batch(global_batch, len(devices))
-    strategy = tf.distribute.MirroredStrategy(devices)
-    short = [name.replace("/job:localhost/replica:0/task:0", "") for name in devices]
-    return Plan(
-        backend,
-        "tf.distribute.MirroredStrategy",
-        short,
-        len(devices),
-        global_batch,
-        strategy=strategy,
-    )
-
-
-def local_copy(model):
-    """A single-device copy of ``model``'s network and weights, for evaluation and prediction.
-
-    Under JAX's ``DataParallel`` the last, smaller batch of a test set need
-    not split over the devices, and with several processes a prediction is
-    spread over hosts; a plain copy on this process's first device avoids both.
-    """
-    import keras
-
-    weights = model.get_weights()
-    keras.distribution.set_distribution(None)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(weights)
-    return copy
-
-
-def finish_together(plan):
-    """Hold every process of a multi-process JAX job here until all arrive.
-
-    Process 0 evaluates and writes the results after training while the
-    others have nothing left to do. Were they to exit at once, JAX's
-    shutdown barrier would wait for process 0 on a timer (five minutes by
-    default) and abort the whole job if the writing took longer, so every
-    process waits here first and they all shut down together.
-    """
-    if plan is None or plan.num_processes == 1:
-        return
-    if plan.backend == "torch":
-        from zoo.training.distribute.torch_ddp import leave, wait_for_everyone
-
-        wait_for_everyone()
-        leave()
-        return
-    from jax.experimental import multihost_utils
-
-    multihost_utils.sync_global_devices("zoo-train finished")

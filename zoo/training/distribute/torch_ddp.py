@@ -14,14 +14,16 @@ that backend *is* a ``torch.nn.Module``, so PyTorch's own engine applies:
    process would on the whole global batch.
 
 Keras's ``fit`` still runs the epochs, callbacks, checkpoints and progress:
-only the model's ``train_step`` is replaced, by
-:func:`zoo.accel.accelerate` with ``data_parallel=True``
-(:func:`zoo.accel.torch_step.use_ddp_step`), which runs the forward pass
-through the DDP wrapper. Process 0 writes every file; a
-collective that waits longer than the group's timeout (a killed process)
-ends every process with an error instead of a hang.
+only the model's ``train_step`` is replaced, by :meth:`TorchPlan.prepare`
+(:func:`zoo.accel.accelerate` with ``data_parallel=True``, see
+:func:`zoo.accel.torch_step.use_ddp_step`), which runs the forward pass
+through the DDP wrapper. Process 0 writes every file; a collective that
+waits longer than the group's timeout (a killed process) ends every process
+with an error instead of a hang (:meth:`TorchPlan.lost_process`).
 
-This module imports ``torch``; the zoo imports it only on the torch backend.
+``zoo-train --processes N`` (:func:`launch`) starts the N processes on this
+machine as ``torchrun --nproc-per-node N`` would. Only the functions that
+need ``torch`` import it, so the launcher runs on any backend.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 from zoo.errors import EXIT_INTERRUPTED, ZooError
+from zoo.training.distribute import DataParallelPlan
 
 # How long a collective may wait for the other processes (a killed one, a hung host), unless
 # ZOO_DISTRIBUTED_TIMEOUT (seconds) says otherwise when the process group starts.
@@ -94,36 +98,58 @@ def join_process_group():
     return dist.get_rank(), dist.get_world_size(), engine
 
 
-@contextlib.contextmanager
-def lost_process(plan, output):
-    """In a PyTorch job, a collective that fails (another process died or was stopped) ends
-    this process with one line, not a traceback. Other plans pass errors through."""
-    try:
-        yield
-    except RuntimeError as error:
-        if not (plan and plan.backend == "torch" and plan.num_processes > 1):
-            raise
-        raise TorchDistributedError(
-            f"process {plan.process_id}: another process of the job stopped "
-            f"({str(error).strip().splitlines()[0][:160]}). The last checkpoint in {output} is "
-            "whole: start the job again with --resume.",
-            exit_code=1,
-        ) from error
+@dataclass(frozen=True)
+class TorchPlan(DataParallelPlan):
+    """``DistributedDataParallel``: one process per device, each with its own model copy."""
 
+    def prepare(self, model):
+        """The speed-ups, with the training step through DDP (process 0's weights everywhere).
 
-def wait_for_everyone():
-    """Hold every process until all arrive (process 0 writes the results meanwhile)."""
-    import torch.distributed as dist
+        Also after ``compile`` and on a resumed model; DDP's constructor is a
+        collective, so every process prepares each model exactly as often.
+        """
+        from zoo.accel import accelerate
 
-    if dist.is_initialized():
+        return accelerate(model, conv_impl=self.conv_impl, data_parallel=True)
+
+    @contextlib.contextmanager
+    def lost_process(self, output):
+        """A collective that fails (another process died or was stopped) ends this process
+        with one line, not a traceback."""
+        try:
+            yield
+        except RuntimeError as error:
+            if self.num_processes == 1:
+                raise
+            raise TorchDistributedError(
+                f"process {self.process_id}: another process of the job stopped "
+                f"({str(error).strip().splitlines()[0][:160]}). The last checkpoint in {output} "
+                "is whole: start the job again with --resume.",
+                exit_code=1,
+            ) from error
+
+    def finish(self):
+        """Hold every process until all arrive (process 0 writes the results meanwhile),
+        then leave the process group."""
+        import torch.distributed as dist
+
+        if self.num_processes == 1 or not dist.is_initialized():
+            return
         dist.barrier()
-
-
-def leave():
-    import torch.distributed as dist
-
-    if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def start(config):
+    """Join the job's process group: the plan of one of its processes."""
+    rank, world, engine = join_process_group()
+    return TorchPlan(
+        conv_impl=config.conv_impl,
+        process_id=rank,
+        num_processes=world,
+        engine=f"torch DistributedDataParallel ({engine})",
+        devices=tuple(f"process {i}" for i in range(world)),
+        local_devices=1,
+    )
 
 
 # --------------------------------------------------------------------------- --processes N
@@ -148,7 +174,7 @@ def launch(argv, processes):
     argv = _without_processes_flag(argv)
     port = str(_free_port())
     # As torchrun does: without a setting, N workers each using every core oversubscribe the
-    # CPU (measured here: 30x slower steps with 2 workers on 2 cores).
+    # CPU and every step slows down many times (BENCHMARKS.md, "Data-parallel on this CPU").
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // processes))
     workers = []
     for rank in range(processes):
