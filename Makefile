@@ -93,7 +93,7 @@ bench: install
 # says (seed 0: the same bytes each time); fails, naming the new SHA-256 and test accuracy, if
 # a file no longer matches its declaration.
 weights: install
-	KERAS_BACKEND=jax $(BIN)/python -c "from zoo.weights.make import make_presets; make_presets()"
+	KERAS_BACKEND=jax $(BIN)/python -c "from zoo.training.presets import make_presets; make_presets()"
 
 notebooks: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab notebooks

@@ -475,7 +475,7 @@ def test_which_models_read_pytorch_files_is_looked_up_in_the_declarations(tmp_pa
 def test_make_weights_says_when_a_file_leaves_its_declaration(tmp_path, monkeypatch):
     """``make weights`` trains as each declaration says, and fails naming what to write there."""
     import zoo.training.run
-    from zoo.weights import make
+    from zoo.training import presets as make
 
     def train(model, dataset, output, quiet, **training):  # stands in for 30 epochs
         assert (dataset, training["seed"], training["conv_impl"]) == ("digits", 0, "native")
@@ -495,7 +495,7 @@ def test_make_weights_says_when_a_file_leaves_its_declaration(tmp_path, monkeypa
 def test_the_loading_code_names_no_model_and_no_head():
     """Which model reads what, and the head's name, are looked up, never compared with."""
     names = {*zoo.list_models(), zoo.model_spec("lenet5").classifier}
-    for module in (weights, importlib.import_module("zoo.weights.make")):
+    for module in (weights, importlib.import_module("zoo.training.presets")):
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         found = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)} & names
         assert found == set(), (module.__name__, found)

@@ -52,7 +52,7 @@ class Recipe:
     """The training defaults ``zoo-train`` uses for a model (each flag can override them).
 
     ``learning_rate`` is the peak rate and ``schedule`` ``"constant"`` or
-    ``"warmup-cosine"`` (see :func:`zoo.training.recipe.learning_rate_schedule`).
+    ``"warmup-cosine"`` (see :func:`zoo.training.compile.learning_rate_schedule`).
     ``label_smoothing`` ε trains toward ``1 - ε + ε/K`` for the true class and
     ``ε/K`` for each of the other ``K - 1`` (Szegedy et al., 2016, "Rethinking
     the Inception architecture"); 0 is plain cross-entropy.

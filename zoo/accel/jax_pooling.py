@@ -27,6 +27,8 @@ import types
 import keras
 from keras import ops
 
+from zoo.accel import changed_layers
+
 __all__ = ["apply_to_model", "pool_by_reshape", "use_reshape_pooling"]
 
 _REDUCTIONS = {keras.layers.MaxPooling2D: ops.max, keras.layers.AveragePooling2D: ops.mean}
@@ -64,10 +66,6 @@ def use_reshape_pooling(layer):
 
 
 def apply_to_model(model):
-    """Apply :func:`use_reshape_pooling` to every layer of ``model`` that allows it, on JAX.
-
-    Returns the names of the layers changed (none on other backends).
-    """
-    if keras.backend.backend() != "jax":
-        return []
-    return [layer.name for layer in model.layers if use_reshape_pooling(layer)]
+    """Apply :func:`use_reshape_pooling` to every layer of ``model`` that allows it, on JAX;
+    returns the names of the layers changed."""
+    return changed_layers(model, "jax", use_reshape_pooling)

@@ -28,6 +28,8 @@ import types
 import keras
 import torch.nn.functional as F
 
+from zoo.accel import changed_layers
+
 __all__ = ["apply_to_model", "use_fused_bias"]
 
 
@@ -81,10 +83,6 @@ def use_fused_bias(layer):
 
 
 def apply_to_model(model):
-    """Apply :func:`use_fused_bias` to every layer of ``model`` that allows it.
-
-    Returns the names of the layers changed. On any backend but PyTorch, nothing.
-    """
-    if keras.backend.backend() != "torch":
-        return []
-    return [layer.name for layer in model.layers if use_fused_bias(layer)]
+    """Apply :func:`use_fused_bias` to every layer of ``model`` that allows it, on PyTorch;
+    returns the names of the layers changed."""
+    return changed_layers(model, "torch", use_fused_bias)

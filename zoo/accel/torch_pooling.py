@@ -27,6 +27,8 @@ import types
 import keras
 import torch.nn.functional as F
 
+from zoo.accel import changed_layers
+
 __all__ = ["apply_to_model", "use_channels_last_pooling"]
 
 _POOLS = {keras.layers.MaxPooling2D: F.max_pool2d, keras.layers.AveragePooling2D: F.avg_pool2d}
@@ -57,10 +59,6 @@ def use_channels_last_pooling(layer):
 
 
 def apply_to_model(model):
-    """Apply :func:`use_channels_last_pooling` to every layer of ``model`` that allows it.
-
-    Returns the names of the layers changed. On any backend but PyTorch, nothing.
-    """
-    if keras.backend.backend() != "torch":
-        return []
-    return [layer.name for layer in model.layers if use_channels_last_pooling(layer)]
+    """Apply :func:`use_channels_last_pooling` to every layer of ``model`` that allows it,
+    on PyTorch; returns the names of the layers changed."""
+    return changed_layers(model, "torch", use_channels_last_pooling)

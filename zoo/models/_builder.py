@@ -186,6 +186,12 @@ def predictions_dtype():
     return "float32" if policy.name.startswith("mixed") else None
 
 
+def prediction_head(classes, activation):
+    """The classifier's last layer, named :data:`HEAD` (the name the weights code and
+    ``ModelSpec.classifier`` use), computing in float32 under mixed precision."""
+    return keras.layers.Dense(classes, activation=activation, dtype=predictions_dtype(), name=HEAD)
+
+
 def finish_model(image_input, input_tensor, outputs, name, weights, weights_for=None):
     """Wrap the graph in a ``keras.Model``, give it the backend's speed-ups
     (:func:`zoo.accel.accelerate`: the layers stay plain Keras classes) and load ``weights``

@@ -126,45 +126,41 @@ def alexnet_classifier(variant, classes, classifier_activation, dropout):
         keras.layers.Dense(4096, activation="relu", name="fc1"),
         keras.layers.Dropout(dropout, name="dropout2"),
         keras.layers.Dense(4096, activation="relu", name="fc2"),
-        keras.layers.Dense(
-            classes,
-            activation=classifier_activation,
-            dtype=_builder.predictions_dtype(),
-            name=_builder.HEAD,
-        ),
+        _builder.prediction_head(classes, classifier_activation),
     ]
 
 
-# The numbers are checked against built models by tests/test_registry.py.
+# The same for both variants; tests/test_registry.py checks the numbers against built models.
+ALEXNET_FACTS = dict(
+    family="AlexNet",
+    paper=ALEXNET_PAPER,
+    recipe=ALEXNET_RECIPE,
+    classes=1000,
+    classifier=_builder.HEAD,
+)
+
+
 @register_model(
     ModelSpec(
         "alexnet_torchvision",
-        family="AlexNet",
-        paper=ALEXNET_PAPER,
         description="AlexNet as in torchvision: 64-192-384-256-256 filters, adaptive pooling",
-        recipe=ALEXNET_RECIPE,
         fixed={"variant": "torchvision"},
         default_input_shape=(224, 224, 3),
         min_input_shape=(63, 63, 3),
         params=61_100_840,
-        classes=1000,
-        classifier=_builder.HEAD,
+        **ALEXNET_FACTS,
         weights=preset_names("alexnet_torchvision"),
     )
 )
 @register_model(
     ModelSpec(
         "alexnet",
-        family="AlexNet",
-        paper=ALEXNET_PAPER,
         description="AlexNet as in the paper, one stream: 96-256-384-384-256 filters",
-        recipe=ALEXNET_RECIPE,
         fixed={"variant": "original"},
         default_input_shape=(227, 227, 3),
         min_input_shape=(67, 67, 3),
         params=62_378_344,
-        classes=1000,
-        classifier=_builder.HEAD,
+        **ALEXNET_FACTS,
         weights=preset_names("alexnet"),
     )
 )

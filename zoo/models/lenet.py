@@ -74,12 +74,7 @@ def lenet_classifier(variant, classes, classifier_activation):
         keras.layers.Flatten(data_format=CHANNELS_LAST, name="flatten"),
         keras.layers.Dense(120, activation=activation, name="fc1"),
         keras.layers.Dense(84, activation=activation, name="fc2"),
-        keras.layers.Dense(
-            classes,
-            activation=classifier_activation,
-            dtype=_builder.predictions_dtype(),
-            name=_builder.HEAD,
-        ),
+        _builder.prediction_head(classes, classifier_activation),
     ]
 
 

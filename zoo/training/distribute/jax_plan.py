@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.training.distribute import DataParallelPlan, DistributeError
+from zoo.training.distribute.plan import DataParallelPlan, DistributeError
 
 __all__ = ["JaxPlan", "local_copy", "start"]
 

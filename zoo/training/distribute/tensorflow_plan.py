@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.training.distribute import DataParallelPlan, DistributeError
+from zoo.training.distribute.plan import DataParallelPlan, DistributeError
 
 __all__ = ["TensorFlowPlan", "split_cpu", "start"]
 

@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 
 from zoo.errors import EXIT_INTERRUPTED, ZooError
-from zoo.training.distribute import DataParallelPlan
+from zoo.training.distribute.plan import DataParallelPlan
 
 # How long a collective may wait for the other processes (a killed one, a hung host), unless
 # ZOO_DISTRIBUTED_TIMEOUT (seconds) says otherwise when the process group starts.

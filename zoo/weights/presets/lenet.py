@@ -3,14 +3,14 @@
 LeCun et al. (1998) trained on MNIST, which the package does not carry; these are trained on
 scikit-learn's 8x8 handwritten digits, resized to 28x28, which it does, so every backend has
 a trained LeNet-5 to look inside without a download. ``make weights``
-(:func:`zoo.weights.make.make_presets`) trains each one again with its ``training`` and
+(:func:`zoo.training.presets.make_presets`) trains each one again with its ``training`` and
 checks the file's SHA-256 and the test accuracy against what is declared here.
 """
 
 from zoo.weights.presets.declaration import Preset
 
 DIGITS_INPUT = "gray digits in [0, 1], ink bright, resized to 28x28 (zoo.data.prepare_arrays)"
-MADE_BY = "make weights (zoo.weights.make.make_presets) on Keras 3.15.1, backend jax"
+MADE_BY = "make weights (zoo.training.presets.make_presets) on Keras 3.15.1, backend jax"
 
 PRESETS = (
     Preset(

@@ -9,7 +9,7 @@ file's SHA-256 and test accuracy with the declaration. On JAX the same seed give
 bytes; where they differ (a new Keras, a new preset), it says what to write into the
 declaration, so the declaration stays the one record of the file::
 
-    KERAS_BACKEND=jax python -c "from zoo.weights.make import make_presets; make_presets()"
+    KERAS_BACKEND=jax python -c "from zoo.training.presets import make_presets; make_presets()"
 
 It imports ``zoo.training`` when called: it is the maintainer's tool that makes the files,
 above the loading code the rest of :mod:`zoo.weights` is.
