@@ -53,16 +53,6 @@ class Applied:
         return "; ".join(parts)
 
 
-def changed_layers(model, backend, use):
-    """Names of the layers of ``model`` that ``use(layer)`` changed (it returns whether it
-    did); none unless Keras runs on ``backend``."""
-    import keras
-
-    if keras.backend.backend() != backend:
-        return []
-    return [layer.name for layer in model.layers if use(layer)]
-
-
 def applied(model):
     """What :func:`accelerate` last gave ``model``, or ``None`` (a clone, a loaded file)."""
     return _APPLIED.get(model)

@@ -27,7 +27,7 @@ import types
 import keras
 from keras import ops
 
-from zoo.accel import changed_layers
+from zoo.accel.walk import changed_layers
 
 __all__ = ["apply_to_model", "pool_by_reshape", "use_reshape_pooling"]
 

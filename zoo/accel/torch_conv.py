@@ -28,7 +28,7 @@ import types
 import keras
 import torch.nn.functional as F
 
-from zoo.accel import changed_layers
+from zoo.accel.walk import changed_layers
 
 __all__ = ["apply_to_model", "use_fused_bias"]
 
