@@ -38,6 +38,7 @@ _LAZY = {
     "train": "zoo.training.run",
     "export": "zoo.deploy.export",
     "ZooError": "zoo.errors",
+    "preprocess_digit": "zoo.data.digit",
     "AdaptiveAveragePooling2D": "zoo.layers",
     "LocalResponseNormalization": "zoo.layers",
     "preprocess_input": "zoo.weights.imagenet",
