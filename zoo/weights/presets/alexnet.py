@@ -33,6 +33,7 @@ PRESETS = (
         input_shape=(224, 224, 3),
         classes=1000,
         preprocessing="RGB in 0..255 through zoo.preprocess_input(images, mode='torch')",
+        prepare="torch",
         made_by="torchvision (AlexNet_Weights.IMAGENET1K_V1)",
     ),
 )

@@ -16,12 +16,13 @@ from types import MappingProxyType
 
 from zoo.errors import ZooError
 
-__all__ = ["LOCATIONS", "Preset", "TorchLayout"]
+__all__ = ["LOCATIONS", "PREPARATIONS", "Preset", "TorchLayout"]
 
 # Where a preset's file lies: shipped inside this package (and checked by SHA-256 on load), or
 # in the PyTorch hub cache ($TORCH_HOME/hub/checkpoints), where torch.hub and torchvision keep
 # what they download. The zoo itself never downloads.
 LOCATIONS = ("package", "torch_hub")
+PREPARATIONS = ("scale", "digit", "torch")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,11 @@ class Preset:
         dataset: what it was trained on (a ``zoo.data`` name where the zoo trained it).
         input_shape: ``(height, width, channels)`` it was trained at.
         classes: output units of the head it was trained with.
-        preprocessing: what inputs these weights expect.
+        preprocessing: what inputs these weights expect, in words.
+        prepare: how ``zoo-predict`` prepares an image file for them, one of
+            :data:`PREPARATIONS`: ``"scale"`` (resized to the input, pixels to [0, 1]),
+            ``"digit"`` (:func:`zoo.preprocess_digit`, MNIST's recipe) or ``"torch"``
+            (scaled, then ImageNet's mean and standard deviation).
         made_by: who made the file, and how (the credit).
         sha256: the file's SHA-256, checked before every load of a shipped file.
         test_accuracy: on ``dataset``'s test split, as ``make weights`` measured it;
@@ -57,6 +62,7 @@ class Preset:
     made_by: str
     sha256: str = ""
     test_accuracy: float | None = None
+    prepare: str = "scale"
     location: str = "package"
     fetch: str = ""
     training: Mapping = field(default_factory=dict, hash=False)
@@ -66,6 +72,11 @@ class Preset:
             raise ZooError(
                 f"preset '{self.name}' of {self.model}: location must be one of "
                 f"{', '.join(LOCATIONS)}, got {self.location!r}."
+            )
+        if self.prepare not in PREPARATIONS:
+            raise ZooError(
+                f"preset '{self.name}' of {self.model}: prepare must be one of "
+                f"{', '.join(PREPARATIONS)}, got {self.prepare!r}."
             )
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "training", MappingProxyType(dict(self.training)))
