@@ -39,6 +39,7 @@ _LAZY = {
     "export": "zoo.deploy.export",
     "ZooError": "zoo.errors",
     "preprocess_digit": "zoo.data.digit",
+    "seed": "zoo.accel.runtime",
     "AdaptiveAveragePooling2D": "zoo.layers",
     "LocalResponseNormalization": "zoo.layers",
     "preprocess_input": "zoo.weights.imagenet",

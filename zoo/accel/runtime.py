@@ -37,6 +37,7 @@ __all__ = [
     "import_keras_lean",
     "register_layers_when_keras_loads",
     "request_virtual_cpus",
+    "seed",
     "tensorflow_left_alone",
     "use_lean_xla_flags",
 ]
@@ -207,3 +208,22 @@ def tensorflow_left_alone(backend):
         yield
     finally:
         lazy_tensorflow._available = saved
+
+
+def seed(value):
+    """Seed Python's ``random``, NumPy and the active Keras backend, for repeatable runs.
+
+    What ``keras.utils.set_random_seed`` does, without its side effect on JAX or
+    PyTorch: that call imports TensorFlow whenever it is installed, only to seed it,
+    which costs seconds and prints TensorFlow's start-up logs into a notebook. Here
+    TensorFlow is seeded only when it is the backend or already imported.
+
+    Args:
+        value: a non-negative int.
+    """
+    import keras
+
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ZooError(f"seed must be a non-negative int, got {value!r}.")
+    with tensorflow_left_alone(keras.backend.backend()):
+        keras.utils.set_random_seed(value)
