@@ -74,6 +74,7 @@ def test_imports_point_down_the_layers():
 # What only zoo/accel may do: the process's environment and import machinery, Keras's
 # private modules, and methods replaced on Keras objects.
 PROCESS_STATE = re.compile(r"\bos\.(environ|putenv|unsetenv)\b|\bsys\.(modules|meta_path)\b")
+DOCUMENTED_UNDERSCORED = {"os._exit"}  # public API that merely begins with an underscore
 REPLACED_METHODS = {"call", "train_step", "test_step", "predict_step", "convolution_op"}
 
 
@@ -111,6 +112,7 @@ def _changes(tree):
             isinstance(node, ast.Attribute)
             and node.attr.startswith("_")
             and not (node.attr.startswith("__") or ast.unparse(node.value) in ("self", "cls"))
+            and ast.unparse(node) not in DOCUMENTED_UNDERSCORED
         ):
             yield node.lineno, f"reads a private name {ast.unparse(node)}"
 

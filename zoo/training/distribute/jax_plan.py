@@ -53,6 +53,12 @@ class JaxPlan(DataParallelPlan):
         multihost_utils.sync_global_devices("zoo-train finished")
 
 
+# Whether this process joined a multi-process job. An interrupted one must leave without JAX's
+# exit handlers: they wait for the other processes' collectives and shutdown barrier, and the
+# processes of a job stop after different steps (see zoo.cli.run_command).
+joined_a_job = False
+
+
 def start(config):
     """Join the job (``--coordinator``), check ``--virtual-cpus``, and set the distribution."""
     import jax
@@ -84,8 +90,10 @@ def join_processes(coordinator, num_processes, process_id):
     """Start JAX's multi-process runtime (``keras.distribution.initialize``)."""
     import keras
 
+    global joined_a_job
     try:
         keras.distribution.initialize(coordinator, num_processes, process_id)
+        joined_a_job = True
     except Exception as error:  # the JAX runtime raises several types here
         raise DistributeError(
             f"could not join the {num_processes}-process job at {coordinator} as process "
