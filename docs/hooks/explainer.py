@@ -102,9 +102,13 @@ def on_files(files, config):
             "in the repository root, or `make docs`, which does."
         )
     for name in ORT_FILES:
-        files.append(File.generated(config, f"{PAGE}/ort/{name}", abs_src_path=str(root / ORT / name)))
+        files.append(
+            File.generated(config, f"{PAGE}/ort/{name}", abs_src_path=str(root / ORT / name))
+        )
     for name in ("model.onnx", "model.json"):
-        files.append(File.generated(config, f"{PAGE}/{name}", abs_src_path=str(root / CACHE / name)))
+        files.append(
+            File.generated(config, f"{PAGE}/{name}", abs_src_path=str(root / CACHE / name))
+        )
     return files
 
 

@@ -170,7 +170,8 @@ PREPROCESS_PNG = """async url => {
 
 @functools.cache
 def python_session():
-    return onnxruntime.InferenceSession(str(PAGE / "model.onnx"), providers=["CPUExecutionProvider"])
+    path = str(PAGE / "model.onnx")
+    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
 
 
 def python_outputs(image):
@@ -269,8 +270,19 @@ def test_clear_empties_the_canvas_and_the_answer(page):
     assert state["bars"] == 0 and set(state["mapPixels"]) == {0}
 
 
+def striped_paper():
+    """A "6" on paper striped 200/240 by column: half its border each, so the background is
+    the mean of NumPy's two middle values, which a median without it would miss."""
+    pixels = np.asarray(digit_image("6", size=120)).copy()
+    paper = pixels == 255
+    stripes = np.where(np.arange(120) % 2 == 0, 200, 240)[None, :].repeat(120, axis=0)
+    pixels[paper] = stripes[paper]
+    return Image.fromarray(pixels.astype("uint8"))
+
+
 PNGS = {
     "dark ink on paper": lambda: digit_image("4"),
+    "striped paper": striped_paper,
     "light ink on black": lambda: digit_image("7", ink=255, paper=0),
     "colour, off centre": lambda: digit_image("2", size=160, at=(45, 50), mode="RGB", ink=20),
     "small in a big image": lambda: digit_image("3", size=240, font_size=36, at=(150, 90)),
