@@ -245,7 +245,8 @@
   let outputNames = [];
 
   function setUpDrawing(canvas) {
-    const context = canvas.getContext("2d");
+    // Read back after every stroke: ask for a canvas kept in memory the CPU can read.
+    const context = canvas.getContext("2d", { willReadFrequently: true });
     context.lineWidth = STROKE_WIDTH;
     context.lineCap = "round";
     context.lineJoin = "round";

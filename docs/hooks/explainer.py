@@ -85,7 +85,8 @@ def on_pre_build(config):
         return
     cache.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
-    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(root))
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=path)  # this checkout's zoo
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     process = subprocess.Popen(
         [sys.executable, "-c", EXPORT, str(cache)], cwd=root, env=env, stdout=subprocess.DEVNULL
