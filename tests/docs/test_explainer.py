@@ -218,7 +218,16 @@ def test_drawn_digit_is_read_as_python_reads_a_png_of_it(page, digit):
     shown = page.locator("#prediction").inner_text()
     # Python, on a PNG of the same canvas: zoo.preprocess_digit, then onnxruntime.
     drawn = Image.open(io.BytesIO(canvas_png(page)))
-    probabilities = python_outputs(zoo.preprocess_digit(drawn))["probabilities"][0]
+    prepared = zoo.preprocess_digit(drawn)
+    in_page = page.evaluate(
+        """() => {
+          const canvas = document.getElementById("digit-canvas");
+          const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+          return window.zooExplainer.preprocessImageData(pixels);
+        }"""
+    )
+    assert np.abs(np.reshape(in_page, (28, 28)) - prepared[..., 0]).max() <= PIXEL
+    probabilities = python_outputs(prepared)["probabilities"][0]
     expected = int(np.argmax(probabilities))
     assert shown.startswith(str(expected)), f"page says {shown!r}, Python reads {expected}"
     bars = page.locator("#top3 .zx-bar").all_inner_texts()
