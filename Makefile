@@ -8,7 +8,8 @@
 #   make notebooks        open the tutorials in JupyterLab
 #   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
 #   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
-#   make docs             build the documentation site into site/ (runs the notebooks on JAX)
+#   make docs             build the documentation site into site/ (runs the notebooks on JAX;
+#                         installs onnxruntime-web with npm for the explainer page)
 #   make test-docs        build it and check every page in headless Chromium (installs chromium)
 #   make weights          retrain the shipped digits presets (zoo/weights/presets) on JAX, print accuracy
 
@@ -30,6 +31,10 @@ EXECUTED_NOTEBOOKS := $(CURDIR)/build/executed-notebooks
 # as a package: the registry's torchvision wheel is a CUDA build that cannot load beside CPU torch.
 TORCHVISION_REF := build/torchvision-ref
 TORCHVISION_VERSION := 0.28.0
+# The explainer page's onnxruntime-web (package.json, package-lock.json), installed by npm; npm
+# itself comes from Debian when the machine has none (as chromium does).
+NPM ?= $(or $(shell command -v npm 2>/dev/null),/usr/bin/npm)
+NODE_STAMP := node_modules/.zoo-installed
 # A user's one-backend install: zoo[torch] and the test tools, nothing else.
 TORCH_ONLY_VENV := .venv-torch-only
 
@@ -104,8 +109,21 @@ lint: install
 
 # The site: mkdocs-material, the executed notebooks (mkdocs-jupyter), the API from the docstrings
 # (mkdocstrings) and MathJax served from site/ itself. See mkdocs.yml and docs/hooks/.
-docs: install
+docs: install $(NODE_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build
+
+# onnxruntime-web for the explainer page (docs/hooks/explainer.py copies it into the site);
+# again only when the lock file changes. No install scripts: the browser files need none.
+$(NODE_STAMP): package.json package-lock.json | $(NPM)
+	$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Debian's npm (and Node.js), installed once when the machine has no npm at all.
+/usr/bin/npm:
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+	@test -x $@
 
 # The browser test: every page in headless Chromium, no request leaving 127.0.0.1.
 test-docs: docs $(CHROMIUM)
@@ -119,4 +137,4 @@ $(CHROMIUM):
 	@test -x $(CHROMIUM)
 
 clean:
-	rm -rf $(VENV) $(TORCH_ONLY_VENV) build site *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TORCH_ONLY_VENV) build site node_modules *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -127,6 +127,39 @@ def test_export_command_line(run_dir, tmp_path, capsys):
     assert output.stat().st_size > 200_000  # 61,706 float32 weights
 
 
+@needs_onnx_export
+def test_export_with_feature_maps_names_every_map_and_matches_keras(
+    run_dir, digits_batch, tmp_path, capsys
+):
+    """--feature-maps: the probabilities, then each conv/pool output in layer order, by name."""
+    output = tmp_path / "maps.onnx"
+    argv = [str(run_dir / "model.keras"), "--format", "onnx", "--output", str(output)]
+    assert cli.zoo_export([*argv, "--feature-maps"]) == 0
+    assert f"wrote {output}" in capsys.readouterr().out
+    model = model_file.load_zoo_model(run_dir / "model.keras")
+    got = exporting.run_onnx(str(output), digits_batch, all_outputs=True)
+    # lenet5: the four feature layers, in the model's order on every backend (issue 31).
+    assert list(got) == ["probabilities", "conv1", "pool1", "conv2", "pool2"]
+    np.testing.assert_allclose(
+        got["probabilities"], model_file.keras_outputs(model, digits_batch), atol=TOLERANCE
+    )
+    for name in ["conv1", "pool1", "conv2", "pool2"]:
+        layer = model.get_layer(name)
+        inner = keras.Model(model.inputs[0], layer.output)
+        want = keras.ops.convert_to_numpy(inner(digits_batch, training=False))
+        assert got[name].shape == want.shape, name
+        np.testing.assert_allclose(got[name], want, atol=TOLERANCE, err_msg=name)
+    # run_onnx without all_outputs: the first output, the probabilities.
+    plain = exporting.run_onnx(str(output), digits_batch)
+    assert plain.shape == (len(digits_batch), 10)
+
+
+def test_feature_maps_are_for_onnx_only(run_dir, tmp_path):
+    with pytest.raises(model_file.DeployError, match="onnx only"):
+        exporting.export(run_dir / "model.keras", "saved_model", tmp_path / "sm", feature_maps=True)
+    assert not (tmp_path / "sm").exists()
+
+
 def test_predict_prints_top_classes_with_saved_names(run_dir, digits_batch, tmp_path, capsys):
     model = model_file.load_zoo_model(run_dir / "model.keras")
     paths = []

@@ -128,6 +128,11 @@ def export_parser():
         action="store_true",
         help="replace OUTPUT if it is a previous zoo export (anything else is never touched)",
     )
+    parser.add_argument(
+        "--feature-maps",
+        action="store_true",
+        help="ONNX only: also output each convolution's and pooling's maps, named by layer",
+    )
     return parser
 
 
@@ -140,7 +145,13 @@ def _export(argv):
     if os.path.isdir(folder):  # said first: the export may then refuse what came back
         for path in recover_killed_exports(folder):
             print(f"note: restored {path}, which a killed export had moved aside", file=sys.stderr)
-    report = export(options.model, options.format, options.output, overwrite=options.overwrite)
+    report = export(
+        options.model,
+        options.format,
+        options.output,
+        overwrite=options.overwrite,
+        feature_maps=options.feature_maps,
+    )
     print(
         f"wrote {report['output']} ({options.format}, {report['backend']} backend); outputs "
         f"match Keras within {report['max_abs_difference']:.2g} on {CHECK_BATCH} images"

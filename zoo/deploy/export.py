@@ -30,6 +30,10 @@ refuses; :func:`zoo.deploy._onnx_repair.repair_jax2onnx_max_pool` rewrites those
 2-D ``MaxPool`` between two transposes, and the check then runs as for the
 other backends (see :mod:`zoo.deploy._onnx_repair`).
 
+With ``feature_maps`` (``--feature-maps``) an ONNX export also returns every
+convolution's and pooling's output, named after its layer, beside ``probabilities``:
+what the docs' explainer page draws (see :func:`with_feature_maps`).
+
 Nothing at ``output`` is ever replaced unless it is a previous zoo export and
 ``overwrite`` is asked for, and an export killed part-way is undone by the next
 one into the same folder: see :mod:`zoo.deploy.safe_output`.
@@ -63,6 +67,7 @@ __all__ = [
     "export",
     "run_onnx",
     "run_saved_model",
+    "with_feature_maps",
 ]
 
 FORMATS = ("onnx", "saved_model")
@@ -77,6 +82,7 @@ EXPORTER = {
 }
 TOLERANCE = 1e-4
 CHECK_BATCH = 3
+PROBABILITIES = "probabilities"  # the first output's name in an export with feature maps
 
 
 def _check_format(format, backend):
@@ -110,12 +116,75 @@ def check_batch(model, seed=0):
     return np.random.default_rng(seed).random((CHECK_BATCH, *shape), dtype="float32")
 
 
-def run_onnx(path, images):
-    """Outputs of an ONNX file for ``images``, computed by onnxruntime on the CPU."""
+def run_onnx(path, images, all_outputs=False):
+    """Outputs of an ONNX file for ``images``, computed by onnxruntime on the CPU.
+
+    The first output, or with ``all_outputs`` a dict of every output by name.
+    """
     import onnxruntime
 
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: images})[0]
+    outputs = session.run(None, {session.get_inputs()[0].name: images})
+    if all_outputs:
+        return {
+            meta.name: value for meta, value in zip(session.get_outputs(), outputs, strict=True)
+        }
+    return outputs[0]
+
+
+def feature_layers(model):
+    """The convolutions and poolings of ``model`` whose outputs are images, in layer order.
+
+    Layer order, not ``feature_extractor=True``'s dict: that dict's key order differs
+    between backends (issue 31), and an export's outputs must come in one order.
+    """
+    import keras
+
+    from zoo.layers import AdaptiveAveragePooling2D
+
+    kinds = (
+        keras.layers.Conv2D,
+        keras.layers.MaxPooling2D,
+        keras.layers.AveragePooling2D,
+        AdaptiveAveragePooling2D,
+    )
+    return [
+        layer for layer in model.layers if isinstance(layer, kinds) and len(layer.output.shape) == 4
+    ]
+
+
+def with_feature_maps(model):
+    """``model`` with each :func:`feature_layers` output after its class probabilities."""
+    import keras
+
+    layers = feature_layers(model)
+    if not layers:
+        raise DeployError(f"{model.name} has no convolution or pooling whose maps to export.")
+    return keras.Model(model.inputs[0], [model.outputs[0], *(layer.output for layer in layers)])
+
+
+def output_names(model, feature_maps):
+    """The export's output names: ``probabilities`` then each feature layer's name."""
+    return [PROBABILITIES, *(layer.name for layer in feature_layers(model))] if feature_maps else []
+
+
+def _rename_onnx_outputs(path, names):
+    """Give the graph's outputs ``names``, in order (converters name them ``output_0``...)."""
+    import onnx
+
+    proto = onnx.load(path)
+    graph = proto.graph
+    if len(graph.output) != len(names):
+        raise DeployError(f"the ONNX file has {len(graph.output)} outputs, expected {len(names)}.")
+    renamed = {
+        old.name: new for old, new in zip(graph.output, names, strict=True) if old.name != new
+    }
+    for node in graph.node:
+        node.output[:] = [renamed.get(name, name) for name in node.output]
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+    for output in graph.output:
+        output.name = renamed.get(output.name, output.name)
+    onnx.save(proto, path)
 
 
 def run_saved_model(path, images):
@@ -142,7 +211,7 @@ def _write_failure(error, what, destination):
     )
 
 
-def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
+def export(model, format, output, tolerance=TOLERANCE, overwrite=False, feature_maps=False):
     """Export ``model`` (a ``keras.Model`` or a ``.keras`` path) as ``format`` to ``output``.
 
     ``format`` is ``"onnx"`` (one ``.onnx`` file, plus a ``.data`` file for
@@ -150,6 +219,10 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
     is written in a scratch folder beside ``output``, run on a check batch and
     compared with Keras; only if every output is within ``tolerance`` is it
     moved to ``output``.
+
+    With ``feature_maps`` (ONNX only) the file's outputs are ``probabilities``
+    and then each convolution's and pooling's output named after its layer
+    (:func:`with_feature_maps`), every one of them checked against Keras.
 
     Nothing already at ``output`` is touched: an existing path is refused,
     unless ``overwrite`` is true and the path is a previous zoo export (a
@@ -162,9 +235,13 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
     """
     import keras
 
+    if feature_maps and format != "onnx":
+        raise DeployError("--feature-maps is for --format onnx only.")
     backend = keras.backend.backend()
     _check_format(format, backend)
     model = as_model(model)
+    names = output_names(model, feature_maps)
+    model = with_feature_maps(model) if feature_maps else model
     output = os.fspath(output)
     destination = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(destination):
@@ -173,7 +250,7 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
     check_output_free(format, output, overwrite)  # the user's files come first
     _check_exporter_installed(format, backend)
     images = check_batch(model)
-    expected = keras_outputs(model, images)  # also marks the model as called, which JAX needs
+    expected = _keras_outputs(model, images)  # also marks the model as called, which JAX needs
     try:
         scratch = scratch_folder(destination)
     except OSError as error:
@@ -184,11 +261,22 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
             model.export(written, format=KERAS_FORMAT[format], verbose=False)
             if format == "onnx" and backend == "jax":
                 repair_jax2onnx_max_pool(written)
+            if names:
+                _rename_onnx_outputs(written, names)
             mark_as_export(format, written, backend)
-            actual = RUNNERS[format](written, images)
+            if names:
+                by_name = run_onnx(written, images, all_outputs=True)
+                actual = [by_name[name] for name in names]
+            else:
+                actual = [RUNNERS[format](written, images)]
+        except DeployError:
+            raise
         except Exception as error:
             raise _exporter_failure(error, format, backend, destination) from None
-        difference = float(np.max(np.abs(np.asarray(actual) - expected)))
+        difference = max(
+            float(np.max(np.abs(np.asarray(got) - want)))
+            for got, want in zip(actual, expected, strict=True)
+        )
         if not difference <= tolerance:
             raise DeployError(
                 f"the exported {format} model differs from Keras by {difference:.3g} "
@@ -207,6 +295,15 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False):
         "max_abs_difference": difference,
         "restored": restored,
     }
+
+
+def _keras_outputs(model, images):
+    """Every output of ``model`` for ``images`` as a list of NumPy arrays."""
+    if len(model.outputs) == 1:
+        return [keras_outputs(model, images)]
+    import keras
+
+    return [keras.ops.convert_to_numpy(out) for out in model(images, training=False)]
 
 
 def _exporter_failure(error, format, backend, destination):
