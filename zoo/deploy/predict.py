@@ -5,11 +5,13 @@ Command line::
     zoo-predict runs/lenet5/model.keras digit.png another.png --top 3
     zoo-predict runs/lenet5/model.keras my_digits/ --batch-size 64
 
-Images are read as ``zoo-train`` reads them; class names come from the
-``classes.json`` written beside ``model.keras``. A folder stands for the
-image files under it. Images go through the model a batch at a time, and a
-file that cannot be read is reported on its own line while the rest are
-classified.
+Images are read as ``zoo-train`` reads them (``preprocess="scale"``), or prepared as MNIST's
+digits were (``"digit"``, :func:`zoo.preprocess_digit`), or scaled and then normalised for
+torchvision's weights (``"torch"``); class names come from the ``classes.json`` written
+beside ``model.keras``. A folder stands for the image files under it. Images go through the
+model a batch at a time, and a file that cannot be read, or a digit image that is blank, is
+reported on its own line while the rest are classified. What model to use and how it wants
+its images is :mod:`zoo.deploy.predict_source`'s part.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np
 
 from zoo.deploy.model_file import DeployError, keras_outputs
 
-__all__ = ["classify", "collect_images", "load_class_names", "predict_files"]
+__all__ = ["UNSURE_BELOW", "classify", "collect_images", "load_class_names", "predict_files"]
 
+UNSURE_BELOW = 0.5  # a top probability below this is marked as unsure
 BATCH_SIZE = 32  # images in memory at a time: 32 x 227 x 227 x 3 float32 (AlexNet) = 20 MB
 EXIT_SOME_FAILED = 1  # some images were predicted, others could not be read
 
@@ -59,9 +62,11 @@ def classify(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZ
 
     Images are read as ``zoo-train`` reads them: converted to the model's
     channels, resized (bilinear) to its input and scaled to [0, 1]. With
-    ``preprocess="torch"`` (torchvision's ImageNet weights) they are then
-    normalised by :func:`zoo.weights.imagenet.preprocess_input`. They go through the
-    model ``batch_size`` at a time. A file that cannot be read raises
+    ``preprocess="digit"`` they are prepared by :func:`zoo.preprocess_digit` instead
+    (then resized to the input if it is not 28x28). With ``preprocess="torch"``
+    (torchvision's ImageNet weights) they are then normalised by
+    :func:`zoo.weights.imagenet.preprocess_input`. They go through the model
+    ``batch_size`` at a time. A file that cannot be read raises
     :class:`DeployError`; :func:`predict_files` skips it instead.
     """
     results = []
@@ -81,7 +86,7 @@ def predict_files(model, image_paths, top=5, preprocess="scale", batch_size=BATC
     shape = tuple(model.inputs[0].shape[1:])
     for start in range(0, len(image_paths), batch_size):
         chunk = image_paths[start : start + batch_size]
-        loaded = [_read_image(path, shape) for path in chunk]
+        loaded = [_read_image(path, shape, preprocess) for path in chunk]
         good = [image for image in loaded if not isinstance(image, str)]
         ranked = iter(_top_classes(model, good, top, preprocess) if good else [])
         for path, image in zip(chunk, loaded, strict=True):
@@ -91,7 +96,7 @@ def predict_files(model, image_paths, top=5, preprocess="scale", batch_size=BATC
                 yield path, next(ranked), None
 
 
-def _read_image(path, shape):
+def _read_image(path, shape, preprocess="scale"):
     """The image at ``path`` as the model takes it, or one line saying why it cannot be."""
     from PIL import Image
 
@@ -100,6 +105,8 @@ def _read_image(path, shape):
     if not os.path.isfile(path):
         return f"image not found: {path}."
     try:
+        if preprocess == "digit":
+            return _as_input(_digit(path), shape)
         return load_image_file(path, shape)
     except DataError as error:
         return str(error)
@@ -109,6 +116,28 @@ def _read_image(path, shape):
         return f"cannot read image {path}: it does not fit in memory. Resize it first."
     except Exception as error:  # a decoder's own failure: this file only
         return f"cannot read image {path}: {type(error).__name__}: {error}."
+
+
+def _digit(path):
+    from zoo.data.dataset import DataError
+    from zoo.data.digit import preprocess_digit
+
+    try:
+        return preprocess_digit(path)
+    except DataError as error:  # say which file: the digit's own message does not
+        message = str(error)
+        raise DataError(message if path in message else f"{path}: {message}") from None
+
+
+def _as_input(digit, shape):
+    """A ``(28, 28, 1)`` prepared digit resized (bilinear) and given the model's channels."""
+    height, width, channels = shape
+    if (height, width) != digit.shape[:2]:
+        from PIL import Image
+
+        picture = Image.fromarray(digit[..., 0], mode="F").resize((width, height), Image.BILINEAR)
+        digit = np.asarray(picture, dtype="float32")[..., None]
+    return np.repeat(digit, channels, axis=-1) if channels != 1 else digit
 
 
 def _top_classes(model, images, top, preprocess):
@@ -129,7 +158,7 @@ def _top_classes(model, images, top, preprocess):
 def collect_images(paths):
     """The image files ``paths`` name, each folder replaced by the images under it, sorted.
 
-    Returns ``(files, problems)``: ``problems`` holds one line per folder
+    Returns ``(files, problems)``: ``problems`` holds ``(folder, line)`` for each folder
     without any image. Hidden files and folders (names starting with a dot)
     inside a folder are skipped; a file named on the command line is kept
     whatever its name, so that a missing or unreadable one is reported, not
@@ -152,7 +181,8 @@ def collect_images(paths):
             ]
         files += sorted(found)
         if not found:
-            problems.append(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}.")
+            kinds = ", ".join(IMAGE_EXTENSIONS)
+            problems.append((path, f"no image files ({kinds}) in folder {path}."))
     return files, problems
 
 
