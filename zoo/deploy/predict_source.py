@@ -73,8 +73,8 @@ def recorded_preparation(model_path):
 
 
 def _preset_source(name, weights):
-    import zoo
-    from zoo.registry import list_models
+    import zoo.models  # noqa: F401  (registers the models)
+    from zoo.registry import get_model, list_models
     from zoo.weights.presets import PRESETS, find
 
     shipped = ", ".join(f"{model}:{preset}" for model, preset in sorted(PRESETS))
@@ -89,7 +89,7 @@ def _preset_source(name, weights):
             f"'{name}:{weights}' is neither an existing file nor a known MODEL:WEIGHTS: "
             f"{name} has no preset '{weights}'. Presets: {shipped}."
         )
-    model = zoo.get_model(name, weights=weights)
+    model = get_model(name, weights=weights)
     return Source(model, _preset_class_names(preset), preset.prepare, f"{name}:{weights}")
 
 
