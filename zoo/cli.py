@@ -146,11 +146,13 @@ def predict_parser():
 
     parser = _parser(
         "zoo-predict",
-        "Classify images with a trained zoo model or a shipped preset. MODEL is a model.keras "
-        "that zoo-train wrote (class names from the classes.json beside it; a 1000-class model "
-        "without one gets the ImageNet names) or MODEL:WEIGHTS, a shipped preset such as "
-        f"lenet5_modern:digits; a path that exists is read as a path. A top probability below "
-        f"{UNSURE_BELOW} is marked (unsure).",
+        _wrapped(
+            "Classify images with a trained zoo model or a shipped preset. MODEL is a model.keras "
+            "that zoo-train wrote (class names from the classes.json beside it; a 1000-class model "
+            "without one gets the ImageNet names) or MODEL:WEIGHTS, a shipped preset such as "
+            f"lenet5_modern:digits; a path that exists is read as a path. A top probability below "
+            f"{UNSURE_BELOW} is marked (unsure)."
+        ),
         takes_model=False,
     )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -191,6 +193,12 @@ def predict_parser():
         '"unsure": ...} per image, {"image": ..., "error": ...} per file left out',
     )
     return parser
+
+
+def _wrapped(text):
+    import textwrap
+
+    return textwrap.fill(text, width=88)
 
 
 def _predict(argv):
