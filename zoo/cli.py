@@ -141,8 +141,7 @@ def zoo_export(argv=None):
 
 
 def predict_parser():
-    from zoo.deploy.predict import BATCH_SIZE, UNSURE_BELOW
-    from zoo.deploy.predict_source import preset_inputs
+    from zoo.deploy.predict import BATCH_SIZE, UNSURE_BELOW, preset_inputs
 
     parser = _parser(
         "zoo-predict",
@@ -151,7 +150,7 @@ def predict_parser():
             "that zoo-train wrote (class names from the classes.json beside it; a 1000-class model "
             "without one gets the ImageNet names) or MODEL:WEIGHTS, a shipped preset such as "
             f"lenet5_modern:digits; a path that exists is read as a path. A top probability below "
-            f"{UNSURE_BELOW} is marked (unsure)."
+            f"{UNSURE_BELOW} is marked (unsure) after it."
         ),
         takes_model=False,
     )
@@ -208,9 +207,9 @@ def _predict(argv):
         UNSURE_BELOW,
         collect_images,
         load_class_names,
+        open_source,
         predict_files,
     )
-    from zoo.deploy.predict_source import open_source
 
     options = predict_parser().parse_args(argv)
     for flag in ("top", "batch_size"):
@@ -241,8 +240,8 @@ def _predict(argv):
         ranked = [{"class": names[i], "probability": round(p, 6)} for i, p in best]
         entries.append({"image": path, "top": ranked, "unsure": unsure})
         if not options.json:
-            lines = [path + ("  (unsure)" if unsure else "")]
-            lines += [f"  {probability:7.4f}  {names[i]}" for i, probability in best]
+            lines = [path] + [f"  {probability:7.4f}  {names[i]}" for i, probability in best]
+            lines[1] += "  (unsure)" if unsure else ""
             print("\n".join(lines), flush=True)
         predicted += 1
     if options.json:
