@@ -233,9 +233,14 @@ class Source:
 
 
 def open_source(argument):
-    """The :class:`Source` that ``argument`` (a path, or ``MODEL:WEIGHTS``) names."""
+    """The :class:`Source` that ``argument`` (a path, or ``MODEL:WEIGHTS``) names.
+
+    A path that exists, a ``.keras`` name, or a name with a folder in it before its first
+    colon (``C:\\runs\\model.keras``, ``runs/a:b/model.keras``) is read as a path.
+    """
     path = os.fspath(argument)
-    if os.path.exists(path) or ":" not in path:
+    name = path.split(":", 1)[0]
+    if os.path.exists(path) or ":" not in path or path.endswith(".keras") or "/" in name:
         model = load_zoo_model(path)
         return Source(model, None, recorded_preparation(path), path)
     name, weights = path.split(":", 1)
