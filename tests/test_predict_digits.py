@@ -300,3 +300,17 @@ def test_images_for_the_digit_tests_are_varied(rendered):
     suffixes = {os.path.splitext(path)[1] for path in paths}
     modes = {Image.open(path).mode for path in paths}
     assert suffixes == {".png", ".jpg"} and modes == {"L", "RGB"}
+
+
+def test_a_preset_names_its_classes_whatever_lies_in_the_working_folder(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "classes.json").write_text(json.dumps(list("abcdefghij")))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    path = digit_files(tmp_path, 1)[0]
+    code, entries, err = predict_json(["lenet5_modern:digits", str(empty), path], capsys)
+    assert code == predict.EXIT_SOME_FAILED and "no image files" in err
+    assert entries[0] == {"image": str(empty), "error": entries[0]["error"]}
+    assert {item["class"] for item in entries[1]["top"]} <= {str(d) for d in range(10)}

@@ -223,8 +223,8 @@ DEFAULT_PREPARATION = "scale"
 
 @dataclass
 class Source:
-    """A model to predict with. ``names``: one per output, or ``None`` (the caller's
-    fallback: classes.json, ImageNet names, indices); ``prepare``: what it asks for."""
+    """A model to predict with. ``names``: one per output for a preset; ``None`` for a
+    model file (:func:`load_class_names` reads them); ``prepare``: what it asks for."""
 
     model: object
     names: list | None
@@ -289,7 +289,8 @@ def _preset_source(name, weights):
 
 
 def _preset_class_names(preset):
-    """The class names of the dataset the preset was trained on, when the zoo knows them."""
+    """The class names of the dataset the preset was trained on, else the indices (never a
+    ``classes.json`` that happens to lie in the working folder)."""
     from zoo.data.builtin import CLASS_NAMES
 
     names = CLASS_NAMES.get(preset.dataset)
@@ -299,7 +300,9 @@ def _preset_class_names(preset):
         from zoo.weights.imagenet import class_names
 
         names = class_names()
-    return list(names) if names is not None and len(names) == preset.classes else None
+    if names is None or len(names) != preset.classes:
+        return [str(i) for i in range(preset.classes)]
+    return list(names)
 
 
 def preset_inputs():
