@@ -12,6 +12,7 @@ torch`` must choose the backend before Keras is imported.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -168,13 +169,34 @@ def zoo_export(argv=None):
 
 
 def predict_parser():
-    from zoo.deploy.predict import BATCH_SIZE
+    from zoo.deploy.predict import BATCH_SIZE, UNSURE_BELOW, preset_inputs
 
     parser = _parser(
         "zoo-predict",
-        "Classify images with a trained zoo model; class names come from the classes.json that "
-        "zoo-train wrote beside model.keras (a 1000-class model without one gets the ImageNet "
-        "names).",
+        _wrapped(
+            "Classify images with a trained zoo model or a shipped preset. MODEL is a model.keras "
+            "that zoo-train wrote (class names from the classes.json beside it; a 1000-class model "
+            "without one gets the ImageNet names) or MODEL:WEIGHTS, a shipped preset such as "
+            f"lenet5_modern:digits; a path that exists is read as a path. A top probability below "
+            f"{UNSURE_BELOW} is marked (unsure) after it."
+        ),
+        takes_model=False,
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "\n".join(
+        [
+            "What input each model expects (--preprocess chooses how a file is prepared):",
+            "  OUTPUT/model.keras  what zoo-train recorded in OUTPUT/preprocessing.json: digit",
+            "      for MNIST-like data (mnist, or an IDX folder of 28x28 MNIST-style digits),",
+            "      else scale; a folder without that record: scale",
+            *preset_inputs(),
+            "scale: resized to the input, pixels to [0, 1]; digit: one digit, any size,",
+            "      dark on light or light on dark, prepared as MNIST's (zoo.preprocess_digit);",
+            "      torch: scaled, then ImageNet's mean and std (torchvision's weights)",
+        ]
+    )
+    parser.add_argument(
+        "model", help="a .keras file (runs/lenet5/model.keras) or MODEL:WEIGHTS (lenet5:digits)"
     )
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     parser.add_argument("--top", type=int, default=3, help="how many classes to print per image")
@@ -187,20 +209,33 @@ def predict_parser():
     parser.add_argument("--classes", default=None, help="class names JSON (default: beside model)")
     parser.add_argument(
         "--preprocess",
-        choices=("scale", "torch"),
-        default="scale",
-        help="scale: pixels to [0, 1], as zoo-train reads them (default); torch: then the "
-        "ImageNet mean and std, for torchvision's weights",
+        choices=("scale", "digit", "torch"),
+        default=None,
+        help="how to prepare each file (default: what the model or preset recorded, else scale)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list: {"image": ..., "top": [{"class": ..., "probability": ...}], '
+        '"unsure": ...} per image, {"image": ..., "error": ...} per file left out',
     )
     return parser
 
 
+def _wrapped(text):
+    import textwrap
+
+    return textwrap.fill(text, width=88)
+
+
 def _predict(argv):
-    from zoo.deploy.model_file import DeployError, load_zoo_model
+    from zoo.deploy.model_file import DeployError
     from zoo.deploy.predict import (
         EXIT_SOME_FAILED,
+        UNSURE_BELOW,
         collect_images,
         load_class_names,
+        open_source,
         predict_files,
     )
 
@@ -209,24 +244,36 @@ def _predict(argv):
         if getattr(options, flag) < 1:
             value = getattr(options, flag)
             raise DeployError(f"--{flag.replace('_', '-')} must be at least 1, got {value}.")
-    model = load_zoo_model(options.model)
-    count = int(model.outputs[0].shape[-1])
-    names, found = load_class_names(options.model, options.classes, count)
-    if not found:
-        print("note: no classes.json beside the model; printing class indices", file=sys.stderr)
+    source = open_source(options.model)
+    count = int(source.model.outputs[0].shape[-1])
+    names = source.names
+    if names is None or options.classes:
+        names, found = load_class_names(options.model, options.classes, count)
+        if not found:
+            print("note: no classes.json beside the model; printing class indices", file=sys.stderr)
     paths, problems = collect_images(options.images)
-    for problem in problems:
+    entries = [{"image": folder, "error": problem} for folder, problem in problems]
+    for _, problem in problems:
         _say_skipped(problem)
     top, predicted = min(options.top, count), 0
+    preprocess = options.preprocess or source.prepare
     for path, best, problem in predict_files(
-        model, paths, top, options.preprocess, options.batch_size
+        source.model, paths, top, preprocess, options.batch_size
     ):
         if problem is not None:
             _say_skipped(problem)
+            entries.append({"image": path, "error": one_line(problem)})
             continue
-        lines = [path] + [f"  {probability:7.4f}  {names[i]}" for i, probability in best]
-        print("\n".join(lines), flush=True)
+        unsure = best[0][1] < UNSURE_BELOW
+        ranked = [{"class": names[i], "probability": round(p, 6)} for i, p in best]
+        entries.append({"image": path, "top": ranked, "unsure": unsure})
+        if not options.json:
+            lines = [path] + [f"  {probability:7.4f}  {names[i]}" for i, probability in best]
+            lines[1] += "  (unsure)" if unsure else ""
+            print("\n".join(lines), flush=True)
         predicted += 1
+    if options.json:
+        print(json.dumps(entries, indent=2), flush=True)
     if not predicted:
         raise DeployError("no image could be read; nothing was predicted.")
     return EXIT_SOME_FAILED if predicted < len(paths) or problems else 0
@@ -240,9 +287,10 @@ def _say_skipped(problem):
 def zoo_predict(argv=None):
     """``zoo-predict``: exit code 0 when every image was classified.
 
-    An image that cannot be read (missing, not an image, too large to decode)
-    is one line on stderr and the others are still classified, batch by
-    batch, with exit code 1. Bad input that stops everything (the model, a
+    An image that cannot be read (missing, not an image, too large to decode,
+    or a blank digit with ``--preprocess digit``) is one line on stderr (and,
+    with ``--json``, an ``{"image", "error"}`` entry) and the others are still
+    classified, batch by batch, with exit code 1. Bad input that stops everything (the model, a
     flag, no readable image at all) is one line and exit code 2.
     """
     return run_command("zoo-predict", _predict, argv)

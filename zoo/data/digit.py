@@ -30,7 +30,7 @@ import numpy as np
 
 from zoo.data.dataset import DataError
 
-__all__ = ["BOX", "INK_LEVEL", "SIZE", "digit_steps", "preprocess_digit"]
+__all__ = ["BOX", "INK_LEVEL", "SIZE", "digit_steps", "mnist_prepared", "preprocess_digit"]
 
 SIZE = 28  # MNIST's image side
 BOX = 20  # the box MNIST fitted each digit into
@@ -39,6 +39,9 @@ MIN_CONTRAST = 0.2  # the brightest ink must stand this far above the background
 MAX_INK_SHARE = 0.5  # more of the image than this is "ink": no clear foreground
 MAX_BORDER_INK = 0.2  # more of the border than this is "ink": no plain background
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
+RING = 2  # MNIST's outermost rows and columns: the 20x20 box centred by mass leaves them dark
+RING_LEVEL = 0.02  # their mean level, at most, in a dataset prepared as MNIST was
+RING_SAMPLE = 2000  # training images looked at for that
 
 
 def preprocess_digit(image):
@@ -202,3 +205,28 @@ def _centre_by_mass(fitted):
     canvas = np.zeros((SIZE, SIZE))
     canvas[top : top + height, left : left + width] = fitted
     return canvas
+
+
+def mnist_prepared(source, dataset):
+    """Whether a model trained on ``dataset`` (named ``source``) wants :func:`preprocess_digit`.
+
+    Yes for ``"mnist"``, and for a folder of IDX files (MNIST's own file format) whose
+    training images are 28x28 with one channel and whose outermost :data:`RING` rows and
+    columns are dark (mean level at most :data:`RING_LEVEL` over the first
+    :data:`RING_SAMPLE` images), as MNIST's are and Fashion-MNIST's, which fill the frame,
+    are not. Anything else (the embedded 8x8 ``digits`` scaled up, image folders, ``.npz``
+    files) was prepared some other way: no.
+    """
+    if source == "mnist":
+        return True
+    from zoo.data.files import _is_idx_folder
+
+    if not isinstance(source, (str, os.PathLike)) or not _is_idx_folder(os.fspath(source)):
+        return False
+    images = dataset.train.images
+    if dataset.train.streaming or tuple(images.shape[1:]) != (SIZE, SIZE, 1):
+        return False
+    sample = np.asarray(images[:RING_SAMPLE], dtype="float64")[..., 0]
+    ring = np.ones((SIZE, SIZE), bool)
+    ring[RING:-RING, RING:-RING] = False
+    return bool(sample[:, ring].mean() <= RING_LEVEL)

@@ -4,7 +4,8 @@ A run writes only these names in ``OUTPUT`` (:data:`ARTIFACTS`)::
 
     checkpoint/epoch-NNNN/    the newest complete epoch (see zoo.training.checkpoint)
     model.keras  history.csv  state.json           refreshed after every epoch
-    metrics.json classes.json curves.png confusion_matrix.png    at the end
+    metrics.json classes.json preprocessing.json curves.png confusion_matrix.png
+                              at the end
     logs/                     TensorBoard's event files, with --tensorboard
 
 ``model.keras`` is a copy, never a link: what a user does to it cannot
@@ -55,6 +56,7 @@ PUBLISHED = (
     "state.json",
     "metrics.json",
     "classes.json",
+    "preprocessing.json",
     "curves.png",
     "confusion_matrix.png",
 )

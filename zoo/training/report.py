@@ -1,7 +1,8 @@
 """The end of a run: the test results, the metrics, and the files that show them.
 
 :func:`evaluate` runs the test split; :func:`metrics` gathers plain
-numbers; :func:`write` puts ``classes.json``, ``curves.png``,
+numbers; :func:`write` puts ``classes.json``, ``preprocessing.json`` (how
+``zoo-predict`` prepares a file for this model), ``curves.png``,
 ``confusion_matrix.png`` and ``metrics.json`` (last, so its presence means
 the run finished) into the output folder, each atomically; :func:`describe`
 is the banner printed before training.
@@ -16,7 +17,15 @@ from zoo._io import save_figure, write_json
 from zoo.accel import applied
 from zoo.training.compile import one_hot_classes
 
-__all__ = ["backend_version", "class_names", "describe", "evaluate", "metrics", "write"]
+__all__ = [
+    "backend_version",
+    "class_names",
+    "describe",
+    "evaluate",
+    "metrics",
+    "preprocessing",
+    "write",
+]
 
 
 def evaluate(model, data, batch):
@@ -86,6 +95,7 @@ def write(output, metrics, data, evaluation, history):
 
     names = class_names(data.class_names, metrics["classes"])
     write_json(os.path.join(output, "classes.json"), names)
+    write_json(os.path.join(output, "preprocessing.json"), preprocessing(metrics, data))
     title = (
         f"{metrics['model']} on {os.path.basename(str(metrics['dataset']))} ({metrics['backend']})"
     )
@@ -95,6 +105,20 @@ def write(output, metrics, data, evaluation, history):
         viz.plot_confusion_matrix(matrix, names), os.path.join(output, "confusion_matrix.png")
     )
     write_json(os.path.join(output, "metrics.json"), metrics)
+
+
+def preprocessing(metrics, data):
+    """What ``preprocessing.json`` records: ``{"prepare": "digit"}`` for MNIST-like data
+    (:func:`zoo.data.digit.mnist_prepared`), else ``{"prepare": "scale"}``."""
+    from zoo.data.digit import mnist_prepared
+
+    digit = mnist_prepared(metrics["dataset"], data)
+    how = (
+        "zoo.preprocess_digit: one digit, made light on dark, fitted into 20x20, centred by mass"
+        if digit
+        else "resized to the model's input, pixels scaled to [0, 1]"
+    )
+    return {"prepare": "digit" if digit else "scale", "input": how}
 
 
 def describe(run):

@@ -23,7 +23,8 @@ make a difference, the stages ask the run's
 TensorFlow and PyTorch. The output folder receives, each written atomically:
 ``checkpoint/`` (see :mod:`zoo.training.checkpoint`) with ``model.keras``,
 ``history.csv`` and ``state.json`` beside it after every epoch, and at the end
-``metrics.json``, ``classes.json``, ``curves.png`` and ``confusion_matrix.png``.
+``metrics.json``, ``classes.json``, ``preprocessing.json``, ``curves.png`` and
+``confusion_matrix.png``.
 """
 
 from __future__ import annotations
@@ -280,7 +281,7 @@ def publish_trained(run):
 
 
 def write_report(run):
-    """metrics.json, classes.json and the two pictures; returns the metrics."""
+    """metrics.json, classes.json, preprocessing.json and the two pictures; returns the metrics."""
     metrics = report.metrics(run)
     try:
         report.write(run.output, metrics, run.data, run.evaluation, run.history)
