@@ -63,24 +63,10 @@ def run_command(prog, command, argv=None):
         if debug:
             raise
         _say(f"{prog}: interrupted")
-        _leave_a_jax_job_at_once()
+        jax_job = sys.modules.get("zoo.training.distribute.jax_plan")  # loaded if one ran
+        if jax_job is not None:
+            jax_job.leave_at_once_if_joined(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
-
-
-def _leave_a_jax_job_at_once():
-    """Exit now if this process joined a multi-process JAX job.
-
-    Each process stops after its own current step, so one may already wait in
-    the next step's collective for a process that has stopped; JAX's exit
-    handlers would then wait for it too, and Ctrl-C would leave both hanging.
-    Leaving without them closes the connections, which ends the other's wait.
-    The checkpoint on disk is complete either way.
-    """
-    jax_plan = sys.modules.get("zoo.training.distribute.jax_plan")
-    if jax_plan is not None and jax_plan.joined_a_job:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)
 
 
 def _parser(prog, description, takes_model=True):

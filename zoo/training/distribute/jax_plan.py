@@ -11,6 +11,8 @@ is told not to shard it again.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 
 from zoo.training.distribute.plan import DataParallelPlan, DistributeError
@@ -53,10 +55,23 @@ class JaxPlan(DataParallelPlan):
         multihost_utils.sync_global_devices("zoo-train finished")
 
 
-# Whether this process joined a multi-process job. An interrupted one must leave without JAX's
-# exit handlers: they wait for the other processes' collectives and shutdown barrier, and the
-# processes of a job stop after different steps (see zoo.cli.run_command).
+# Whether this process joined a multi-process job (see leave_at_once_if_joined).
 joined_a_job = False
+
+
+def leave_at_once_if_joined(exit_code):
+    """After Ctrl-C, exit now with ``exit_code`` if this process joined a multi-process job.
+
+    Each process stops after its own current step, so one may already wait in
+    the next step's collective for a process that has stopped; JAX's exit
+    handlers would then wait for it too, and Ctrl-C would leave both hanging.
+    Leaving without them closes the connections, which ends the other's wait.
+    The checkpoint on disk is complete either way.
+    """
+    if joined_a_job:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
 
 
 def start(config):
