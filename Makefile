@@ -10,7 +10,8 @@
 #   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
 #   make docs             build the documentation site into site/ (runs the notebooks on JAX)
 #   make test-docs        build it and check every page in headless Chromium (installs chromium)
-#   make weights          retrain the shipped digits presets (zoo/weights/presets) on JAX, print accuracy
+#   make weights          retrain the shipped presets (zoo/weights/presets) on JAX, print accuracy;
+#                         the MNIST ones only where ../shared/data/mnist-t10k is (else skipped)
 
 PYTHON ?= python3
 VENV := .venv

@@ -100,9 +100,8 @@ def test_make_weights_trains_the_mnist_presets_where_their_data_lies(tmp_path, m
     with pytest.raises(ZooError, match="differ from their declarations"):
         make.make_presets(str(tmp_path), root=str(root))
     mnist = [(model, dataset) for model, dataset, training in seen if training.get("augment")]
-    assert sorted(mnist) == [("lenet5", str(root / "../shared/data/mnist-t10k"))] + [
-        ("lenet5_modern", str(root / "../shared/data/mnist-t10k"))
-    ]
+    folder = str(data.resolve())
+    assert sorted(mnist) == [("lenet5", folder), ("lenet5_modern", folder)]
     assert {"lenet5-mnist.weights.h5", "lenet5_modern-mnist.weights.h5"} <= set(
         os.listdir(tmp_path)
     )

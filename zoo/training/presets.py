@@ -49,8 +49,13 @@ def dataset_of(preset, root=None):
     """
     if not preset.data_path:
         return preset.dataset
-    path = Path(root or repository_root()) / preset.data_path
+    path = data_folder(preset, root)
     return str(path) if path.is_dir() else None
+
+
+def data_folder(preset, root=None):
+    """Where ``preset``'s ``data_path`` points from ``root`` (default: :func:`repository_root`)."""
+    return (Path(root or repository_root()) / preset.data_path).resolve()
 
 
 def make_presets(folder=None, root=None):
@@ -73,7 +78,7 @@ def make_presets(folder=None, root=None):
     for preset in shipped_presets():
         dataset = dataset_of(preset, root)
         if dataset is None:
-            where = Path(root or repository_root()) / preset.data_path
+            where = data_folder(preset, root)
             print(
                 f"skipping {preset.model} '{preset.name}': its dataset {preset.dataset} is not "
                 f"at {where} (a checkout without the shared data); {preset.file} stays as it is"
