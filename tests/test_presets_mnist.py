@@ -17,8 +17,8 @@ import pytest
 import zoo
 from zoo.data import load_dataset, prepare_arrays
 from zoo.errors import ZooError
+from zoo.training import checkpoint, splits
 from zoo.training import presets as make
-from zoo.training import splits
 from zoo.training.config import TrainConfig
 from zoo.weights import presets, sha256_of
 
@@ -194,7 +194,7 @@ def test_an_augmented_run_trains_and_evaluates_the_plain_model(tmp_path):
     predicted = np.argmax(result.model.predict(images, verbose=0), axis=-1)
     # The evaluation saw the test images as they are: its accuracy is the plain model's on them.
     assert result.metrics["test_accuracy"] == pytest.approx(np.mean(predicted == test.labels))
-    saved = zoo.training.checkpoint.load(str(tmp_path / "run"))[0]
+    saved = checkpoint.load(str(tmp_path / "run"))[0]
     assert [layer.name for layer in saved.layers] == [layer.name for layer in plain.layers]
 
 
