@@ -11,7 +11,8 @@
 #   make docs             build the documentation site into site/ (runs the notebooks on JAX;
 #                         installs onnxruntime-web with npm for the explainer page)
 #   make test-docs        build it and check every page in headless Chromium (installs chromium)
-#   make weights          retrain the shipped digits presets (zoo/weights/presets) on JAX, print accuracy
+#   make weights          retrain the shipped presets (zoo/weights/presets) on JAX, print accuracy;
+#                         the MNIST ones only where ../shared/data/mnist-t10k is (else skipped)
 
 PYTHON ?= python3
 VENV := .venv

@@ -403,7 +403,9 @@ def test_each_preset_is_declared_once_and_its_file_agrees():
     assert sorted(presets.PRESETS) == [
         ("alexnet_torchvision", "imagenet"),
         ("lenet5", "digits"),
+        ("lenet5", "mnist"),
         ("lenet5_modern", "digits"),
+        ("lenet5_modern", "mnist"),
     ]
     for name in zoo.list_models():  # the registry's names are derived, never typed
         assert zoo.model_spec(name).weights == presets.preset_names(name)
@@ -435,18 +437,18 @@ def test_a_second_declaration_is_refused():
 
 
 def test_a_new_preset_is_one_declaration(monkeypatch):
-    """What issue 30's MNIST presets will be: one more Preset beside its family, and its file."""
+    """A preset is one more Preset beside its family, and its file (as issue 30's MNIST ones)."""
     digits = presets.PRESETS[("lenet5", "digits")]
-    mnist = dataclasses.replace(digits, name="mnist", dataset="mnist", preprocessing="digits")
-    monkeypatch.setitem(presets.PRESETS, ("lenet5", "mnist"), mnist)
-    assert weights.available_weights("lenet5") == ["digits", "mnist"]
-    assert weights.available_weights("lenet5_modern") == ["digits"]
+    extra = dataclasses.replace(digits, name="extra", dataset="extra", preprocessing="digits")
+    monkeypatch.setitem(presets.PRESETS, ("lenet5", "extra"), extra)
+    assert weights.available_weights("lenet5") == ["digits", "extra", "mnist"]
+    assert weights.available_weights("lenet5_modern") == ["digits", "mnist"]
     np.testing.assert_array_equal(
-        zoo.lenet(weights="mnist").get_layer("fc1").get_weights()[0],
+        zoo.lenet(weights="extra").get_layer("fc1").get_weights()[0],
         zoo.lenet(weights="digits").get_layer("fc1").get_weights()[0],
     )
-    with pytest.raises(ZooError, match=r"preset name \('digits' for lenet5_modern\)"):
-        zoo.get_model("lenet5_modern", weights="mnist")
+    with pytest.raises(ZooError, match=r"preset name \('digits', 'mnist' for lenet5_modern\)"):
+        zoo.get_model("lenet5_modern", weights="extra")
 
 
 @needs_torch
@@ -483,8 +485,8 @@ def test_make_weights_says_when_a_file_leaves_its_declaration(tmp_path, monkeypa
         return SimpleNamespace(model=zoo.get_model(model), metrics={"test_accuracy": 0.5})
 
     monkeypatch.setattr(zoo.training.run, "train", train)
-    with pytest.raises(ZooError) as error:
-        make.make_presets(str(tmp_path))
+    with pytest.raises(ZooError) as error:  # no MNIST under tmp_path: the digits presets alone
+        make.make_presets(str(tmp_path), root=str(tmp_path / "repo"))
     written = sorted(os.listdir(tmp_path))
     assert written == ["lenet5-digits.weights.h5", "lenet5_modern-digits.weights.h5"]
     for file in written:

@@ -139,9 +139,11 @@ def lenet(
         classifier_activation: activation of the output layer; ``None`` gives logits.
         input_tensor: optional Keras tensor to use as the model's input.
         weights: ``None`` (random initialisation), ``"digits"`` (the shipped
-            preset trained on the embedded 8x8 digits resized to 28x28, checked by
-            SHA-256, for 1 channel and, with the classifier, 28x28 and 10 classes; see
-            :mod:`zoo.weights.presets.lenet`) or a ``.weights.h5`` path.
+            preset trained on the embedded 8x8 digits resized to 28x28), ``"mnist"`` (the
+            shipped preset trained on MNIST with augmentation; prepare a person's digit with
+            :func:`zoo.preprocess_digit`), each checked by SHA-256, for 1 channel and, with
+            the classifier, 28x28 and 10 classes (see :mod:`zoo.weights.presets.lenet`), or
+            a ``.weights.h5`` path.
         name: model name (default ``"lenet5"`` or ``"lenet5_modern"``).
         feature_extractor: return a dict of named feature maps instead:
             ``conv1``, ``pool1``, ``conv2``, ``pool2``, plus ``predictions``

@@ -11,7 +11,7 @@ and the docs cannot drift apart::
 A config is frozen and checked when it is made: a bad value raises
 :class:`~zoo.errors.ZooError` naming the flag. ``None`` in ``epochs``,
 ``batch_size``, ``learning_rate``, ``optimizer``, ``schedule`` and ``label_smoothing`` means
-"the model's recipe" (see :func:`zoo.training.recipe.resolve_recipe`).
+"the model's recipe" (see :func:`zoo.training.recipe.resolve_recipe`); in ``augment``, none.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = ["TrainConfig", "BACKENDS", "OPTIMIZERS", "SCHEDULES", "STRATEGIES", "
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "warmup-cosine")
+AUGMENTATIONS = ("none", "digits")  # what zoo.training.augment does
 CONV_IMPLS = (
     "auto",
     "native",
@@ -80,7 +81,14 @@ class TrainConfig:
         "label smoothing in [0, 1): the true class's target becomes 1 - F + F/classes, every "
         "other class's F/classes (default: the model's recipe)",
     )
-    seed: int = option(0, "random seed for weights, shuffling and splits")
+    augment: str | None = option(
+        None,
+        "random changes to the training images, new each epoch, never at evaluation: none, or "
+        "digits (rotate up to 15 degrees, scale 0.9-1.1, shift up to a tenth, thicker or "
+        "thinner strokes; for bright ink on a dark background, as MNIST) (default: none)",
+        choices=AUGMENTATIONS,
+    )
+    seed: int = option(0, "random seed for weights, shuffling, splits and augmentation")
     validation_split: float | None = option(
         None,
         "fraction of the training images held out for validation, 0 for none (default: 0.1, "
@@ -195,6 +203,10 @@ def _problems(c):
         (
             c.schedule is None or c.schedule in SCHEDULES,
             f"--schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}",
+        ),
+        (
+            c.augment is None or c.augment in AUGMENTATIONS,
+            f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {c.augment!r}",
         ),
         (
             c.backend is None or c.backend in BACKENDS,

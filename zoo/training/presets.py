@@ -3,7 +3,9 @@
 Each preset the package ships is declared in :mod:`zoo.weights.presets` with its file,
 SHA-256, test accuracy and ``training`` (the seed and the settings that differ from the
 model's recipe). This trains it with ``zoo.training.run`` on its dataset (for the digits:
-8x8 images resized to 28x28, the stratified train split, 10% of it held out for validation),
+8x8 images resized to 28x28, the stratified train split, 10% of it held out for validation;
+for MNIST: the first 8,000 images of the t10k folder its ``data_path`` names, outside the
+package, which a checkout without that folder skips, saying so),
 writes the weights alone (no optimizer state) over the shipped file, and compares the new
 file's SHA-256 and test accuracy with the declaration. On JAX the same seed gives the same
 bytes; where they differ (a new Keras, a new preset), it says what to write into the
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import os
 from importlib import resources
+from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.weights import sha256_of
 from zoo.weights.convert import save_atomically
 from zoo.weights.presets import PRESETS
 
-__all__ = ["make_presets", "shipped_presets"]
+__all__ = ["dataset_of", "make_presets", "repository_root", "shipped_presets"]
 
 
 def shipped_presets():
@@ -33,12 +36,37 @@ def shipped_presets():
     return [preset for preset in PRESETS.values() if preset.location == "package"]
 
 
-def make_presets(folder=None):
+def repository_root():
+    """The folder that holds ``zoo/``: a checkout's root, where ``data_path`` starts."""
+    return Path(__file__).resolve().parents[2]
+
+
+def dataset_of(preset, root=None):
+    """What ``train`` takes as the dataset of ``preset``, or ``None`` where its data is absent.
+
+    A ``zoo.data`` name as it is; a ``data_path`` as a folder under ``root`` (the
+    repository's root, :func:`repository_root`).
+    """
+    if not preset.data_path:
+        return preset.dataset
+    path = data_folder(preset, root)
+    return str(path) if path.is_dir() else None
+
+
+def data_folder(preset, root=None):
+    """Where ``preset``'s ``data_path`` points from ``root`` (default: :func:`repository_root`)."""
+    return (Path(root or repository_root()) / preset.data_path).resolve()
+
+
+def make_presets(folder=None, root=None):
     """Train every shipped preset, write its file into ``folder`` and check its declaration.
 
-    ``folder`` defaults to the installed ``zoo/weights/presets``. Returns one dict per preset
-    (``model``, ``name``, ``file``, ``sha256``, ``test_accuracy``) and raises ``ZooError``,
-    after writing every file, if any differs from what its declaration says.
+    ``folder`` defaults to the installed ``zoo/weights/presets``; a preset's ``data_path`` is
+    looked for under ``root`` (default: :func:`repository_root`), and a preset whose data is
+    absent there is skipped with one line saying so (its file stays as it is). Returns one dict
+    per preset trained (``model``, ``name``, ``file``, ``sha256``, ``test_accuracy``) and
+    raises ``ZooError``, after writing every file, if any differs from what its declaration
+    says.
     """
     import tempfile
 
@@ -48,10 +76,18 @@ def make_presets(folder=None):
     folder = folder or str(resources.files("zoo.weights.presets"))
     made, stale = [], []
     for preset in shipped_presets():
+        dataset = dataset_of(preset, root)
+        if dataset is None:
+            where = data_folder(preset, root)
+            print(
+                f"skipping {preset.model} '{preset.name}': its dataset {preset.dataset} is not "
+                f"at {where} (a checkout without the shared data); {preset.file} stays as it is"
+            )
+            continue
         with tempfile.TemporaryDirectory() as scratch:
             result = train(
                 model=preset.model,
-                dataset=preset.dataset,
+                dataset=dataset,
                 output=scratch,
                 quiet=True,
                 **preset.training,

@@ -37,4 +37,5 @@ def resolve_recipe(config):
     from zoo.models import model_spec
 
     recipe = {**vars(model_spec(config.model).recipe), "validation_split": VALIDATION_SPLIT}
+    recipe["augment"] = "none"
     return config.replace(**{k: v for k, v in recipe.items() if getattr(config, k) is None})

@@ -76,6 +76,7 @@ def metrics(run):
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "schedule": config.schedule,
+        "augment": config.augment,
         # the compiled loss's: on --resume, the checkpoint's, whatever the flags say
         "label_smoothing": label_smoothing_of(model),
         "batch_size": config.batch_size,
@@ -136,7 +137,7 @@ def describe(run):
         f"recipe      {config.optimizer}, learning rate {config.learning_rate} "
         f"({config.schedule}), label smoothing {label_smoothing_of(model)}, batch "
         f"{config.batch_size}, epochs {run.state['epochs_completed'] + 1}..{config.epochs}, "
-        f"seed {config.seed}",
+        f"seed {config.seed}, augment {config.augment}",
     ]
     speedups, distribution = applied(model), run.plan.describe(config.batch_size)
     if speedups is not None:

@@ -49,7 +49,7 @@ __all__ = [
 
 # The flags a resumed run takes from its checkpoint; a different value is refused.
 RECIPE_FIELDS = ("optimizer", "learning_rate", "schedule", "label_smoothing", "batch_size")
-RECIPE_FIELDS += ("limit", "validation_split")
+RECIPE_FIELDS += ("limit", "validation_split", "augment")
 
 
 def recipe_of(config):

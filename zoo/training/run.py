@@ -235,6 +235,8 @@ def fit(run):
     one_hot = one_hot_classes(model)
     train_split = plan.training_shard(run.data.train)
     x, y = make_inputs(*train_split, shape, batch, shuffle=True, seed=config.seed, one_hot=one_hot)
+    if config.augment == "digits":  # changed batches for fit; the model stays the plain one
+        x, y = splits.augmented_batches(x, y, batch, config.seed, first_epoch=done), None
     validation, validation_data = plan.validation_shard(run.data.validation), None
     if validation is not None:
         vx, vy = make_inputs(*validation, shape, batch, one_hot=one_hot)

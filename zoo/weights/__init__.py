@@ -2,9 +2,9 @@
 
 Besides ``None``, ``weights=`` takes, as in ``keras.applications``:
 
-- a **preset name**, declared in :mod:`zoo.weights.presets`: ``"digits"`` for ``lenet5``
-  and ``lenet5_modern``, trained by the zoo's own recipe and shipped in the package, checked
-  against its SHA-256 before loading; ``"imagenet"`` for ``alexnet_torchvision``,
+- a **preset name**, declared in :mod:`zoo.weights.presets`: ``"digits"`` and ``"mnist"``
+  for ``lenet5`` and ``lenet5_modern``, trained by the zoo's own recipe and shipped in the
+  package, checked against its SHA-256 before loading; ``"imagenet"`` for ``alexnet_torchvision``,
   torchvision's ``alexnet-owt-7be5be79.pth`` from the PyTorch hub cache
   (``$TORCH_HOME/hub/checkpoints``), if the user has it. The zoo never downloads anything.
 - a **file**: a ``.weights.h5`` (``model.save_weights``), or for a model that declares a

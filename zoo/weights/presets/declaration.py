@@ -48,6 +48,10 @@ class Preset:
             ``None`` where the zoo did not measure it.
         location: one of :data:`LOCATIONS`.
         fetch: for a file the zoo does not ship, how the user gets it.
+        data_path: for ``make weights``, where a dataset that is not a ``zoo.data`` name
+            lies: a folder relative to the repository's root (the folder that holds
+            ``zoo/``), ``""`` for a ``zoo.data`` name. ``make weights`` skips the preset,
+            saying so, where the folder is absent.
         training: for ``make weights``: the keywords of ``zoo.training.run.train`` besides
             ``model`` and ``dataset`` (the seed, and what differs from the model's recipe).
     """
@@ -65,6 +69,7 @@ class Preset:
     prepare: str = "scale"
     location: str = "package"
     fetch: str = ""
+    data_path: str = ""
     training: Mapping = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
