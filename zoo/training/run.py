@@ -236,7 +236,10 @@ def fit(run):
     train_split = plan.training_shard(run.data.train)
     x, y = make_inputs(*train_split, shape, batch, shuffle=True, seed=config.seed, one_hot=one_hot)
     if config.augment == "digits":  # changed batches for fit; the model stays the plain one
-        x, y = splits.augmented_batches(x, y, batch, config.seed, first_epoch=done), None
+        from zoo.data.digit import mnist_prepared, preprocess_digit
+
+        prepare = preprocess_digit if mnist_prepared(config.dataset, run.data) else None
+        x, y = splits.augmented_batches(x, y, batch, config.seed, done, prepare), None
     validation, validation_data = plan.validation_shard(run.data.validation), None
     if validation is not None:
         vx, vy = make_inputs(*validation, shape, batch, one_hot=one_hot)

@@ -6,9 +6,13 @@ out for validation, so the same seed holds out the same images on every
 backend and when a run is resumed.
 
 ``--augment digits`` makes a model robust to how people draw a digit: each training image is
-turned by up to 15 degrees, scaled by 0.9 to 1.1 and shifted by up to a tenth of its size (one
-affine transform, so the image is interpolated once), and its strokes are thickened or thinned
-now and then (a 3x3 maximum, or half-way towards a 3x3 minimum, per channel). It suits what
+turned by up to 20 degrees, scaled by 0.8 to 1.2, made narrower or wider (0.75 to 1.35), slanted
+(a shear of up to 0.25) and shifted by up to a tenth of its size (one affine transform, so the
+image is interpolated once), and its strokes are thickened or thinned now and then (a 3x3
+maximum, or half-way towards a 3x3 minimum, per channel). Where the model will be given
+digits through :func:`zoo.preprocess_digit` (data prepared as MNIST was), each changed image
+goes through it too, so training sees what prediction will: a slanted or shrunken digit fitted
+and centred again. It suits what
 MNIST looks like, bright ink on a dark (0) background, which is also what the shifted-in border
 is filled with. The changes happen in the data, between the dataset and ``model.fit``:
 :func:`augmented_batches` wraps the training split in a ``keras.utils.PyDataset`` whose
@@ -70,18 +74,21 @@ def load_data(config):
 
 # --------------------------------------------------------------------------- --augment
 
-MAX_DEGREES = 15.0  # rotation, either way
-SCALE = (0.9, 1.1)  # zoom out / in
+MAX_DEGREES = 20.0  # rotation, either way
+SCALE = (0.8, 1.2)  # zoom out / in
+WIDTH = (0.75, 1.35)  # how much wider the input read is than the output: narrower / wider digits
+MAX_SHEAR = 0.25  # slant, either way
 MAX_SHIFT = 0.1  # of the height and of the width, either way
-THICKER, THINNER = 0.2, 0.15  # the chance that an image's strokes are thickened, or thinned
+THICKER, THINNER = 0.3, 0.2  # the chance that an image's strokes are thickened, or thinned
 
 
 def digit_transforms(rng, count, height, width):
-    """``(count, 8)`` transforms for ``keras.ops.image.affine_transform``: rotate, scale, shift.
+    """``(count, 8)`` transforms for ``keras.ops.image.affine_transform``: rotate, scale, shift,
+    narrow or widen, slant.
 
-    Each row maps a point of the output to the point of the input it is read from: about the
-    image's centre, the inverse of a rotation by a random angle and a random zoom, after a
-    random shift.
+    Each row maps a point of the output to the point of the input it is read from: first a
+    random width and slant about the image's centre, then, about the centre, the inverse of a
+    rotation by a random angle and a random zoom, after a random shift.
     """
     angle = np.deg2rad(rng.uniform(-MAX_DEGREES, MAX_DEGREES, count))
     scale = rng.uniform(*SCALE, count)
@@ -100,7 +107,20 @@ def digit_transforms(rng, count, height, width):
         np.zeros(count),
         np.zeros(count),
     ]
-    return np.stack(rows, axis=1).astype("float32")
+    return _narrowed_and_slanted(np.stack(rows, axis=1), rng, count, height, width)
+
+
+def _narrowed_and_slanted(transforms, rng, count, height, width):
+    """``transforms`` applied after ``x -> stretch * (x - cx) + shear * (y - cy) + cx``."""
+    stretch = rng.uniform(*WIDTH, count)
+    shear = rng.uniform(-MAX_SHEAR, MAX_SHEAR, count)
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    offset = centre_x - stretch * centre_x - shear * centre_y
+    out = transforms.copy()
+    for row in (0, 3):  # the x and the y of the input point, each read from the stretched x
+        a, b, c = transforms[:, row], transforms[:, row + 1], transforms[:, row + 2]
+        out[:, row], out[:, row + 1], out[:, row + 2] = a * stretch, a * shear + b, a * offset + c
+    return out.astype("float32")
 
 
 def augment_digits(images, rng):
@@ -127,12 +147,14 @@ def augment_digits(images, rng):
     return ops.convert_to_numpy(x).astype("float32")
 
 
-def augmented_batches(x, y, batch_size, seed, first_epoch=0):
+def augmented_batches(x, y, batch_size, seed, first_epoch=0, prepare=None):
     """The training data ``fit`` takes, changed by :func:`augment_digits`, each epoch anew.
 
     ``(x, y)`` is what :func:`zoo.data.make_inputs` returned: arrays, or a ``PyDataset`` of
     batches and ``None`` (its own shuffle stays). Arrays are shuffled each epoch here, from
-    ``seed``. ``first_epoch`` is the epoch ``fit`` starts at (a resumed run's).
+    ``seed``. ``first_epoch`` is the epoch ``fit`` starts at (a resumed run's). ``prepare``
+    (:func:`zoo.preprocess_digit`) then prepares each changed image, as prediction will; an
+    image it refuses (a stroke thinned to nothing) is kept as it is.
     """
     import keras
 
@@ -155,7 +177,8 @@ def augmented_batches(x, y, batch_size, seed, first_epoch=0):
                 chosen = self.order[index * batch_size : (index + 1) * batch_size]
                 images, labels = x[chosen], y[chosen]
             rng = np.random.default_rng([seed, self.epoch, index])
-            return augment_digits(np.asarray(images, dtype="float32"), rng), labels
+            changed = augment_digits(np.asarray(images, dtype="float32"), rng)
+            return (changed if prepare is None else prepared(changed, prepare)), labels
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -164,3 +187,16 @@ def augmented_batches(x, y, batch_size, seed, first_epoch=0):
                 x.on_epoch_end()
 
     return AugmentedBatches()
+
+
+def prepared(images, prepare):
+    """Each of ``images`` through ``prepare``, or as it is where ``prepare`` refuses it."""
+    from zoo.errors import ZooError
+
+    out = np.empty_like(images)
+    for index, image in enumerate(images):
+        try:
+            out[index] = prepare(image)
+        except ZooError:
+            out[index] = image
+    return out

@@ -72,10 +72,10 @@ PRESETS = (
         model="lenet5",
         name="mnist",
         file="lenet5-mnist.weights.h5",
-        sha256="914a956d11f76fa69d7bb85e58a26ab71760c4b5a79de598a288d62794647b77",
+        sha256="bebf00deb0800615fe85e978ae9c36e87f1018fd284c2433264e6b807e6b190b",
         dataset="mnist-t10k",
         data_path=MNIST_T10K,
-        test_accuracy=0.9875,
+        test_accuracy=0.98,
         input_shape=(28, 28, 1),
         classes=10,
         preprocessing=MNIST_INPUT,
@@ -96,21 +96,21 @@ PRESETS = (
         model="lenet5_modern",
         name="mnist",
         file="lenet5_modern-mnist.weights.h5",
-        sha256="63b2c0e51a621967f3c1e133341755e7a2dbcc6fc0c2e985c8feed373b19dbb1",
+        sha256="fdacc496c7af99bc4ee5aa81321fc4934fc0a323a4e47f82bb94e4ecdf352e51",
         dataset="mnist-t10k",
         data_path=MNIST_T10K,
-        test_accuracy=0.9885,
+        test_accuracy=0.987,
         input_shape=(28, 28, 1),
         classes=10,
         preprocessing=MNIST_INPUT,
         prepare="digit",
         made_by=MNIST_MADE_BY,
         # The model's recipe (warm-up-cosine at 3e-3, label smoothing 0.1, batch 64) for
-        # longer: augmented images take more epochs to fit. All 8,000 images train; the
-        # last 2,000 test.
+        # longer: augmented images take more epochs to fit (20 left typeset 1s and 6s misread
+        # in tests/test_predict_digits.py). All 8,000 images train; the last 2,000 test.
         training=dict(
             seed=0,
-            epochs=20,
+            epochs=40,
             validation_split=0.0,
             augment="digits",
             conv_impl="native",
