@@ -2,8 +2,20 @@
 
 The notebooks run as Jupyter runs them (nbclient, ipykernel's default inline
 Matplotlib backend, no MPLBACKEND override), and the test looks at what a
-reader would see: the images and animations in the outputs, and no warning
-that a figure could not be shown.
+reader would see: the images and animations in the outputs, no warning that a
+figure could not be shown, and nothing on stderr. Jupyter draws stderr as a pink box, and a
+reader takes it for an error: TensorFlow's start-up log, a deprecation warning or a stray
+progress bar all count. A cell that shows a warning on purpose (to teach what it means) says
+so in its metadata with the tag ``shows-warning`` (``"tags": ["shows-warning"]``); only such
+cells may write to stderr.
+
+A library's C/C++ code writes to file descriptor 2 directly (TensorFlow's start-up log does).
+Jupyter forwards that into the notebook, but ipykernel stops doing so when it sees pytest's
+PYTEST_CURRENT_TEST variable, so the kernel starts without it and the test sees what a reader
+sees. Except on the TensorFlow backend: there TensorFlow prints its start-up lines (oneDNN, CUDA
+drivers) where no environment setting silences them, TF_CPP_MIN_LOG_LEVEL included, so there
+only Python-level stderr (warnings, tracebacks, progress bars) is checked. On JAX and PyTorch
+TensorFlow must not even be imported, and its log there fails the test.
 """
 
 import os
@@ -19,6 +31,7 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 MIN_WORDS = 1000  # of Markdown prose per chapter
 MIN_PICTURES = 3  # displayed figures or animations per chapter
+WARNING_TAG = "shows-warning"  # cell tag: this cell writes to stderr on purpose
 HEADLESS_WARNINGS = re.compile(
     r"non-interactive|cannot be shown|FigureCanvasAgg is non-interactive|Matplotlib is currently "
     r"using agg",
@@ -39,10 +52,37 @@ def pictures(book):
     return count
 
 
+def unexpected_stderr(book):
+    """(cell index, text) of every stderr output in a cell not tagged ``shows-warning``."""
+    found = []
+    for index, cell in enumerate(book.cells):
+        if WARNING_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found.append((index, output.get("text", "")))
+    return found
+
+
 def markdown_words(book):
     text = " ".join(cell.source for cell in book.cells if cell.cell_type == "markdown")
     text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|```.*?```|<[^>]+>", " ", text, flags=re.DOTALL)
     return len(re.findall(r"[A-Za-z][A-Za-z'-]*", text))
+
+
+def test_stderr_rule_spares_only_tagged_cells():
+    def cell(text, tags=()):
+        made = nbformat.v4.new_code_cell("pass", metadata={"tags": list(tags)} if tags else {})
+        made.outputs = [nbformat.v4.new_output("stream", name="stderr", text=text)]
+        return made
+
+    quiet = nbformat.v4.new_code_cell("print(1)")
+    quiet.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    cells = [quiet, cell("oops\n"), cell("on purpose\n", [WARNING_TAG])]
+    book = nbformat.v4.new_notebook(cells=cells)
+    assert unexpected_stderr(book) == [(1, "oops\n")]
+    book.cells[1].metadata["tags"] = ["other-tag"]
+    assert unexpected_stderr(book) == [(1, "oops\n")]
 
 
 def test_there_are_six_tutorials():
@@ -73,6 +113,8 @@ def execute(path, tmp_path):
     book = nbformat.read(path, as_version=4)
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env["KERAS_BACKEND"] = keras.backend.backend()
+    if env["KERAS_BACKEND"] != "tensorflow":  # let ipykernel forward C-level stderr, as in Jupyter
+        env.pop("PYTEST_CURRENT_TEST", None)
     client = NotebookClient(
         book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
@@ -93,6 +135,11 @@ def test_notebook_runs_and_shows_its_pictures(path, tmp_path):
         for output in cell.get("outputs", []):
             text = output.get("text", "") if output.get("name") == "stderr" else ""
             assert not HEADLESS_WARNINGS.search(text), f"{path.name}: {text.strip()[:200]}"
+    stray = unexpected_stderr(book)
+    assert not stray, (
+        f"{path.name} on {backend} wrote to stderr in cell {stray[0][0]} (tag the cell "
+        f"{WARNING_TAG!r} if that is on purpose): {stray[0][1].strip()[:300]}"
+    )
     print(f"{path.name} on {backend}: {elapsed:.0f} s, {shown} pictures")
     executed = os.environ.get("ZOO_EXECUTED_NOTEBOOKS")
     if executed:  # keep the executed copy, e.g. for the docs site

@@ -102,7 +102,8 @@ def lenet_classifier(variant, classes, classifier_activation):
 @register_model(
     ModelSpec(
         "lenet5",
-        description="LeNet-5 as in the paper: sigmoid and average pooling",
+        description="LeNet-5 simplified: sigmoid and average pooling, not the paper's scaled tanh, "
+        "trained subsampling or RBF outputs",
         # Sigmoid units learn slowly at first: a larger step and more epochs.
         recipe=Recipe(epochs=30, batch_size=32, learning_rate=3e-3, optimizer="adam"),
         fixed={"variant": "classic"},
