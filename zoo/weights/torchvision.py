@@ -1,8 +1,9 @@
 """torchvision's AlexNet in a channels-last Keras model: its state dicts, read safely and mapped.
 
-``alexnet_torchvision`` is ``torchvision.models.alexnet`` (Krizhevsky 2014, "One weird trick
-for parallelizing convolutional neural networks", the single-stream AlexNet torchvision
-trained), so its layers map one to one onto torchvision's ``nn.Sequential`` indices
+``alexnet_torchvision`` is ``torchvision.models.alexnet``, the single-stream AlexNet torchvision
+trained (its documentation cites Krizhevsky 2014, "One weird trick for parallelizing
+convolutional neural networks", but its widths 64-192-384-256-256 are not that paper's
+64-192-384-384-256), so its layers map one to one onto torchvision's ``nn.Sequential`` indices
 (:data:`ALEXNET_LAYERS`). PyTorch stores tensors in another layout than a channels-last model::
 
     convolution  torch (out, in, kh, kw)  ->  Keras (kh, kw, in, out)
