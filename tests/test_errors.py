@@ -136,3 +136,16 @@ def test_run_command_prints_one_line_or_the_traceback_when_debugging(capsys, mon
     assert cli.run_command("zoo-x", interrupted, []) == 130
     assert capsys.readouterr().err == "zoo-x: interrupted\n"
     assert cli.run_command("zoo-x", lambda argv: argv == ["a"] and 5, ["a", "--debug"]) == 5
+
+
+@pytest.mark.parametrize("limit", [20, 37, 60])
+def test_a_long_quoted_line_is_cut_between_words(limit):
+    from zoo.errors import first_line
+
+    message = "File format not supported by `load_model`: only .keras and .h5 files load"
+    quoted = first_line(ValueError(message + "\nsecond line"), limit=limit)
+    assert len(quoted) <= limit and quoted.endswith(" [...]")
+    kept = quoted[:-6]
+    assert message.startswith(kept) and message[len(kept)] in " `:"  # whole words only
+    assert first_line(ValueError("short\nmore")) == "short"
+    assert first_line(ValueError("x" * 300), limit=50) == "x" * 44 + " [...]"  # one long word

@@ -45,10 +45,19 @@ def first_line(error, limit=200):
 
     For quoting another library's error inside a zoo message: Keras, NumPy or
     Pillow may put a whole traceback or a dump of the file in their message,
-    and the first line is the one that says what went wrong.
+    and the first line is the one that says what went wrong. A longer line is
+    cut after its last whole word that fits, and ends in ``[...]``, so the
+    message that goes on after the quote still reads.
     """
     lines = str(error).strip().splitlines()
-    return lines[0].strip()[:limit] if lines else ""
+    if not lines:
+        return ""
+    line = lines[0].strip()
+    if len(line) <= limit:
+        return line
+    head = line[: limit - 6]
+    words = head.rsplit(" ", 1)[0].rstrip(" ,;:([{`'\"") if " " in head else head
+    return words + " [...]"
 
 
 def one_line(text):
