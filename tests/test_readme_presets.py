@@ -17,7 +17,7 @@ def test_each_shipped_preset_has_a_row_with_its_declared_accuracy(preset):
     rows = [
         line
         for line in section.splitlines()
-        if line.startswith(f"| `{preset.model}` | `\"{preset.name}\"`")
+        if line.startswith(f'| `{preset.model}` | `"{preset.name}"`')
     ]
     assert len(rows) == 1, f"no single README row for {preset.model}:{preset.name}"
     stated = re.search(r"\| (0\.\d+) on ", rows[0])
