@@ -16,6 +16,7 @@ import json
 import os
 import sys
 
+from zoo.accel.runtime import tensorflow_start_up_hidden
 from zoo.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ZooError, one_line
 
 __all__ = ["main", "run_command", "zoo_convert", "zoo_export", "zoo_predict", "zoo_train"]
@@ -148,7 +149,8 @@ def _export(argv):
 
 def zoo_export(argv=None):
     """``zoo-export``: one line on stderr and exit code 2 for bad input."""
-    return run_command("zoo-export", _export, argv)
+    with tensorflow_start_up_hidden():
+        return run_command("zoo-export", _export, argv)
 
 
 # --------------------------------------------------------------------------- zoo-predict
@@ -279,7 +281,8 @@ def zoo_predict(argv=None):
     classified, batch by batch, with exit code 1. Bad input that stops everything (the model, a
     flag, no readable image at all) is one line and exit code 2.
     """
-    return run_command("zoo-predict", _predict, argv)
+    with tensorflow_start_up_hidden():
+        return run_command("zoo-predict", _predict, argv)
 
 
 # --------------------------------------------------------------------------- zoo-convert
@@ -314,7 +317,8 @@ def _convert(argv):
 
 def zoo_convert(argv=None):
     """``zoo-convert SRC.pth DST.weights.h5 [--overwrite]``."""
-    return run_command("zoo-convert", _convert, argv)
+    with tensorflow_start_up_hidden():
+        return run_command("zoo-convert", _convert, argv)
 
 
 # --------------------------------------------------------------------------- python -m zoo

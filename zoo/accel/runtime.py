@@ -25,7 +25,9 @@ import importlib
 import importlib.abc
 import importlib.util
 import os
+import re
 import sys
+import threading
 
 from zoo.errors import ZooError
 
@@ -39,6 +41,7 @@ __all__ = [
     "request_virtual_cpus",
     "seed",
     "tensorflow_left_alone",
+    "tensorflow_start_up_hidden",
     "use_lean_xla_flags",
 ]
 
@@ -227,3 +230,53 @@ def seed(value):
         raise ZooError(f"seed must be a non-negative int, got {value!r}.")
     with tensorflow_left_alone(keras.backend.backend()):
         keras.utils.set_random_seed(value)
+
+
+# --------------------------------------------------------------------------- 5. the commands
+
+# What TensorFlow's C++ side prints on a CPU machine while it starts, before (or whatever) its
+# log settings say: TF_CPP_MIN_LOG_LEVEL=3 does not silence these.
+TENSORFLOW_START_UP = re.compile(
+    r"absl::InitializeLog\(\)|oneDNN custom operations are on|Could not find cuda drivers"
+    r"|failed call to cuInit|cpu_feature_guard|TensorFlow binary is optimized"
+    r"|To enable the following instructions|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation placer already registered|TF-TRT Warning"
+)
+
+
+@contextlib.contextmanager
+def tensorflow_start_up_hidden():
+    """Within this block, lines TensorFlow's C++ code prints as it starts are dropped.
+
+    On a machine without a GPU, TensorFlow writes "Could not find cuda drivers",
+    "failed call to cuInit: CUDA error" and the like straight to file descriptor 2,
+    where no Python setting reaches. ``zoo-predict``, ``zoo-export`` and ``zoo-convert``
+    run inside this block: stderr goes through a pipe, and a thread passes every line on
+    at once except those of :data:`TENSORFLOW_START_UP`. Where stderr is not a real file
+    (a notebook, a test capturing it) nothing is changed.
+    """
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    forwarder = threading.Thread(target=_forward_lines, args=(read_end, original), daemon=True)
+    forwarder.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(original, 2)  # closes the pipe's last write end: the thread reads to the end
+        forwarder.join(timeout=5)
+        os.close(original)
+
+
+def _forward_lines(read_end, destination):
+    with os.fdopen(read_end, "rb") as lines:
+        for line in lines:
+            if not TENSORFLOW_START_UP.search(line.decode("utf-8", "replace")):
+                os.write(destination, line)
