@@ -241,7 +241,7 @@ def test_torch_files_and_names_are_refused_where_they_do_not_apply(tmp_path):
         zoo.get_model("alexnet_torchvision", include_top=False, weights=str(listed))
     with pytest.raises(ZooError, match="loads only into alexnet_torchvision"):
         zoo.lenet(weights=str(listed))
-    with pytest.raises(ZooError, match=r"preset name \('digits' for lenet5\)"):
+    with pytest.raises(ZooError, match=r"preset name \('digits', 'mnist' for lenet5\)"):
         zoo.lenet(weights="imagenet")
     with pytest.raises(ZooError, match=r"\('imagenet' for alexnet_torchvision\).*'\.pth'"):
         zoo.get_model("alexnet_torchvision", include_top=False, weights="digits")
@@ -277,8 +277,8 @@ def test_imagenet_reads_the_torch_cache_and_never_downloads(reference, tmp_path,
 
 
 def test_registry_lists_the_weights_each_model_accepts():
-    assert zoo.model_info("lenet5")["weights"] == ["digits"]
-    assert zoo.model_info("lenet5_modern")["weights"] == ["digits"]
+    assert zoo.model_info("lenet5")["weights"] == ["digits", "mnist"]
+    assert zoo.model_info("lenet5_modern")["weights"] == ["digits", "mnist"]
     assert zoo.model_info("alexnet_torchvision")["weights"] == ["imagenet"]
     assert zoo.model_info("alexnet")["weights"] == []
     for name in zoo.list_models():
@@ -562,7 +562,9 @@ def test_zoo_predict_names_imagenet_classes_and_normalises_like_torch(tmp_path, 
     assert cli.zoo_predict(argv) == 0
     captured = capsys.readouterr()
     names = class_names()
-    assert captured.out.splitlines()[1:] == [f"  {expected[i]:7.4f}  {names[i]}" for i in best]
+    # an untrained model is unsure of everything: its first class is marked so
+    lines = [f"  {expected[i]:7.4f}  {names[i]}" for i in best]
+    assert captured.out.splitlines()[1:] == [lines[0] + "  (unsure)", *lines[1:]]
     assert "printing class indices" not in captured.err
 
 
