@@ -219,9 +219,9 @@ def mnist_prepared(source, dataset):
     """
     if source == "mnist":
         return True
-    from zoo.data.files import _is_idx_folder
+    from zoo.data.files import is_idx_folder
 
-    if not isinstance(source, (str, os.PathLike)) or not _is_idx_folder(os.fspath(source)):
+    if not isinstance(source, (str, os.PathLike)) or not is_idx_folder(os.fspath(source)):
         return False
     images = dataset.train.images
     if dataset.train.streaming or tuple(images.shape[1:]) != (SIZE, SIZE, 1):

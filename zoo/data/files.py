@@ -31,7 +31,7 @@ from zoo.data.images import IMAGE_EXTENSIONS
 from zoo.data.labels import TEST_FRACTION, check_class_labels, ordered_split, stratified_split
 from zoo.errors import first_line
 
-__all__ = ["NPZ_KEYS", "read_idx", "read_npz"]
+__all__ = ["NPZ_KEYS", "is_idx_folder", "read_idx", "read_npz"]
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")  # the arrays of an .npz dataset
 
@@ -138,7 +138,8 @@ def _find_idx(directory, kind):
     return sorted(glob.glob(os.path.join(directory, pattern)))
 
 
-def _is_idx_folder(path):
+def is_idx_folder(path):
+    """Whether ``path`` is a folder holding MNIST IDX images and labels (``.gz`` or not)."""
     return os.path.isdir(path) and bool(_find_idx(path, "images") and _find_idx(path, "labels"))
 
 
@@ -178,7 +179,7 @@ def _read_idx_pair(images_path, labels_path, directory, role):
     return checked_split(images, labels, directory, role)
 
 
-@register_dataset("idx", matches=_is_idx_folder)
+@register_dataset("idx", matches=is_idx_folder)
 def _load_idx_folder(directory):
     pairs = _idx_pairs(directory)
     splits = {role: _read_idx_pair(*paths, directory, role) for role, paths in pairs.items()}
