@@ -335,3 +335,15 @@ def test_feature_extractor_returns_named_feature_maps():
     ]  # fmt: skip
     maps = paper(np.zeros((1, 67, 67, 3), "float32"))
     assert tuple(maps["pool5"].shape) == (1, 1, 1, 256)
+
+
+def test_a_feature_extractor_names_its_maps_in_layer_order_on_every_backend():
+    """``model.output`` is the order to show maps in: the returned dict's own order is the
+    backend's (JAX's predict and PyTorch sort the keys)."""
+    model = zoo.get_model("lenet5", feature_extractor=True)
+    in_layer_order = [layer.name for layer in model.layers if layer.name in model.output]
+    assert (
+        list(model.output) == in_layer_order == ["conv1", "pool1", "conv2", "pool2", "predictions"]
+    )
+    outputs = model(np.zeros((1, 28, 28, 1), "float32"))
+    assert sorted(outputs) == sorted(model.output)

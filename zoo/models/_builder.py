@@ -154,6 +154,8 @@ def assemble(
     ``weights_for`` is the registry name whose presets ``weights`` may name.
     With ``feature_extractor`` the model returns a dict: every convolution's and
     pooling's output by layer name, plus the classifier's (or global pooling's) output.
+    The order of that dict's keys is the backend's (some sort them); ``model.output``
+    lists the names in layer order, on every backend.
     """
     if input_shape is None and input_tensor is None:
         input_shape = default_shape(default_input_shape, include_top)
