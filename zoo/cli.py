@@ -157,7 +157,7 @@ def zoo_export(argv=None):
 
 
 def predict_parser():
-    from zoo.deploy.predict import BATCH_SIZE, UNSURE_BELOW, preset_inputs
+    from zoo.deploy.predict import BATCH_SIZE, PREPARATIONS, UNSURE_BELOW, preset_inputs
 
     parser = _parser(
         "zoo-predict",
@@ -197,7 +197,7 @@ def predict_parser():
     parser.add_argument("--classes", default=None, help="class names JSON (default: beside model)")
     parser.add_argument(
         "--preprocess",
-        choices=("scale", "digit", "torch"),
+        choices=PREPARATIONS,
         default=None,
         help="how to prepare each file (default: what the model or preset recorded, else scale)",
     )

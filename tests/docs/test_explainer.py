@@ -15,12 +15,10 @@ every other drawing must get the answer Python gets for a PNG of the same canvas
 
 import base64
 import functools
-import http.server
 import io
 import json
 import os
 import pathlib
-import threading
 import urllib.parse
 
 import numpy as np
@@ -50,21 +48,6 @@ onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -e '.[expor
 Image = pytest.importorskip("PIL.Image")
 
 MODEL = json.loads((PAGE / "model.json").read_text())
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def server():
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,9 @@ Environment:
     ZOO_REQUIRE_DOCS   set by the Makefile: a missing site or browser fails instead of skipping.
 """
 
-import functools
-import http.server
 import os
 import pathlib
 import re
-import threading
 import urllib.parse
 
 import pytest
@@ -53,22 +50,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[
 
 TUTORIALS = sorted(p.parent.name for p in (SITE / "tutorials").glob("*/index.html"))
 PAGES = ["", "api/", *(f"tutorials/{name}/" for name in TUTORIALS)]
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def server():
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture(scope="module")
