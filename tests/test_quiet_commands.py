@@ -50,3 +50,21 @@ def test_zoo_predict_on_tensorflow_prints_only_its_own_line(tmp_path):
         f"zoo-predict: error: image not found: {tmp_path / 'none.png'}.",
         "zoo-predict: error: no image could be read; nothing was predicted.",
     ]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow installed"
+)
+def test_importing_zoo_before_keras_keeps_tensorflow_start_up_out_of_stderr():
+    """What a notebook's first cell does on the TensorFlow backend: no pink box under it."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = "tensorflow"
+    script = (
+        "import sys, zoo, keras, numpy\n"
+        "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
+        "model.predict(numpy.zeros((1, 4)), verbose=0)\n"
+        "print('ours', file=sys.stderr)\n"
+    )
+    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stderr == "ours\n"

@@ -6,7 +6,9 @@ In the order a ``zoo-train`` process needs them:
 1. :func:`register_layers_when_keras_loads`, at ``import zoo``: a finder on
    ``sys.meta_path`` imports :mod:`zoo.layers` right after Keras loads, so
    ``keras.saving.load_model`` finds the zoo's layers without ``import zoo``
-   importing Keras (the backend could not be chosen afterwards).
+   importing Keras (the backend could not be chosen afterwards). Keras loads inside
+   `tensorflow_start_up_hidden`, so ``import zoo`` before ``import keras`` keeps
+   TensorFlow's start-up lines out of a notebook.
 2. :func:`choose_backend` (``KERAS_BACKEND``) and :func:`request_virtual_cpus`
    (``XLA_FLAGS``): before Keras, and JAX, are imported.
 3. :func:`import_keras_lean`: imports Keras without the packages a training
@@ -71,12 +73,25 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
         load = spec.loader.exec_module
 
         def exec_module(module):
-            load(module)
+            with tensorflow_start_up_hidden():  # a no-op unless TensorFlow starts here
+                load(module)
+                _start_tensorflow_if_backend(module)
             _stop_waiting_for_keras()
             importlib.import_module("zoo.layers")
 
         spec.loader.exec_module = exec_module
         return spec
+
+
+def _start_tensorflow_if_backend(keras):
+    """On the TensorFlow backend, make the first tensor now: TensorFlow looks for a GPU then.
+
+    On a CPU machine that search prints "failed call to cuInit" to file descriptor 2; made
+    here, inside `tensorflow_start_up_hidden`, it is dropped with the import's own lines
+    instead of appearing under the user's first cell that computes something.
+    """
+    if keras.backend.backend() == "tensorflow":
+        keras.ops.convert_to_tensor(0.0)
 
 
 def _stop_waiting_for_keras():
@@ -252,8 +267,9 @@ def tensorflow_start_up_hidden():
     "failed call to cuInit: CUDA error" and the like straight to file descriptor 2,
     where no Python setting reaches. ``zoo-predict``, ``zoo-export`` and ``zoo-convert``
     run inside this block: stderr goes through a pipe, and a thread passes every line on
-    at once except those of :data:`TENSORFLOW_START_UP`. Where stderr is not a real file
-    (a notebook, a test capturing it) nothing is changed.
+    at once except those of :data:`TENSORFLOW_START_UP`. Keras's own import runs inside it
+    too when ``import zoo`` came first (see `register_layers_when_keras_loads`). Where file
+    descriptor 2 cannot be duplicated, nothing is changed.
     """
     try:
         sys.stderr.flush()
