@@ -41,8 +41,10 @@ one into the same folder: see :mod:`zoo.deploy.safe_output`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import warnings
 
 import numpy as np
 
@@ -258,7 +260,8 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False, feature_
     try:
         written = os.path.join(scratch, os.path.basename(os.path.abspath(output)))
         try:
-            model.export(written, format=KERAS_FORMAT[format], verbose=False)
+            with _exporter_warnings_hidden():
+                model.export(written, format=KERAS_FORMAT[format], verbose=False)
             if format == "onnx" and backend == "jax":
                 repair_jax2onnx_max_pool(written)
             if names:
@@ -295,6 +298,22 @@ def export(model, format, output, tolerance=TOLERANCE, overwrite=False, feature_
         "max_abs_difference": difference,
         "restored": restored,
     }
+
+
+@contextlib.contextmanager
+def _exporter_warnings_hidden():
+    """Drop the warnings an exporter raises about its own code while it runs.
+
+    PyTorch's ONNX exporter traces the model and warns that each shape it reads
+    ("Converting a tensor to a Python boolean/integer") becomes a constant, and about
+    its own deprecations; a user can act on neither. What matters, whether the file
+    computes what Keras computes, is checked right after on a batch of its own size.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"Converting a tensor to a Python")
+        yield
 
 
 def _keras_outputs(model, images):
