@@ -1,4 +1,4 @@
-"""The package's layout rules (README, "How the code is laid out"), checked on the source.
+"""The package's layout rules (docs/guide/layout.md), checked on the source.
 
 The folders are the layers. Imports point down the list ``LAYERS``; only
 ``zoo/accel`` changes Keras objects or the process; no module is longer than
@@ -176,11 +176,10 @@ def test_layers_register_when_keras_loads_even_after_a_probe(probe):
     assert "zoo.layers.AdaptiveAveragePooling2D" in result.stdout
 
 
-def test_the_readme_layout_lists_every_module():
+def test_the_layout_guide_lists_every_module():
     """Each module by its path, or by its path inside a folder the table names
     (``distribute/torch_ddp.py`` beside ``zoo/training/``)."""
-    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    section = (PACKAGE.parent / "docs" / "guide" / "layout.md").read_text(encoding="utf-8")
     missing = []
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = path.relative_to(PACKAGE.parent).parts

@@ -288,7 +288,7 @@ def test_registry_lists_the_weights_each_model_accepts():
 
 # --- the shipped digits presets -------------------------------------------------------------
 
-# The accuracies README.md documents; `make weights` prints them.
+# The accuracies docs/guide/weights.md documents; `make weights` prints them.
 DOCUMENTED_ACCURACY = {"lenet5": 0.9721, "lenet5_modern": 0.9526}
 
 
