@@ -36,6 +36,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -504,15 +505,32 @@ def tta_table(rows):
     return "\n".join(lines)
 
 
-def add_ratios(results):
-    """Each run's throughputs divided by the same model's ``torch-eager`` figures."""
-    reference = {r["model"]: r for r in results if r["runner"] == HEADLINE and "error" not in r}
+def add_ratios(results, runs):
+    """Each throughput's ratio to the same model's ``torch-eager`` in the same round, as the
+    median over rounds (``train_ratio``) and its range (``train_ratio_range``)."""
+    eager = {
+        (r["model"], r.get("round", 0)): r
+        for r in runs
+        if r["runner"] == HEADLINE and "error" not in r
+    }
     for result in results:
-        base = reference.get(result["model"])
-        if base is None or "error" in result:
+        if "error" in result:
             continue
+        mine = [
+            r
+            for r in runs
+            if (r["model"], r["runner"]) == (result["model"], result["runner"]) and "error" not in r
+        ]
         for key in ("train_images_per_s", "inference_images_per_s"):
-            result[key.replace("images_per_s", "ratio")] = round(result[key] / base[key], 2)
+            ratios = [
+                r[key] / eager[(r["model"], r.get("round", 0))][key]
+                for r in mine
+                if (r["model"], r.get("round", 0)) in eager
+            ]
+            if ratios:
+                name = key.replace("images_per_s", "ratio")
+                result[name] = round(statistics.median(ratios), 2)
+                result[f"{name}_range"] = [round(min(ratios), 2), round(max(ratios), 2)]
 
 
 def _cell(result, key, digits=None):
@@ -526,22 +544,42 @@ def _cell(result, key, digits=None):
     return f"{value:,.{digits}f}"
 
 
+def _ratio_cell(result, key):
+    """``0.93 (0.88–1.02)``: the median ratio over rounds and its range; ⚠ if the row is noisy."""
+    text = _cell(result, key, 2)
+    low_high = result.get(f"{key}_range")
+    if low_high and low_high[0] != low_high[1]:
+        text += f" ({low_high[0]:.2f}–{low_high[1]:.2f})"
+    figure = key.replace("ratio", "images_per_s")
+    return text + (" ⚠" if figure in result.get("noisy", ()) else "")
+
+
 def markdown_table(results):
-    """One row per run: throughputs, ratios to torch-eager, peak memory."""
+    """One row per (model, runner): median throughputs over the rounds, the median ratio to
+    torch-eager in the same round with its range, peak memory; ⚠ marks a throughput whose
+    range over the rounds is wider than ``NOISY`` of its median."""
     header = (
         "| model | runner | train img/s | × torch-eager | inference img/s | × torch-eager "
-        "| peak RSS (MiB) |\n"
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        "| peak RSS (MiB) | rounds |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     rows = [header]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['model']} | {r['runner']} | {r['error']} | | | | |")
+            rows.append(f"| {r['model']} | {r['runner']} | {r['error']} | | | | | |")
             continue
         rows.append(
             f"| {r['model']} | {r['runner']} | {_cell(r, 'train_images_per_s')} "
-            f"| {_cell(r, 'train_ratio', 2)} | {_cell(r, 'inference_images_per_s')} "
-            f"| {_cell(r, 'inference_ratio', 2)} | {_cell(r, 'peak_rss_mb', 0)} |"
+            f"| {_ratio_cell(r, 'train_ratio')} | {_cell(r, 'inference_images_per_s')} "
+            f"| {_ratio_cell(r, 'inference_ratio')} | {_cell(r, 'peak_rss_mb', 0)} "
+            f"| {r.get('repeats', 1)} |"
+        )
+    noisy = [f"{r['model']} on {r['runner']}" for r in results if r.get("noisy")]
+    if noisy:
+        rows.append(
+            f"\n⚠ range over the rounds wider than {NOISY:.0%} of the median: "
+            + ", ".join(noisy)
+            + "; rerun on a quieter machine or with more --repeats."
         )
     return "\n".join(rows)
 
@@ -592,7 +630,18 @@ def build_parser():
         "the repository; random images stand in when that is absent)",
     )
     parser.add_argument(
-        "--repeats", type=int, default=1, help="run every job this many times, interleaved"
+        "--repeats",
+        type=int,
+        default=3,
+        help="rounds: every job runs once per round, the rounds interleaved; the table gives "
+        "the median and range over them",
+    )
+    parser.add_argument(
+        "--order-seed",
+        type=int,
+        default=0,
+        help="each round runs the runners in an order drawn from this seed and the round's "
+        "number (the same seed: the same orders); --order-seed -1 keeps the listed order",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument(
@@ -621,6 +670,11 @@ def _check_options(options):
     models = _choices(options.models, MODELS, "--models")
     if options.repeats < 1:
         raise BenchError(f"--repeats must be at least 1, got {options.repeats}.")
+    if options.order_seed < -1:
+        raise BenchError(
+            f"--order-seed must be -1 (the listed order) or more, got {options.order_seed}."
+        )
+    options.order_seed = None if options.order_seed == -1 else options.order_seed
     try:
         compile_options = json.loads(options.compile_options)
     except json.JSONDecodeError as error:
@@ -639,8 +693,16 @@ def _check_options(options):
     return runners, models
 
 
+NOISY = 0.10  # a figure whose range over rounds is wider than this share of its median is flagged
+FIGURES = ("train_images_per_s", "inference_images_per_s", "peak_rss_mb")
+
+
 def summarise(runs):
-    """Median of each figure over the repeats of one (model, runner)."""
+    """Median and range (min, max) of each figure over the rounds of one (model, runner).
+
+    ``noisy`` names the throughputs whose range is wider than ``NOISY`` of their median:
+    one round's figure there says little, and a target met by such a row is not yet met.
+    """
     merged = {}
     for run in runs:
         merged.setdefault((run["model"], run["runner"]), []).append(run)
@@ -650,12 +712,33 @@ def summarise(runs):
         if not good:
             results.append(group[-1])
             continue
-        result = dict(good[-1])
-        for key in ("train_images_per_s", "inference_images_per_s", "peak_rss_mb"):
-            result[key] = round(statistics.median(r[key] for r in good), 1)
+        result = {k: v for k, v in good[-1].items() if k != "round"}
+        for key in FIGURES:
+            values = [r[key] for r in good]
+            result[key] = round(statistics.median(values), 1)
+            result[f"{key}_range"] = [round(min(values), 1), round(max(values), 1)]
+        result["noisy"] = [
+            key for key in FIGURES[:2] if spread(result[f"{key}_range"], result[key]) > NOISY
+        ]
         result["repeats"] = len(good)
         results.append(result)
     return results
+
+
+def spread(value_range, median):
+    """(max - min) / median: 0.1 means the rounds spread over a tenth of the median."""
+    low, high = value_range
+    return (high - low) / median if median else math.inf
+
+
+def round_order(runners, round_index, order_seed):
+    """The order of the runners in one round: as listed when ``order_seed`` is None, else a
+    permutation drawn from ``(order_seed, round_index)``, so a second run with the same seed
+    runs every round in the same order and two runs' rows are comparable."""
+    runners = list(runners)
+    if order_seed is not None:
+        random.Random(order_seed * 1_000_003 + round_index).shuffle(runners)
+    return runners
 
 
 def benchmark(options):
@@ -673,12 +756,15 @@ def benchmark(options):
         jobs = make_jobs(data_file, options.quick)
         for job in jobs.values():
             job["compile_options"] = options.compile_options  # read by the zoo runners only
-        runs = []
+        runs, orders = [], []
+        throughput_runners = [r for r in runners if r not in TTA_ONLY]
         for repeat in range(options.repeats):
+            order = round_order(throughput_runners, repeat, options.order_seed)
+            orders.append(order)
             for model in models:
-                for runner in (r for r in runners if r not in TTA_ONLY):
+                for runner in order:
                     say(f"[{repeat + 1}/{options.repeats}] {model} on {runner} ...")
-                    runs.append(run_one(runner, jobs[model], options.timeout))
+                    runs.append({**run_one(runner, jobs[model], options.timeout), "round": repeat})
         tta_runs, tta_jobs = [], []
         tta_runners = [r for r in runners if r in TTA_RUNNERS]
         if real and "lenet5_modern" in models and tta_runners:  # random labels: nothing to reach
@@ -689,7 +775,7 @@ def benchmark(options):
                     say(f"time to accuracy, seed {job['seed']}: {runner} ...")
                     tta_runs.append(run_one(runner, job, options.timeout))
     results = summarise(runs)
-    add_ratios(results)
+    add_ratios(results, runs)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]),
@@ -699,7 +785,9 @@ def benchmark(options):
         "jobs": {m: {k: v for k, v in jobs[m].items() if k != "data"} for m in models},
         "tta_recipes": tta_jobs[0]["recipes"] if tta_jobs else None,
         "skipped": skipped,
+        "round_orders": orders,
         "results": results,
+        "runs": runs,
         "time_to_accuracy": summarise_tta(tta_runs),
         "tta_runs": tta_runs,
     }

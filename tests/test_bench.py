@@ -130,27 +130,55 @@ def _run(runner, model, train, infer, rss=100.0):
     }
 
 
-def test_repeats_are_summarised_by_their_median_and_ratios_use_torch_eager():
+def test_rounds_are_summarised_by_median_and_range_and_ratios_pair_rounds():
     runs = [
-        _run("torch-eager", "lenet5_modern", 1000.0, 4000.0),
-        _run("zoo-jax", "lenet5_modern", 600.0, 3000.0),
-        _run("torch-eager", "lenet5_modern", 2000.0, 2000.0),
-        _run("zoo-jax", "lenet5_modern", 900.0, 1000.0),
-        _run("zoo-jax", "lenet5_modern", 1200.0, 2000.0),
-        {"runner": "jax-jit", "model": "lenet5_modern", "error": "exit 1: boom"},
+        {**_run("torch-eager", "lenet5_modern", 1000.0, 4000.0), "round": 0},
+        {**_run("zoo-jax", "lenet5_modern", 600.0, 3000.0), "round": 0},
+        {**_run("torch-eager", "lenet5_modern", 2000.0, 2000.0), "round": 1},
+        {**_run("zoo-jax", "lenet5_modern", 1200.0, 2000.0), "round": 1},
+        {**_run("torch-eager", "lenet5_modern", 1500.0, 2000.0), "round": 2},
+        {**_run("zoo-jax", "lenet5_modern", 900.0, 2100.0), "round": 2},
+        {"runner": "jax-jit", "model": "lenet5_modern", "error": "exit 1: boom", "round": 0},
     ]
     results = {r["runner"]: r for r in bench.summarise(runs)}
-    bench.add_ratios(list(results.values()))
+    bench.add_ratios(list(results.values()), runs)
     eager, zoo_jax = results["torch-eager"], results["zoo-jax"]
     assert eager["train_images_per_s"] == 1500.0 and eager["train_ratio"] == 1.0
+    assert eager["train_images_per_s_range"] == [1000.0, 2000.0]
+    # Every round zoo-jax ran at 0.6x that round's torch-eager: the ratio is steady even
+    # though both throughputs moved by half (the machine's load, not the code).
     assert zoo_jax["train_images_per_s"] == 900.0 and zoo_jax["train_ratio"] == 0.6
-    assert zoo_jax["inference_images_per_s"] == 2000.0 and zoo_jax["inference_ratio"] == 0.67
-    assert zoo_jax["repeats"] == 3
+    assert zoo_jax["train_ratio_range"] == [0.6, 0.6]
+    assert zoo_jax["inference_ratio"] == 1.0 and zoo_jax["inference_ratio_range"] == [0.75, 1.05]
+    assert zoo_jax["noisy"] == ["train_images_per_s", "inference_images_per_s"]
+    assert zoo_jax["repeats"] == 3 and "round" not in zoo_jax
     assert "error" in results["jax-jit"] and "train_ratio" not in results["jax-jit"]
     table = bench.markdown_table(list(results.values())).splitlines()
     assert table[0].startswith("| model | runner | train img/s | × torch-eager")
-    assert "| lenet5_modern | zoo-jax | 900 | 0.60 | 2,000 | 0.67 | 100 |" in table[3]
+    assert table[3] == (
+        "| lenet5_modern | zoo-jax | 900 | 0.60 ⚠ | 2,100 | 1.00 (0.75–1.05) ⚠ | 100 | 3 |"
+    )
     assert "exit 1: boom" in table[4]
+    assert "zoo-jax" in table[-1] and "wider than 10%" in table[-1]
+
+
+def test_a_steady_row_is_not_flagged():
+    runs = [
+        {**_run("torch-eager", "lenet5_modern", 1000.0 + i, 2000.0), "round": i} for i in range(3)
+    ]
+    (result,) = bench.summarise(runs)
+    assert result["noisy"] == [] and result["train_images_per_s_range"] == [1000.0, 1002.0]
+    assert "⚠" not in bench.markdown_table([result])
+
+
+def test_round_orders_are_pinned_by_the_seed():
+    runners = ["zoo-jax", "zoo-tensorflow", "zoo-torch", "torch-eager", "jax-jit"]
+    first = [bench.round_order(runners, i, 7) for i in range(4)]
+    assert first == [bench.round_order(runners, i, 7) for i in range(4)]  # a second run
+    assert all(sorted(order) == sorted(runners) for order in first)
+    assert len({tuple(order) for order in first}) > 1  # rounds differ from each other
+    assert first != [bench.round_order(runners, i, 8) for i in range(4)]
+    assert bench.round_order(runners, 3, None) == runners  # --order-seed -1: as listed
 
 
 def test_mlperf_mean_drops_the_fastest_and_slowest_seed():
@@ -228,6 +256,7 @@ def test_quick_jobs_are_smaller_than_full_ones():
         (["--runners", "zoo-jax,pytorch"], "unknown pytorch"),
         (["--models", "vgg16"], "unknown vgg16"),
         (["--repeats", "0"], "--repeats must be at least 1"),
+        (["--order-seed", "-2"], "--order-seed must be -1"),
         (["--compile-options", "{jit"], "not valid JSON"),
         (["--json", "/no/such/folder/out.json"], "does not exist"),
         (["--data", "/no/such/mnist", "--runners", "torch-eager"], "--data:"),
@@ -259,7 +288,8 @@ QUICK_RUNNERS = {
 def test_quick_benchmark_runs_end_to_end_on_this_backend(tmp_path):
     runners = QUICK_RUNNERS + [r for r in ["torch-eager"] if bench.available(r) is None]
     out = tmp_path / "bench.json"
-    command = [sys.executable, bench.__file__, "--quick", "--runners", ",".join(runners)]
+    command = [sys.executable, bench.__file__, "--quick", "--repeats", "1"]
+    command += ["--runners", ",".join(runners)]
     done = subprocess.run(
         [*command, "--json", str(out)],
         capture_output=True,
