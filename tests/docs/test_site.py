@@ -360,12 +360,12 @@ READ_LAYOUT = """() => {
     return null;
   }
   const describe = box => box.tagName.toLowerCase() + "." + String(box.className).split(" ")[0];
-  const problems = [];
+  const formulas = [], codeLines = [];
   for (const display of content.querySelectorAll(".MathJax_Display, mjx-container[display]")) {
     const right = display.getBoundingClientRect().left + display.scrollWidth;
     const box = clippedBy(display, right);
     const text = display.textContent.slice(0, 40);
-    if (box) problems.push(`formula cut off by ${describe(box)}: ${text}`);
+    if (box) formulas.push(`cut off by ${describe(box)}: ${text}`);
   }
   for (const pre of content.querySelectorAll("pre")) {
     const code = pre.querySelector(":scope > code") || pre;
@@ -395,21 +395,21 @@ READ_LAYOUT = """() => {
           const w = Math.min(shownRight, b.right) - Math.max(left, b.left);
           const h = Math.min(bottom, b.bottom) - Math.max(top, b.top);
           const text = node.textContent.trim().slice(0, 40);
-          if (w > 1 && h > 1) problems.push(`code under its copy button: ${text}`);
+          if (w > 1 && h > 1) codeLines.push(`under its copy button: ${text}`);
         }
       }
     }
     const box = right ? clippedBy(code, right, true) : null;
     const text = code.textContent.trim().slice(0, 40);
-    if (box) problems.push(`code line cut off by ${describe(box)}: ${text}`);
+    if (box) codeLines.push(`a line cut off by ${describe(box)}: ${text}`);
   }
-  return problems;
+  return {formulas, code: codeLines};
 }"""
 
 
 @pytest.fixture(scope="module")
 def layout(server, browser):
-    """Open a page in a window `width` px wide and return what it hides (formulas, code)."""
+    """Open a page in a window `width` px wide; return what it hides: `{"formulas", "code"}`."""
     seen = {}
 
     def open_page(path, width):
@@ -429,8 +429,15 @@ def layout(server, browser):
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p.strip("/") or "home")
-def test_formulas_and_code_lines_are_seen_whole(layout, path, width):
-    """A display formula wider than the page scrolls; a long code line scrolls (or wraps) and
-    never runs under the copy button."""
-    problems = layout(path, width)
-    assert problems == [], f"{path or 'home'} at {width} px: {len(problems)} {problems[:4]}"
+def test_display_formulas_are_seen_whole(layout, path, width):
+    """A display formula wider than the text column scrolls in its own box, never cut off."""
+    cut = layout(path, width)["formulas"]
+    assert cut == [], f"{path or 'home'} at {width} px, formulas: {len(cut)} {cut[:4]}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.strip("/") or "home")
+def test_code_lines_are_seen_whole(layout, path, width):
+    """A long code line scrolls (or wraps), and no line runs under the copy button."""
+    hidden = layout(path, width)["code"]
+    assert hidden == [], f"{path or 'home'} at {width} px, code: {len(hidden)} {hidden[:4]}"
