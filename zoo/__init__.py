@@ -1,19 +1,21 @@
 """zoo: classic convolutional networks for Keras 3, on JAX, TensorFlow and PyTorch.
 
-Quick start::
+Quick start:
 
-    import zoo
-    model = zoo.lenet()                      # LeNet-5, 28x28x1, 10 classes
-    model = zoo.get_model("alexnet_torchvision", classes=5)
-    zoo.list_models()                        # ['alexnet', 'alexnet_torchvision', ...]
-    zoo.model_info("lenet5")["params"]       # 61706
-    zoo.export("runs/lenet5/model.keras", "onnx", "lenet5.onnx")
-    zoo.set_conv_impl("im2col")              # how Conv2D computes: "auto", "native", "im2col"
+```python
+import zoo
+model = zoo.lenet()                      # LeNet-5, 28x28x1, 10 classes
+model = zoo.get_model("alexnet_torchvision", classes=5)
+zoo.list_models()                        # ['alexnet', 'alexnet_torchvision', ...]
+zoo.model_info("lenet5")["params"]       # 61706
+zoo.export("runs/lenet5/model.keras", "onnx", "lenet5.onnx")
+zoo.set_conv_impl("im2col")              # how Conv2D computes: "auto", "native", "im2col"
+```
 
-Every model is channels-last, whatever ``keras.json`` says.
+Every model is channels-last, whatever `keras.json` says.
 
-``import zoo`` does not import Keras: the names below load on first use, so a
-script (or ``zoo-train --backend torch``) can still choose the Keras backend
+`import zoo` does not import Keras: the names below load on first use, so a
+script (or `zoo-train --backend torch`) can still choose the Keras backend
 after importing the package.
 """
 

@@ -1,4 +1,4 @@
-"""``python -m zoo``: the model table; ``python -m zoo train ...`` and the other commands."""
+"""`python -m zoo`: the model table; `python -m zoo train ...` and the other commands."""
 
 import sys
 

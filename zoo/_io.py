@@ -1,9 +1,9 @@
 """Atomic file writes: a reader (or a crash) never sees half a file.
 
 Each writer fills a temporary file in the destination folder, then renames it
-over the destination with ``os.replace``, which is atomic on POSIX and Windows.
+over the destination with `os.replace`, which is atomic on POSIX and Windows.
 A writer that puts its process id in a temporary's name lets the next run find
-what a killed run left behind (:func:`dead_leftovers`).
+what a killed run left behind (`dead_leftovers`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path`` (same suffix); rename it over ``path`` on success."""
+    """Yield a temporary path beside `path` (same suffix); rename it over `path` on success."""
     path = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(path))
     suffix = ".keras" if name.endswith(".keras") else os.path.splitext(name)[1]
@@ -73,9 +73,9 @@ def process_alive(pid):
 
 
 def dead_leftovers(folder, pattern):
-    """Entries of ``folder`` whose names match ``pattern`` and whose writer has died.
+    """Entries of `folder` whose names match `pattern` and whose writer has died.
 
-    ``pattern`` is a compiled regular expression with a ``pid`` group: the
+    `pattern` is a compiled regular expression with a `pid` group: the
     process id that the writer put in the name. A live process's names never
     come back, so a run never removes what another run is still writing.
     """
@@ -92,7 +92,7 @@ def dead_leftovers(folder, pattern):
 
 
 def disk_full(error):
-    """Whether ``error`` says the disk (or the user's quota) is full."""
+    """Whether `error` says the disk (or the user's quota) is full."""
     if not isinstance(error, OSError):
         return False
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):

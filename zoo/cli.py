@@ -1,12 +1,12 @@
-"""The commands: ``zoo-train``, ``zoo-export``, ``zoo-predict``, ``zoo-convert``.
+"""The commands: `zoo-train`, `zoo-export`, `zoo-predict`, `zoo-convert`.
 
 Each command is a function of its arguments that parses them, calls the
-package and prints what a person reads; :func:`run_command` turns a
-:class:`~zoo.errors.ZooError` into one line on stderr and an exit code
-(``--debug`` or ``ZOO_DEBUG=1`` shows the traceback instead). ``python -m zoo
-COMMAND ...`` runs the same functions (``python -m zoo`` alone prints the
-model table). This module imports the package lazily: ``zoo-train --backend
-torch`` must choose the backend before Keras is imported.
+package and prints what a person reads; [`run_command`][] turns a
+[`zoo.errors.ZooError`][] into one line on stderr and an exit code
+(`--debug` or `ZOO_DEBUG=1` shows the traceback instead). `python -m zoo
+COMMAND ...` runs the same functions (`python -m zoo` alone prints the
+model table). This module imports the package lazily: `zoo-train --backend
+torch` must choose the backend before Keras is imported.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def _say(line):
 
 
 def run_command(prog, command, argv=None):
-    """Run ``command(argv)`` as the command ``prog``; return its exit status.
+    """Run `command(argv)` as the command `prog`; return its exit status.
 
-    A :class:`ZooError` becomes ``prog: error: MESSAGE`` on stderr and its
-    exit code; Ctrl-C becomes ``prog: interrupted`` and 130. With ``--debug``
-    (removed from ``argv``) or ``ZOO_DEBUG=1`` the exception propagates with
+    A [`ZooError`][] becomes `prog: error: MESSAGE` on stderr and its
+    exit code; Ctrl-C becomes `prog: interrupted` and 130. With `--debug`
+    (removed from `argv`) or `ZOO_DEBUG=1` the exception propagates with
     its traceback.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -71,7 +71,7 @@ def run_command(prog, command, argv=None):
 
 
 def _parser(prog, description, takes_model=True):
-    """The parser of ``prog``; with ``takes_model``, its first argument is a ``model.keras``."""
+    """The parser of `prog`; with `takes_model`, its first argument is a `model.keras`."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     if takes_model:
         parser.add_argument("model", help="a .keras file, e.g. runs/lenet5/model.keras")
@@ -94,7 +94,7 @@ def _train(argv):
 
 
 def zoo_train(argv=None):
-    """``zoo-train``: one line on stderr and exit code 2 for bad input."""
+    """`zoo-train`: one line on stderr and exit code 2 for bad input."""
     return run_command("zoo-train", _train, argv)
 
 
@@ -148,7 +148,7 @@ def _export(argv):
 
 
 def zoo_export(argv=None):
-    """``zoo-export``: one line on stderr and exit code 2 for bad input."""
+    """`zoo-export`: one line on stderr and exit code 2 for bad input."""
     with tensorflow_start_up_hidden():
         return run_command("zoo-export", _export, argv)
 
@@ -273,11 +273,11 @@ def _say_skipped(problem):
 
 
 def zoo_predict(argv=None):
-    """``zoo-predict``: exit code 0 when every image was classified.
+    """`zoo-predict`: exit code 0 when every image was classified.
 
     An image that cannot be read (missing, not an image, too large to decode,
-    or a blank digit with ``--preprocess digit``) is one line on stderr (and,
-    with ``--json``, an ``{"image", "error"}`` entry) and the others are still
+    or a blank digit with `--preprocess digit`) is one line on stderr (and,
+    with `--json`, an `{"image", "error"}` entry) and the others are still
     classified, batch by batch, with exit code 1. Bad input that stops everything (the model, a
     flag, no readable image at all) is one line and exit code 2.
     """
@@ -316,7 +316,7 @@ def _convert(argv):
 
 
 def zoo_convert(argv=None):
-    """``zoo-convert SRC.pth DST.weights.h5 [--overwrite]``."""
+    """`zoo-convert SRC.pth DST.weights.h5 [--overwrite]`."""
     with tensorflow_start_up_hidden():
         return run_command("zoo-convert", _convert, argv)
 
@@ -332,7 +332,7 @@ COMMANDS = {
 
 
 def main(argv=None):
-    """``python -m zoo COMMAND ARGS``: the command ``zoo-COMMAND``; alone, the model table."""
+    """`python -m zoo COMMAND ARGS`: the command `zoo-COMMAND`; alone, the model table."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         import zoo

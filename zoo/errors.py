@@ -1,16 +1,16 @@
 """One error type for the package, and the one place that turns it into a command-line message.
 
 Every problem a user can fix (a bad flag, a missing file, an input too small
-for a model) raises :class:`ZooError` or a subclass, with a message that names
-the problem and the fix. ``ZooError`` is a ``ValueError``, so code that
-catches ``ValueError`` keeps working. The commands (``zoo-train``,
-``zoo-export``, ``zoo-predict``) run through :func:`zoo.cli.run_command`, which
+for a model) raises [`ZooError`][] or a subclass, with a message that names
+the problem and the fix. `ZooError` is a `ValueError`, so code that
+catches `ValueError` keeps working. The commands (`zoo-train`,
+`zoo-export`, `zoo-predict`) run through [`zoo.cli.run_command`][], which
 prints the message as one line on stderr and returns the error's exit code;
-``--debug`` or ``ZOO_DEBUG=1`` shows the traceback instead.
+`--debug` or `ZOO_DEBUG=1` shows the traceback instead.
 
 Messages that quote another library's error keep one line of it
-(:func:`first_line`); a message printed on one line folds its own line
-breaks (:func:`one_line`).
+([`first_line`][]); a message printed on one line folds its own line
+breaks ([`one_line`][]).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class ZooError(ValueError):
-    """A problem the user can fix; ``exit_code`` is what a command returns for it."""
+    """A problem the user can fix; `exit_code` is what a command returns for it."""
 
     exit_code = EXIT_BAD_INPUT
 
@@ -41,12 +41,12 @@ class ZooError(ValueError):
 
 
 def first_line(error, limit=200):
-    """The first line of ``str(error)`` with text, at most ``limit`` characters; ``""`` if none.
+    """The first line of `str(error)` with text, at most `limit` characters; `""` if none.
 
     For quoting another library's error inside a zoo message: Keras, NumPy or
     Pillow may put a whole traceback or a dump of the file in their message,
     and the first line is the one that says what went wrong. A longer line is
-    cut after its last whole word that fits, and ends in ``[...]``, so the
+    cut after its last whole word that fits, and ends in `[...]`, so the
     message that goes on after the quote still reads.
     """
     lines = str(error).strip().splitlines()
@@ -61,5 +61,5 @@ def first_line(error, limit=200):
 
 
 def one_line(text):
-    """``text`` with every run of white space, line breaks included, folded to one space."""
+    """`text` with every run of white space, line breaks included, folded to one space."""
     return " ".join(str(text).split())

@@ -1,18 +1,20 @@
-"""The model registry: every model in the zoo under one name, described by a :class:`ModelSpec`.
+"""The model registry: every model in the zoo under one name, described by a [`ModelSpec`][].
 
 A spec is plain data about one named model: its family and paper, the builder
 and the arguments it fixes, its training recipe, and the facts a user asks
 for before building anything (default and minimum input, parameter count).
-A model family's file registers its specs with one decorator line each::
+A model family's file registers its specs with one decorator line each:
 
-    @register_model(ModelSpec("lenet5", family="LeNet", paper=LENET_PAPER, ...))
-    def lenet(input_shape=(28, 28, 1), classes=10, variant="classic", ...):
-        ...
+```python
+@register_model(ModelSpec("lenet5", family="LeNet", paper=LENET_PAPER, ...))
+def lenet(input_shape=(28, 28, 1), classes=10, variant="classic", ...):
+    ...
+```
 
-This module never imports the model files: ``zoo/models/__init__.py`` lists
-them, and importing ``zoo.models`` (which ``zoo.get_model`` and friends do)
-registers them. Users reach the models through :func:`list_models`,
-:func:`get_model` and :func:`model_info`.
+This module never imports the model files: `zoo/models/__init__.py` lists
+them, and importing `zoo.models` (which `zoo.get_model` and friends do)
+registers them. Users reach the models through [`list_models`][],
+[`get_model`][] and [`model_info`][].
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ class Paper:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The training defaults ``zoo-train`` uses for a model (each flag can override them).
+    """The training defaults `zoo-train` uses for a model (each flag can override them).
 
-    ``learning_rate`` is the peak rate and ``schedule`` ``"constant"`` or
-    ``"warmup-cosine"`` (see :func:`zoo.training.compile.learning_rate_schedule`).
-    ``label_smoothing`` ε trains toward ``1 - ε + ε/K`` for the true class and
-    ``ε/K`` for each of the other ``K - 1`` (Szegedy et al., 2016, "Rethinking
+    `learning_rate` is the peak rate and `schedule` `"constant"` or
+    `"warmup-cosine"` (see [`zoo.training.compile.learning_rate_schedule`][]).
+    `label_smoothing` ε trains toward `1 - ε + ε/K` for the true class and
+    `ε/K` for each of the other `K - 1` (Szegedy et al., 2016, "Rethinking
     the Inception architecture"); 0 is plain cross-entropy.
     """
 
@@ -71,23 +73,23 @@ class ModelSpec:
     """Everything the zoo knows about one named model without building it.
 
     Attributes:
-        name: the registry name (lower case, e.g. ``"alexnet_torchvision"``).
-        family: the model family (``"LeNet"``, ``"AlexNet"``).
-        paper: the :class:`Paper` it comes from.
+        name: the registry name (lower case, e.g. `"alexnet_torchvision"`).
+        family: the model family (`"LeNet"`, `"AlexNet"`).
+        paper: the [`Paper`][] it comes from.
         description: one line for listings.
-        recipe: the :class:`Recipe` ``zoo-train`` uses.
-        fixed: builder arguments this name always uses (e.g. ``variant``);
-            a user's override in :func:`get_model` still wins.
-        default_input_shape, min_input_shape: ``(height, width, channels)``.
+        recipe: the [`Recipe`][] `zoo-train` uses.
+        fixed: builder arguments this name always uses (e.g. `variant`);
+            a user's override in [`get_model`][] still wins.
+        default_input_shape, min_input_shape: `(height, width, channels)`.
         params: parameters at the default input and classes.
         classes: output units at the defaults.
-        weights: the preset names ``weights=`` accepts besides ``None`` and a file path
-            (``"digits"``, ``"imagenet"``). Never typed by hand: a family passes
-            ``zoo.weights.presets.preset_names(name)``, read from the presets' declarations.
-        classifier: the name of the classifier head's layer (``"predictions"`` in the zoo's
-            families, as in ``keras.applications``), or ``None``; the weights code finds the
-            head by it, as timm's ``pretrained_cfg["classifier"]`` names a model's head.
-        builder: the function that builds it (set by :func:`register_model`).
+        weights: the preset names `weights=` accepts besides `None` and a file path
+            (`"digits"`, `"imagenet"`). Never typed by hand: a family passes
+            `zoo.weights.presets.preset_names(name)`, read from the presets' declarations.
+        classifier: the name of the classifier head's layer (`"predictions"` in the zoo's
+            families, as in `keras.applications`), or `None`; the weights code finds the
+            head by it, as timm's `pretrained_cfg["classifier"]` names a model's head.
+        builder: the function that builds it (set by [`register_model`][]).
     """
 
     name: str
@@ -109,7 +111,7 @@ _SPECS: dict[str, ModelSpec] = {}
 
 
 def register_model(spec):
-    """Decorator: register ``spec`` with the decorated function as its builder.
+    """Decorator: register `spec` with the decorated function as its builder.
 
     Stack several to register several names on one builder. Registering a
     name twice is refused.
@@ -125,7 +127,7 @@ def register_model(spec):
 
 
 def model_spec(name):
-    """The :class:`ModelSpec` registered as ``name``; the error suggests close names."""
+    """The [`ModelSpec`][] registered as `name`; the error suggests close names."""
     if name in _SPECS:
         return _SPECS[name]
     close = difflib.get_close_matches(str(name), _SPECS, n=3, cutoff=0.4)
@@ -135,14 +137,14 @@ def model_spec(name):
 
 
 def list_models(pattern="*"):
-    """Sorted names of the registered models matching a shell-style ``pattern``."""
+    """Sorted names of the registered models matching a shell-style `pattern`."""
     return sorted(n for n in _SPECS if fnmatch.fnmatchcase(n, pattern))
 
 
 def get_model(name, **overrides):
-    """Build the registered model ``name``; keyword ``overrides`` go to its builder.
+    """Build the registered model `name`; keyword `overrides` go to its builder.
 
-    Example: ``zoo.get_model("lenet5", classes=3, input_shape=(32, 32, 1))``.
+    Example: `zoo.get_model("lenet5", classes=3, input_shape=(32, 32, 1))`.
     """
     spec = model_spec(name)
     return spec.builder(**{"name": name, **spec.fixed, **overrides})
@@ -151,11 +153,11 @@ def get_model(name, **overrides):
 def model_info(name):
     """Facts about a registered model, as a dict, read from its spec (nothing is built).
 
-    Keys: ``name``, ``family``, ``paper`` (title, authors, year),
-    ``description``, ``default_input_shape``, ``min_input_shape``, ``params``
-    (at the default input and classes), ``output_shape``, ``recipe``
-    (training defaults), ``weights`` (the pretrained weights ``weights=`` can name),
-    ``classifier`` (the head's layer name) and ``defaults`` (the builder's keyword defaults).
+    Keys: `name`, `family`, `paper` (title, authors, year),
+    `description`, `default_input_shape`, `min_input_shape`, `params`
+    (at the default input and classes), `output_shape`, `recipe`
+    (training defaults), `weights` (the pretrained weights `weights=` can name),
+    `classifier` (the head's layer name) and `defaults` (the builder's keyword defaults).
     """
     spec = model_spec(name)
     defaults = {

@@ -1,18 +1,20 @@
 """Output-size arithmetic for convolution and pooling, in pure Python.
 
 Nothing here imports Keras, so the formulas can be read, tested and used on
-their own. The builders use :func:`trace_spatial_sizes` and
-:func:`min_input_size` to validate a user's ``input_shape`` from the layers'
+their own. The builders use [`trace_spatial_sizes`][] and
+[`min_input_size`][] to validate a user's `input_shape` from the layers'
 own settings rather than from a hand-written table.
 
-The one formula behind everything (per spatial axis)::
+The one formula behind everything (per spatial axis):
 
-    out = floor((W + P_before + P_after - D * (K - 1) - 1) / S) + 1
+```python
+out = floor((W + P_before + P_after - D * (K - 1) - 1) / S) + 1
+```
 
-where ``W`` is the input size, ``K`` the kernel (or pool) size, ``S`` the
-stride, ``D`` the dilation and ``P`` the zero padding on each side. With a
-symmetric integer padding ``P`` this is the familiar
-``floor((W + 2P - D(K - 1) - 1) / S) + 1``.
+where `W` is the input size, `K` the kernel (or pool) size, `S` the
+stride, `D` the dilation and `P` the zero padding on each side. With a
+symmetric integer padding `P` this is the familiar
+`floor((W + 2P - D(K - 1) - 1) / S) + 1`.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ def _check_positive(name, value):
 
 
 def same_padding(size, kernel_size, stride=1, dilation=1):
-    """Return the ``(before, after)`` zero padding Keras uses for ``"same"``.
+    """Return the `(before, after)` zero padding Keras uses for `"same"`.
 
-    Keras (like TensorFlow) makes the output ``ceil(size / stride)`` long and
+    Keras (like TensorFlow) makes the output `ceil(size / stride)` long and
     puts the odd pixel of padding, if any, *after* the input.
     """
     effective = dilation * (kernel_size - 1) + 1
@@ -55,20 +57,20 @@ def same_padding(size, kernel_size, stride=1, dilation=1):
 
 
 def pair(value):
-    """``(value, value)`` for one setting of both axes; a tuple or list as a tuple.
+    """`(value, value)` for one setting of both axes; a tuple or list as a tuple.
 
-    Keras and PyTorch let a layer's ``kernel_size``, ``strides`` or
-    ``padding`` be one number for height and width alike or one per axis.
+    Keras and PyTorch let a layer's `kernel_size`, `strides` or
+    `padding` be one number for height and width alike or one per axis.
     """
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def resolve_padding(padding, size, kernel_size, stride, dilation):
-    """The ``(before, after)`` zero padding of one axis, in pixels.
+    """The `(before, after)` zero padding of one axis, in pixels.
 
-    ``padding`` is ``"valid"`` (none), ``"same"`` (Keras's, see
-    :func:`same_padding`), an int for both sides or a ``(before, after)``
-    pair. Raises :class:`SpatialSizeError` for anything else, or a negative
+    `padding` is `"valid"` (none), `"same"` (Keras's, see
+    [`same_padding`][]), an int for both sides or a `(before, after)`
+    pair. Raises [`SpatialSizeError`][] for anything else, or a negative
     amount.
     """
     if padding == "valid":
@@ -89,26 +91,26 @@ def resolve_padding(padding, size, kernel_size, stride, dilation):
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     """Length of a convolution's output along one axis.
 
-    ``out = floor((W + P_before + P_after - D * (K - 1) - 1) / S) + 1``
+    `out = floor((W + P_before + P_after - D * (K - 1) - 1) / S) + 1`
 
     Args:
-        size: input length ``W`` (pixels).
-        kernel_size: kernel length ``K``.
-        stride: step ``S`` between windows (>= 1).
-        padding: ``"valid"`` (no padding), ``"same"`` (Keras semantics: output
-            ``ceil(W / S)``), an int ``P`` added on both sides, or a
-            ``(before, after)`` pair.
-        dilation: spacing ``D`` between kernel taps (>= 1); the kernel then
-            covers ``D * (K - 1) + 1`` pixels.
+        size: input length `W` (pixels).
+        kernel_size: kernel length `K`.
+        stride: step `S` between windows (>= 1).
+        padding: `"valid"` (no padding), `"same"` (Keras semantics: output
+            `ceil(W / S)`), an int `P` added on both sides, or a
+            `(before, after)` pair.
+        dilation: spacing `D` between kernel taps (>= 1); the kernel then
+            covers `D * (K - 1) + 1` pixels.
 
     Returns:
         The output length, an int >= 1.
 
     Raises:
-        SpatialSizeError (a ``ValueError``): an argument below 1, or a kernel
-        that does not fit in the padded input.
+        SpatialSizeError: (a `ValueError`) an argument below 1, or a kernel
+            that does not fit in the padded input.
 
-    Example: a 6-pixel row, 3-pixel kernel: ``conv_output_size(6, 3) == 4``;
+    Example: a 6-pixel row, 3-pixel kernel: `conv_output_size(6, 3) == 4`;
     with stride 2: 2; with padding 1: 6; with dilation 2: 2.
     """
     for name, value in (
@@ -134,10 +136,10 @@ def pool_output_size(size, pool_size, stride=None, padding="valid"):
     """Length of a pooling layer's output along one axis.
 
     Pooling slides a window exactly like a convolution without dilation, so
-    this is :func:`conv_output_size` with ``dilation=1``. ``stride`` defaults
-    to ``pool_size`` (non-overlapping windows), as in Keras.
+    this is [`conv_output_size`][] with `dilation=1`. `stride` defaults
+    to `pool_size` (non-overlapping windows), as in Keras.
 
-    Example: ``pool_output_size(4, 2, stride=1) == 3``; ``pool_output_size(28, 2) == 14``.
+    Example: `pool_output_size(4, 2, stride=1) == 3`; `pool_output_size(28, 2) == 14`.
     """
     if stride is None:
         stride = pool_size
@@ -148,10 +150,10 @@ def _layer_step(layer, height, width):
     """Apply one Keras layer's spatial arithmetic; return the new (h, w).
 
     Layers are recognised by their attributes, not their class, so this
-    module needs no Keras import: anything with a ``kernel_size`` is a
-    convolution, anything with a ``pool_size`` a pooling window, anything with
-    an ``output_size`` a fixed-size (adaptive) pooling, and anything whose
-    ``padding`` is numbers a zero-padding layer. Other layers keep the size.
+    module needs no Keras import: anything with a `kernel_size` is a
+    convolution, anything with a `pool_size` a pooling window, anything with
+    an `output_size` a fixed-size (adaptive) pooling, and anything whose
+    `padding` is numbers a zero-padding layer. Other layers keep the size.
     """
     sizes = [height, width]
     padding = getattr(layer, "padding", None)
@@ -179,12 +181,12 @@ def trace_spatial_sizes(layers, height, width):
     Args:
         layers: Keras layers in the order they are applied (not yet built is
             fine: only their settings are read). Tracing stops at the first
-            layer that flattens or pools globally (no ``data_format`` axis
+            layer that flattens or pools globally (no `data_format` axis
             arithmetic applies after it).
         height, width: input size in pixels.
 
     Returns:
-        A list of ``(layer_name, (height, width))`` after each traced layer.
+        A list of `(layer_name, (height, width))` after each traced layer.
 
     Raises:
         SpatialSizeError: naming the layer where the feature map vanishes.
@@ -207,8 +209,8 @@ def trace_spatial_sizes(layers, height, width):
 def min_input_size(layers, limit=4096):
     """Smallest square input side for which every traced layer keeps >= 1 pixel.
 
-    Found by bisection over :func:`trace_spatial_sizes`: output sizes never
-    shrink when the input grows, so the valid sizes form a range ``[m, inf)``.
+    Found by bisection over [`trace_spatial_sizes`][]: output sizes never
+    shrink when the input grows, so the valid sizes form a range `[m, inf)`.
     """
 
     def fits(side):

@@ -1,11 +1,11 @@
 """Everything that patches Keras or the process, so the rest of the zoo stays plain Keras.
 
 The models, weights, data, training and deploy folders build and use plain
-``keras.Model`` objects. The speed-ups that make them fast on one backend
+`keras.Model` objects. The speed-ups that make them fast on one backend
 (JAX pooling by reshape, PyTorch's channels-last pooling, the bias inside the
 convolution, the lean training step, fused Adam) and the convolution
 implementation chosen per layer live here, as do the process settings a
-``zoo-train`` run makes before Keras starts (:mod:`zoo.accel.runtime`).
+`zoo-train` run makes before Keras starts ([`zoo.accel.runtime`][]).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ _APPLIED = weakref.WeakKeyDictionary()  # model -> the Applied it was last given
 
 @dataclass(frozen=True)
 class Applied:
-    """What :func:`accelerate` gave a model: enough to apply it again, and to say it.
+    """What [`accelerate`][] gave a model: enough to apply it again, and to say it.
 
-    ``conv`` maps each ``Conv2D`` to what it runs (``native``, ``im2col``,
-    ``taps``, or ``auto`` until it is built); the other fields name the layers
+    `conv` maps each `Conv2D` to what it runs (`native`, `im2col`,
+    `taps`, or `auto` until it is built); the other fields name the layers
     or parts that took a backend's speed-up.
     """
 
@@ -36,7 +36,7 @@ class Applied:
     optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam)
 
     def describe(self):
-        """One line for the start-up banner, e.g. ``conv native x2; pooling by reshape x2``."""
+        """One line for the start-up banner, e.g. `conv native x2; pooling by reshape x2`."""
         counts = {}
         for impl in self.conv.values():
             counts[impl] = counts.get(impl, 0) + 1
@@ -54,31 +54,31 @@ class Applied:
 
 
 def applied(model):
-    """What :func:`accelerate` last gave ``model``, or ``None`` (a clone, a loaded file)."""
+    """What [`accelerate`][] last gave `model`, or `None` (a clone, a loaded file)."""
     return _APPLIED.get(model)
 
 
 def accelerate(model, *, conv_impl=None, data_parallel=False):
-    """Give ``model`` the zoo's speed-ups for the current backend; returns :class:`Applied`.
+    """Give `model` the zoo's speed-ups for the current backend; returns [`Applied`][].
 
     The one door for every change the zoo makes to a Keras model. Each is an
     instance-level replacement that computes Keras's own numbers (tests compare
     them), and the model, its layers and its optimizer keep their Keras classes,
     so a saved model is plain Keras. Idempotent: calling it again re-applies the
-    same choices, adding what has appeared since (the optimizer after ``compile``).
+    same choices, adding what has appeared since (the optimizer after `compile`).
 
-    - every backend: each ``Conv2D`` runs ``conv_impl`` (:mod:`zoo.accel.conv`; default:
-      what the model was given before, else :func:`zoo.accel.conv.get_conv_impl`);
-    - JAX: non-overlapping pooling by reshape (:mod:`zoo.accel.jax_pooling`);
-    - PyTorch: channels-last pooling (:mod:`zoo.accel.torch_pooling`), the bias inside
-      the convolution (:mod:`zoo.accel.torch_conv`), the lean training step
-      (:mod:`zoo.accel.torch_step`), or with ``data_parallel`` the same step through
-      ``DistributedDataParallel``, and once compiled with Adam the fused update
-      (:mod:`zoo.accel.torch_adam`);
+    - every backend: each `Conv2D` runs `conv_impl` ([`zoo.accel.conv`][]; default:
+      what the model was given before, else [`zoo.accel.conv.get_conv_impl`][]);
+    - JAX: non-overlapping pooling by reshape ([`zoo.accel.jax_pooling`][]);
+    - PyTorch: channels-last pooling ([`zoo.accel.torch_pooling`][]), the bias inside
+      the convolution ([`zoo.accel.torch_conv`][]), the lean training step
+      ([`zoo.accel.torch_step`][]), or with `data_parallel` the same step through
+      `DistributedDataParallel`, and once compiled with Adam the fused update
+      ([`zoo.accel.torch_adam`][]);
     - TensorFlow: nothing more.
 
-    Called by the builders (:func:`zoo.models._builder.finish_model`) and once more after
-    ``compile`` by ``zoo-train`` and the benchmark. A clone (``keras.models.clone_model``)
+    Called by the builders (`zoo.models._builder.finish_model`) and once more after
+    `compile` by `zoo-train` and the benchmark. A clone (`keras.models.clone_model`)
     or a loaded file starts plain: call it again.
     """
     import keras

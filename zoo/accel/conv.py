@@ -1,20 +1,22 @@
-"""How a ``Conv2D`` computes: Keras's native kernel, or im2col (one matrix product).
+"""How a `Conv2D` computes: Keras's native kernel, or im2col (one matrix product).
 
-The *model* never changes, only the *implementation* of its convolutions::
+The *model* never changes, only the *implementation* of its convolutions:
 
-    import zoo
-    zoo.set_conv_impl("im2col")          # every Conv2D built from now on
-    with zoo.conv_impl("native"):        # or only inside this block
-        model = zoo.lenet()
-    zoo.accel.conv.apply_to_model(model, "auto")   # or an existing model, layer by layer
+```python
+import zoo
+zoo.set_conv_impl("im2col")          # every Conv2D built from now on
+with zoo.conv_impl("native"):        # or only inside this block
+    model = zoo.lenet()
+zoo.accel.conv.apply_to_model(model, "auto")   # or an existing model, layer by layer
+```
 
-Keras's ``Conv2D.call`` computes ``self.convolution_op(inputs, self.kernel)``.
-:func:`apply_conv_impl` sets that attribute *on the layer instance*: the layer's
-class stays ``keras.layers.Conv2D``, its weights and config are untouched, so a
-saved ``.keras`` file is a plain Keras model that loads anywhere (the zoo need
+Keras's `Conv2D.call` computes `self.convolution_op(inputs, self.kernel)`.
+[`apply_conv_impl`][] sets that attribute *on the layer instance*: the layer's
+class stays `keras.layers.Conv2D`, its weights and config are untouched, so a
+saved `.keras` file is a plain Keras model that loads anywhere (the zoo need
 not be installed) and runs the native kernel there, with the same outputs.
 
-``"auto"`` looks the layer up in :data:`AUTO_TABLE` (measured per backend and
+`"auto"` looks the layer up in `AUTO_TABLE` (measured per backend and
 per shape class) and uses native wherever the table says nothing.
 """
 
@@ -78,11 +80,11 @@ def _pair(value):
 
 
 def _pad_like_keras(x, padding, kernel_size, strides, dilation_rate):
-    """Zero-pad height and width as Keras's ``"valid"`` (none) or ``"same"`` does.
+    """Zero-pad height and width as Keras's `"valid"` (none) or `"same"` does.
 
-    ``"same"`` is TensorFlow's: the output is ``ceil(in / stride)`` long, the
-    padding ``total = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0)``,
-    ``total // 2`` before the input and the rest after it.
+    `"same"` is TensorFlow's: the output is `ceil(in / stride)` long, the
+    padding `total = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0)`,
+    `total // 2` before the input and the rest after it.
     """
     if padding == "valid":
         return x
@@ -93,12 +95,12 @@ def _pad_like_keras(x, padding, kernel_size, strides, dilation_rate):
 
 
 def _tap_slices(inputs, kernel_shape, strides, padding, dilation_rate):
-    """Pad as Keras does; return ``(taps, h_out, w_out)``, one slice per kernel tap.
+    """Pad as Keras does; return `(taps, h_out, w_out)`, one slice per kernel tap.
 
-    Kernel tap ``(i, j)`` meets, at every output position ``(y, x)``, the input
-    pixel ``(i * dh + y * sh, j * dw + x * sw)``: one strided slice of the padded
-    input, ``(B, H_out, W_out, C_in)``. The taps come row by row, ``(0, 0),
-    (0, 1), ...``, the order of the kernel's first two axes.
+    Kernel tap `(i, j)` meets, at every output position `(y, x)`, the input
+    pixel `(i * dh + y * sh, j * dw + x * sw)`: one strided slice of the padded
+    input, `(B, H_out, W_out, C_in)`. The taps come row by row, `(0, 0),
+    (0, 1), ...`, the order of the kernel's first two axes.
     """
     kh, kw = kernel_shape[:2]
     (sh, sw), (dh, dw) = _pair(strides), _pair(dilation_rate)
@@ -121,19 +123,19 @@ def _size_unknown(inputs):
 def conv2d_im2col(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
     """A channels-last 2-D convolution as one matrix product ("im2col").
 
-    Shapes: ``inputs`` ``(B, H, W, C_in)`` and ``kernel`` ``(kh, kw, C_in, C_out)``,
-    as Keras stores it, give ``(B, H_out, W_out, C_out)``, the same as
-    ``keras.ops.conv(inputs, kernel, strides, padding, dilation_rate=...)``.
+    Shapes: `inputs` `(B, H, W, C_in)` and `kernel` `(kh, kw, C_in, C_out)`,
+    as Keras stores it, give `(B, H_out, W_out, C_out)`, the same as
+    `keras.ops.conv(inputs, kernel, strides, padding, dilation_rate=...)`.
 
-    1. Pad as Keras does and cut one slice per kernel tap (:func:`_tap_slices`).
-    2. Concatenate the slices on the channel axis: the columns, ``(B, H_out, W_out,
-       kh * kw * C_in)``, tap by tap with the channels inside a tap, which is
-       the order of the kernel reshaped to ``(kh * kw * C_in, C_out)``.
-    3. One matmul of the columns, as ``(B * H_out * W_out, kh * kw * C_in)`` rows,
+    1. Pad as Keras does and cut one slice per kernel tap (`_tap_slices`).
+    2. Concatenate the slices on the channel axis: the columns, `(B, H_out, W_out,
+       kh * kw * C_in)`, tap by tap with the channels inside a tap, which is
+       the order of the kernel reshaped to `(kh * kw * C_in, C_out)`.
+    3. One matmul of the columns, as `(B * H_out * W_out, kh * kw * C_in)` rows,
        with that matrix gives every output channel; reshape back to the image.
 
     An unknown height or width (a model built for any image size) falls back to
-    ``keras.ops.conv``: the slices need their bounds in advance.
+    `keras.ops.conv`: the slices need their bounds in advance.
     """
     kh, kw, c_in, c_out = kernel.shape
     if _size_unknown(inputs):
@@ -148,11 +150,11 @@ def conv2d_im2col(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate
 def conv2d_taps(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
     """A channels-last 2-D convolution as a sum over the kernel's taps.
 
-    ``out = sum over (i, j) of tap_slice(i, j) @ kernel[i, j]``: each tap's
-    slice (:func:`_tap_slices`), ``(B, H_out, W_out, C_in)``, times that tap's
-    ``(C_in, C_out)`` weights. Same shapes and result as :func:`conv2d_im2col`.
+    `out = sum over (i, j) of tap_slice(i, j) @ kernel[i, j]`: each tap's
+    slice (`_tap_slices`), `(B, H_out, W_out, C_in)`, times that tap's
+    `(C_in, C_out)` weights. Same shapes and result as [`conv2d_im2col`][].
     With one input channel (LeNet's first layer) every term is a broadcast
-    product, and XLA fuses all ``kh * kw`` of them into one pass over the image
+    product, and XLA fuses all `kh * kw` of them into one pass over the image
     instead of a convolution kernel built for many channels.
     """
     c_in = kernel.shape[2]
@@ -169,14 +171,14 @@ def conv2d_taps(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(
 
 
 def _im2col_op(layer, inputs, kernel):
-    """``convolution_op`` of a layer that runs im2col."""
+    """`convolution_op` of a layer that runs im2col."""
     return conv2d_im2col(inputs, kernel, layer.strides, layer.padding, layer.dilation_rate)
 
 
 def _taps_op(layer, inputs, kernel):
-    """``convolution_op`` of a layer that runs :func:`conv2d_taps`.
+    """`convolution_op` of a layer that runs [`conv2d_taps`][].
 
-    On JAX the gradients are the native kernel's (:mod:`zoo.accel.jax_conv`): the sum
+    On JAX the gradients are the native kernel's ([`zoo.accel.jax_conv`][]): the sum
     of taps is fast forward, XLA's own convolution fast backward.
     """
     arguments = (layer.strides, layer.padding, layer.dilation_rate)
@@ -192,7 +194,7 @@ _OPS = {"im2col": _im2col_op, "taps": _taps_op}
 
 
 def _auto_op(layer, inputs, kernel):
-    """``convolution_op`` of a layer set to ``"auto"`` before it knew its input channels."""
+    """`convolution_op` of a layer set to `"auto"` before it knew its input channels."""
     impl = auto_choice(keras.backend.backend(), kernel.shape[2], layer)
     if impl in _OPS:
         return _OPS[impl](layer, inputs, kernel)
@@ -210,19 +212,19 @@ def _check(name):
 
 
 def set_conv_impl(name):
-    """Choose the implementation of every ``Conv2D`` the zoo builds from now on."""
+    """Choose the implementation of every `Conv2D` the zoo builds from now on."""
     global _setting
     _setting = _check(name)
 
 
 def get_conv_impl():
-    """The current setting: ``"auto"`` unless :func:`set_conv_impl` changed it."""
+    """The current setting: `"auto"` unless [`set_conv_impl`][] changed it."""
     return _setting
 
 
 @contextlib.contextmanager
 def conv_impl(name):
-    """``with zoo.conv_impl("im2col"): ...``: the setting inside the block only."""
+    """`with zoo.conv_impl("im2col"): ...`: the setting inside the block only."""
     previous = get_conv_impl()
     set_conv_impl(name)
     try:
@@ -232,8 +234,8 @@ def conv_impl(name):
 
 
 def shape_class(in_channels, layer):
-    """``(channel bucket, kernel size, stride)`` of a square, undilated, ungrouped
-    channels-last ``Conv2D``, e.g. ``("5-16", 5, 1)``; ``None`` for any other layer."""
+    """`(channel bucket, kernel size, stride)` of a square, undilated, ungrouped
+    channels-last `Conv2D`, e.g. `("5-16", 5, 1)`; `None` for any other layer."""
     (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
     if kh != kw or sh != sw or tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
         return None
@@ -247,7 +249,7 @@ def shape_class(in_channels, layer):
 
 @functools.cache
 def on_cpu():
-    """Whether Keras computes on the CPU (:data:`AUTO_TABLE` holds CPU measurements only)."""
+    """Whether Keras computes on the CPU (`AUTO_TABLE` holds CPU measurements only)."""
     if keras.backend.backend() == "torch":  # Keras lists no devices there; a tensor tells
         device = str(ops.convert_to_tensor(0.0).device)
     else:
@@ -256,7 +258,7 @@ def on_cpu():
 
 
 def auto_choice(backend, in_channels, layer):
-    """What ``"auto"`` runs for ``layer`` on ``backend``: the table's entry on a CPU, else
+    """What `"auto"` runs for `layer` on `backend`: the table's entry on a CPU, else
     native."""
     if not on_cpu():
         return "native"
@@ -273,10 +275,10 @@ def _supported(layer):
 
 
 def apply_conv_impl(layer, name="auto"):
-    """Make the ``keras.layers.Conv2D`` ``layer`` (built or not) run ``name``.
+    """Make the `keras.layers.Conv2D` `layer` (built or not) run `name`.
 
-    Returns what it runs: ``"native"``, ``"im2col"`` or ``"taps"``, or ``"auto"`` for an
-    unbuilt layer under ``"auto"`` (it chooses when it first sees its input).
+    Returns what it runs: `"native"`, `"im2col"` or `"taps"`, or `"auto"` for an
+    unbuilt layer under `"auto"` (it chooses when it first sees its input).
     Grouped and channels-first layers stay native. The class is not changed.
     """
     _check(name)
@@ -296,7 +298,7 @@ def apply_conv_impl(layer, name="auto"):
 
 
 def layer_conv_impl(layer):
-    """What ``layer`` runs now: ``"native"``, ``"im2col"``, ``"taps"`` or ``"auto"`` (unbuilt)."""
+    """What `layer` runs now: `"native"`, `"im2col"`, `"taps"` or `"auto"` (unbuilt)."""
     op = vars(layer).get("convolution_op")
     if op is None:
         return "native"
@@ -313,7 +315,7 @@ def _conv_layers(layer):
 
 
 def apply_to_model(model, name=None):
-    """Apply ``name`` (default: the current setting) to every ``Conv2D`` in ``model``,
-    nested models included. Returns ``{layer name: what it runs}``."""
+    """Apply `name` (default: the current setting) to every `Conv2D` in `model`,
+    nested models included. Returns `{layer name: what it runs}`."""
     name = get_conv_impl() if name is None else name
     return {layer.name: apply_conv_impl(layer, name) for layer in _conv_layers(model)}

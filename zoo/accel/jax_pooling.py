@@ -1,13 +1,13 @@
 """Non-overlapping pooling as a reshape and a reduction, used on JAX.
 
-A backend-specific speed-up, in ``keras.ops``, applied only when Keras runs on
-JAX. Keras pools with ``lax.reduce_window``, whose gradient for a max is XLA's
-``select_and_scatter``; on a CPU that gradient is slow. When the windows do
-not overlap (``pool_size == strides``, ``"valid"`` padding, as in LeNet) a
-pool is a reshape: ``(B, H, W, C)`` becomes ``(B, H/k, k, W/k, k, C)`` and the
-window is the two ``k`` axes, which a plain ``max`` or ``mean`` reduces. XLA
+A backend-specific speed-up, in `keras.ops`, applied only when Keras runs on
+JAX. Keras pools with `lax.reduce_window`, whose gradient for a max is XLA's
+`select_and_scatter`; on a CPU that gradient is slow. When the windows do
+not overlap (`pool_size == strides`, `"valid"` padding, as in LeNet) a
+pool is a reshape: `(B, H, W, C)` becomes `(B, H/k, k, W/k, k, C)` and the
+window is the two `k` axes, which a plain `max` or `mean` reduces. XLA
 fuses that reduction and its gradient into simple loops. Rows and columns past
-the last whole window are dropped first, as ``"valid"`` pooling drops them.
+the last whole window are dropped first, as `"valid"` pooling drops them.
 
 The forward numbers are Keras's exactly. So are the gradients, except where a
 window holds its maximum twice: Keras's gradient goes to one of the tied
@@ -15,9 +15,9 @@ entries, this one shares it among them. After a ReLU the usual tie is a
 window of zeros, whose gradient the ReLU then stops either way.
 
 It makes LeNet-5's JAX training faster and TensorFlow's slower (BENCHMARKS.md,
-``benchmarks/speedups_ab.py``), so it is used on JAX only; PyTorch has
-:mod:`zoo.accel.torch_pooling`. As with :mod:`zoo.accel.conv`, only the layer *instance*'s
-``call`` changes: the saved model is plain Keras.
+`benchmarks/speedups_ab.py`), so it is used on JAX only; PyTorch has
+[`zoo.accel.torch_pooling`][]. As with [`zoo.accel.conv`][], only the layer *instance*'s
+`call` changes: the saved model is plain Keras.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ _REDUCTIONS = {keras.layers.MaxPooling2D: ops.max, keras.layers.AveragePooling2D
 
 
 def pool_by_reshape(inputs, size, reduce):
-    """``reduce`` (``ops.max`` or ``ops.mean``) over non-overlapping ``size`` windows.
+    """`reduce` (`ops.max` or `ops.mean`) over non-overlapping `size` windows.
 
-    ``inputs`` ``(B, H, W, C)`` gives ``(B, H // kh, W // kw, C)``.
+    `inputs` `(B, H, W, C)` gives `(B, H // kh, W // kw, C)`.
     """
     kh, kw = size
     height, width, channels = inputs.shape[1] // kh, inputs.shape[2] // kw, inputs.shape[3]
@@ -53,8 +53,8 @@ def _reshape_call(layer, inputs):
 
 
 def use_reshape_pooling(layer):
-    """Give a non-overlapping, ``"valid"``, channels-last ``MaxPooling2D`` or
-    ``AveragePooling2D`` the reshape call; returns whether it applies."""
+    """Give a non-overlapping, `"valid"`, channels-last `MaxPooling2D` or
+    `AveragePooling2D` the reshape call; returns whether it applies."""
     if type(layer) not in _REDUCTIONS:
         return False
     if layer.padding != "valid" or layer.data_format != "channels_last":
@@ -66,6 +66,6 @@ def use_reshape_pooling(layer):
 
 
 def apply_to_model(model):
-    """Apply :func:`use_reshape_pooling` to every layer of ``model`` that allows it, on JAX;
+    """Apply [`use_reshape_pooling`][] to every layer of `model` that allows it, on JAX;
     returns the names of the layers changed."""
     return changed_layers(model, "jax", use_reshape_pooling)

@@ -1,20 +1,20 @@
-"""Process settings the zoo makes: every write to ``os.environ``, ``sys.modules`` and
-``sys.meta_path`` in the package is here, with the moment it must happen.
+"""Process settings the zoo makes: every write to `os.environ`, `sys.modules` and
+`sys.meta_path` in the package is here, with the moment it must happen.
 
-In the order a ``zoo-train`` process needs them:
+In the order a `zoo-train` process needs them:
 
-1. :func:`register_layers_when_keras_loads`, at ``import zoo``: a finder on
-   ``sys.meta_path`` imports :mod:`zoo.layers` right after Keras loads, so
-   ``keras.saving.load_model`` finds the zoo's layers without ``import zoo``
+1. [`register_layers_when_keras_loads`][], at `import zoo`: a finder on
+   `sys.meta_path` imports [`zoo.layers`][] right after Keras loads, so
+   `keras.saving.load_model` finds the zoo's layers without `import zoo`
    importing Keras (the backend could not be chosen afterwards). Keras loads inside
-   `tensorflow_start_up_hidden`, so ``import zoo`` before ``import keras`` keeps
+   [`tensorflow_start_up_hidden`][], so `import zoo` before `import keras` keeps
    TensorFlow's start-up lines out of a notebook.
-2. :func:`choose_backend` (``KERAS_BACKEND``) and :func:`request_virtual_cpus`
-   (``XLA_FLAGS``): before Keras, and JAX, are imported.
-3. :func:`import_keras_lean`: imports Keras without the packages a training
-   run never uses, and on JAX with :func:`use_lean_xla_flags`. Only in a
-   process the zoo owns (``zoo-train``, the benchmark), never a user's session.
-4. :func:`tensorflow_left_alone`: while a JAX or PyTorch run trains, Keras does
+2. [`choose_backend`][] (`KERAS_BACKEND`) and [`request_virtual_cpus`][]
+   (`XLA_FLAGS`): before Keras, and JAX, are imported.
+3. [`import_keras_lean`][]: imports Keras without the packages a training
+   run never uses, and on JAX with [`use_lean_xla_flags`][]. Only in a
+   process the zoo owns (`zoo-train`, the benchmark), never a user's session.
+4. [`tensorflow_left_alone`][]: while a JAX or PyTorch run trains, Keras does
    not import TensorFlow just to look for it.
 
 Measurements of what 3 and 4 save are in BENCHMARKS.md, "Lean runs".
@@ -53,8 +53,8 @@ __all__ = [
 class _AfterKeras(importlib.abc.MetaPathFinder):
     """Finds nothing itself; when Keras is found, adds a step after Keras's own loading.
 
-    A mere probe (``importlib.util.find_spec("keras")``) also asks this finder,
-    so it stays on ``sys.meta_path`` until Keras has really been executed.
+    A mere probe (`importlib.util.find_spec("keras")`) also asks this finder,
+    so it stays on `sys.meta_path` until Keras has really been executed.
     """
 
     def __init__(self):
@@ -99,7 +99,7 @@ def _stop_waiting_for_keras():
 
 
 def register_layers_when_keras_loads():
-    """Import :mod:`zoo.layers` now if Keras is loaded, else right after it is."""
+    """Import [`zoo.layers`][] now if Keras is loaded, else right after it is."""
     if "keras" in sys.modules:
         importlib.import_module("zoo.layers")
     elif not any(isinstance(finder, _AfterKeras) for finder in sys.meta_path):
@@ -112,7 +112,7 @@ XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
 
 def choose_backend(name):
-    """Set ``KERAS_BACKEND`` to ``name``; refused if Keras already runs another backend."""
+    """Set `KERAS_BACKEND` to `name`; refused if Keras already runs another backend."""
     loaded = sys.modules.get("keras")
     if loaded is not None and loaded.backend.backend() != name:
         raise ZooError(
@@ -124,7 +124,7 @@ def choose_backend(name):
 
 
 def request_virtual_cpus(count):
-    """Ask XLA for ``count`` CPU devices (``--virtual-cpus`` on JAX); before JAX is imported."""
+    """Ask XLA for `count` CPU devices (`--virtual-cpus` on JAX); before JAX is imported."""
     if "jax" in sys.modules:
         raise ZooError(
             "--virtual-cpus must be set before JAX is imported; run zoo-train in a new "
@@ -136,7 +136,7 @@ def request_virtual_cpus(count):
 
 # --------------------------------------------------------------------------- 3. lean Keras
 
-# Imported by ``import keras`` whenever installed, for features a training run never uses: JAX
+# Imported by `import keras` whenever installed, for features a training run never uses: JAX
 # for Keras's Orbax checkpoint callback, scikit-learn for its estimator wrappers, matplotlib for
 # its image gallery.
 KERAS_EXTRAS = ("jax", "sklearn", "matplotlib")
@@ -150,11 +150,11 @@ LEAN_XLA_JAXLIB = ("0.10.",)
 
 
 def use_lean_xla_flags():
-    """In a process the zoo owns, on JAX: add :data:`LEAN_XLA_FLAG` to ``XLA_FLAGS``.
+    """In a process the zoo owns, on JAX: add `LEAN_XLA_FLAG` to `XLA_FLAGS`.
 
-    XLA reads ``XLA_FLAGS`` when JAX starts its CPU client, so this must come
+    XLA reads `XLA_FLAGS` when JAX starts its CPU client, so this must come
     before JAX computes anything. Returns whether the flag is now set. A user's
-    own choice of the flag in ``XLA_FLAGS`` is kept.
+    own choice of the flag in `XLA_FLAGS` is kept.
     """
     import importlib.metadata
 
@@ -173,15 +173,15 @@ def use_lean_xla_flags():
 
 
 def import_keras_lean():
-    """Import Keras in a process the zoo owns without the packages of :data:`KERAS_EXTRAS`.
+    """Import Keras in a process the zoo owns without the packages of `KERAS_EXTRAS`.
 
     While Keras imports, each of those packages except the backend
-    (``KERAS_BACKEND``; when it is unset JAX is left alone) is marked absent
-    in ``sys.modules``, and unmarked at once afterwards, so the run can still
+    (`KERAS_BACKEND`; when it is unset JAX is left alone) is marked absent
+    in `sys.modules`, and unmarked at once afterwards, so the run can still
     import it itself (matplotlib for its plots, scikit-learn for the digits).
-    What Keras built without them (``keras.wrappers``, the image gallery) is
-    unusable in that process. Returns ``keras``; nothing is hidden when Keras
-    is already imported. On JAX it also sets :func:`use_lean_xla_flags`.
+    What Keras built without them (`keras.wrappers`, the image gallery) is
+    unusable in that process. Returns `keras`; nothing is hidden when Keras
+    is already imported. On JAX it also sets [`use_lean_xla_flags`][].
     """
     if "keras" in sys.modules:
         return sys.modules["keras"]
@@ -190,7 +190,7 @@ def import_keras_lean():
         use_lean_xla_flags()
     hidden = [name for name in KERAS_EXTRAS if name != backend and name not in sys.modules]
     for name in hidden:
-        sys.modules[name] = None  # ``import name`` now raises ImportError, which Keras expects
+        sys.modules[name] = None  # `import name` now raises ImportError, which Keras expects
     try:
         import keras
     finally:
@@ -208,10 +208,10 @@ def tensorflow_left_alone(backend):
     """While training on JAX or PyTorch, keep Keras from importing TensorFlow just to check for it.
 
     Keras imports TensorFlow whenever it is installed, to seed it
-    (``keras.utils.set_random_seed``) and to look for its shapes when saving a
+    (`keras.utils.set_random_seed`) and to look for its shapes when saving a
     model. Inside this block Keras is told that TensorFlow is absent, unless it
     is the backend or already imported; the flag is restored afterwards. This
-    reaches into Keras's ``module_utils``; if that ever changes, nothing is done.
+    reaches into Keras's `module_utils`; if that ever changes, nothing is done.
     """
     try:
         from keras.src.utils.module_utils import tensorflow as lazy_tensorflow
@@ -229,9 +229,9 @@ def tensorflow_left_alone(backend):
 
 
 def seed(value):
-    """Seed Python's ``random``, NumPy and the active Keras backend, for repeatable runs.
+    """Seed Python's `random`, NumPy and the active Keras backend, for repeatable runs.
 
-    What ``keras.utils.set_random_seed`` does, without its side effect on JAX or
+    What `keras.utils.set_random_seed` does, without its side effect on JAX or
     PyTorch: that call imports TensorFlow whenever it is installed, only to seed it,
     which costs seconds and prints TensorFlow's start-up logs into a notebook. Here
     TensorFlow is seeded only when it is the backend or already imported.
@@ -265,10 +265,10 @@ def tensorflow_start_up_hidden():
 
     On a machine without a GPU, TensorFlow writes "Could not find cuda drivers",
     "failed call to cuInit: CUDA error" and the like straight to file descriptor 2,
-    where no Python setting reaches. ``zoo-predict``, ``zoo-export`` and ``zoo-convert``
+    where no Python setting reaches. `zoo-predict`, `zoo-export` and `zoo-convert`
     run inside this block: stderr goes through a pipe, and a thread passes every line on
-    at once except those of :data:`TENSORFLOW_START_UP`. Keras's own import runs inside it
-    too when ``import zoo`` came first (see `register_layers_when_keras_loads`). Where file
+    at once except those of `TENSORFLOW_START_UP`. Keras's own import runs inside it
+    too when `import zoo` came first (see [`register_layers_when_keras_loads`][]). Where file
     descriptor 2 cannot be duplicated, nothing is changed.
     """
     try:

@@ -1,24 +1,24 @@
-"""PyTorch only: a ``Conv2D`` whose bias is added inside the convolution kernel.
+"""PyTorch only: a `Conv2D` whose bias is added inside the convolution kernel.
 
 A backend-specific speed-up, used only when Keras runs on PyTorch. Keras's
-``Conv2D.call`` convolves, then adds the bias as a separate broadcast ``add``
-over the whole ``(batch, H, W, filters)`` output, and its gradient is a
+`Conv2D.call` convolves, then adds the bias as a separate broadcast `add`
+over the whole `(batch, H, W, filters)` output, and its gradient is a
 separate reduction. With few filters that add is slow (LeNet-5 trains
-faster with the bias in the kernel: ``benchmarks/speedups_ab.py --each``, BENCHMARKS.md).
+faster with the bias in the kernel: `benchmarks/speedups_ab.py --each`, BENCHMARKS.md).
 PyTorch's convolution kernel takes the bias as an argument and adds it while
 writing its output, and computes its gradient in the same backward pass.
 
-:func:`use_fused_bias` replaces the layer *instance*'s ``call`` with one that
-passes the bias to ``torch.nn.functional.conv2d``. The input is read in place
-as PyTorch's ``channels_last`` memory format, exactly as Keras's own PyTorch
+[`use_fused_bias`][] replaces the layer *instance*'s `call` with one that
+passes the bias to `torch.nn.functional.conv2d`. The input is read in place
+as PyTorch's `channels_last` memory format, exactly as Keras's own PyTorch
 convolution reads it, so the outputs are Keras's exactly (a test compares
-them, and the gradients within 1e-6). As with :mod:`zoo.accel.torch_pooling`, the
-class stays ``keras.layers.Conv2D`` and a saved model is plain Keras. It
-applies to ungrouped channels-last layers with ``"valid"`` padding, or
-``"same"`` padding at stride 1 with an odd (dilated) kernel, which pads both
+them, and the gradients within 1e-6). As with [`zoo.accel.torch_pooling`][], the
+class stays `keras.layers.Conv2D` and a saved model is plain Keras. It
+applies to ungrouped channels-last layers with `"valid"` padding, or
+`"same"` padding at stride 1 with an odd (dilated) kernel, which pads both
 sides alike; a layer
-whose convolution is another implementation (:mod:`zoo.accel.conv`), quantised or
-with LoRA enabled runs Keras's own ``call``.
+whose convolution is another implementation ([`zoo.accel.conv`][]), quantised or
+with LoRA enabled runs Keras's own `call`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ __all__ = ["apply_to_model", "use_fused_bias"]
 
 
 def _keeps_keras_call(layer, inputs):
-    """Whether this call must go through Keras's own ``Conv2D.call``."""
+    """Whether this call must go through Keras's own `Conv2D.call`."""
     return (
         inputs.device.type == "meta"  # Keras tracing shapes
         or "convolution_op" in vars(layer)  # zoo.accel.conv chose im2col or taps
@@ -50,14 +50,14 @@ def _spans(layer):
 
 
 def _padding(layer):
-    """PyTorch's ``padding`` for the layer: none, or what Keras's ``"same"`` pads on each side."""
+    """PyTorch's `padding` for the layer: none, or what Keras's `"same"` pads on each side."""
     if layer.padding == "valid":
         return (0, 0)
     return tuple(span // 2 for span in _spans(layer))
 
 
 def _fused_bias_call(layer, inputs):
-    """``layer``'s output for ``inputs`` ``(batch, H, W, C)``: convolution, bias, activation."""
+    """`layer`'s output for `inputs` `(batch, H, W, C)`: convolution, bias, activation."""
     if _keeps_keras_call(layer, inputs):
         return type(layer).call(layer, inputs)
     as_nchw = inputs.permute(0, 3, 1, 2)  # a view, in PyTorch's channels_last format
@@ -69,7 +69,7 @@ def _fused_bias_call(layer, inputs):
 
 
 def use_fused_bias(layer):
-    """Give one ``keras.layers.Conv2D`` (not a subclass) the fused-bias ``call``;
+    """Give one `keras.layers.Conv2D` (not a subclass) the fused-bias `call`;
     returns whether it applies."""
     if type(layer) is not keras.layers.Conv2D:
         return False
@@ -83,6 +83,6 @@ def use_fused_bias(layer):
 
 
 def apply_to_model(model):
-    """Apply :func:`use_fused_bias` to every layer of ``model`` that allows it, on PyTorch;
+    """Apply [`use_fused_bias`][] to every layer of `model` that allows it, on PyTorch;
     returns the names of the layers changed."""
     return changed_layers(model, "torch", use_fused_bias)

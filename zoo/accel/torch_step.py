@@ -1,29 +1,29 @@
 """PyTorch only: a training step that runs the model's layers without Keras's per-call bookkeeping.
 
 A backend-specific speed-up, used only when Keras runs on PyTorch. Keras's
-PyTorch ``train_step`` computes the predictions with ``model(x)``. That goes
-through ``Layer.__call__`` once for the model and once more for every layer
+PyTorch `train_step` computes the predictions with `model(x)`. That goes
+through `Layer.__call__` once for the model and once more for every layer
 inside it, and each of those calls does work meant for other situations:
 building a symbolic graph, propagating masks, casting inputs under mixed
 precision, opening name scopes, collecting activity-regularisation losses.
 For a network as small as LeNet-5 that bookkeeping is a large share of a step
-(``benchmarks/speedups_ab.py --each``, BENCHMARKS.md).
+(`benchmarks/speedups_ab.py --each`, BENCHMARKS.md).
 
-:func:`graph_forward` instead calls each layer's own ``call`` in the model's
-graph order, passing ``training`` to the layers that take it. These are the
+[`graph_forward`][] instead calls each layer's own `call` in the model's
+graph order, passing `training` to the layers that take it. These are the
 same operations on the same tensors, so the numbers are Keras's exactly (a
 test trains both ways from one seed and compares every weight). It is used
 only where that holds: a functional model whose layers are all of the plain
-kinds listed in :data:`PLAIN_LAYERS` (exactly those classes, not subclasses),
+kinds listed in `PLAIN_LAYERS` (exactly those classes, not subclasses),
 in float32 (no mixed precision or quantisation) and without activity
 regularisers. Any other model keeps Keras's own step.
 
-:func:`train_step` is Keras's PyTorch training step with the forward pass
-passed in (:func:`test_step` and :func:`predict_step` likewise for
-``evaluate`` and ``predict``): :func:`graph_forward` for one process, the
-``DistributedDataParallel`` wrapper for several (:func:`use_ddp_step`).
-As with :mod:`zoo.accel.torch_pooling`, only the model *instance*'s three steps
-are replaced: its class stays ``keras.Model``, ``fit`` runs the epochs,
+[`train_step`][] is Keras's PyTorch training step with the forward pass
+passed in ([`test_step`][] and [`predict_step`][] likewise for
+`evaluate` and `predict`): [`graph_forward`][] for one process, the
+`DistributedDataParallel` wrapper for several ([`use_ddp_step`][]).
+As with [`zoo.accel.torch_pooling`][], only the model *instance*'s three steps
+are replaced: its class stays `keras.Model`, `fit` runs the epochs,
 callbacks, checkpoints and history as before, and a saved model is plain Keras.
 """
 
@@ -48,7 +48,7 @@ __all__ = [
     "use_lean_step",
 ]
 
-# Layers whose ``call`` alone computes everything ``Layer.__call__`` would give them here.
+# Layers whose `call` alone computes everything `Layer.__call__` would give them here.
 PLAIN_LAYERS = (
     keras.layers.InputLayer,
     keras.layers.Conv2D,
@@ -69,7 +69,7 @@ PLAIN_LAYERS = (
 
 
 def _is_plain(layer):
-    """Whether calling ``layer.call`` directly gives what ``layer(...)`` gives."""
+    """Whether calling `layer.call` directly gives what `layer(...)` gives."""
     policy = layer.dtype_policy
     return (
         type(layer) in PLAIN_LAYERS
@@ -80,9 +80,9 @@ def _is_plain(layer):
 
 
 def supports_graph_forward(model):
-    """Whether :func:`graph_forward` computes exactly what ``model(x)`` does.
+    """Whether [`graph_forward`][] computes exactly what `model(x)` does.
 
-    True for a functional ``keras.Model`` on PyTorch with one input whose
+    True for a functional `keras.Model` on PyTorch with one input whose
     layers are all plain (see the module's docstring).
     """
     return (
@@ -96,9 +96,9 @@ def supports_graph_forward(model):
 
 
 def _bare_call(layer, training):
-    """``layer.call``, given ``training`` when its signature takes it.
+    """`layer.call`, given `training` when its signature takes it.
 
-    As in Keras's functional models, ``training`` replaces any value the
+    As in Keras's functional models, `training` replaces any value the
     layer's node recorded when the model was built.
     """
     if not layer._call_has_training_arg:
@@ -111,15 +111,15 @@ def _bare_call(layer, training):
 
 
 def graph_forward(model, images, training=False):
-    """``model``'s outputs for ``images``: each layer's ``call`` in graph order.
+    """`model`'s outputs for `images`: each layer's `call` in graph order.
 
     Args:
-        model: a model for which :func:`supports_graph_forward` is true.
-        images: a tensor of the model's input shape, e.g. ``(batch, 28, 28, 1)``.
+        model: a model for which [`supports_graph_forward`][] is true.
+        images: a tensor of the model's input shape, e.g. `(batch, 28, 28, 1)`.
         training: passed to the layers that take it (dropout).
 
     Returns:
-        What ``model(images, training=training)`` returns, e.g. ``(batch, classes)``.
+        What `model(images, training=training)` returns, e.g. `(batch, classes)`.
     """
     (images,) = keras.tree.flatten(images)  # also as [images] or {"image": images}
     wanted = model.inputs[0].dtype
@@ -129,9 +129,9 @@ def graph_forward(model, images, training=False):
 
 
 class GraphForward(torch.nn.Module):
-    """``model`` as a ``torch.nn.Module`` whose ``forward`` is :func:`graph_forward`.
+    """`model` as a `torch.nn.Module` whose `forward` is [`graph_forward`][].
 
-    For wrappers that call a module, such as ``DistributedDataParallel``: the
+    For wrappers that call a module, such as `DistributedDataParallel`: the
     Keras model is its only submodule, so its parameters are the model's.
     """
 
@@ -144,17 +144,17 @@ class GraphForward(torch.nn.Module):
 
 
 def train_step(model, data, forward, track_loss=None):
-    """One training step of ``model`` on one batch, as Keras's PyTorch trainer does it.
+    """One training step of `model` on one batch, as Keras's PyTorch trainer does it.
 
     Args:
-        model: a compiled ``keras.Model``.
-        data: the batch ``fit`` passes, ``(x, y)`` or ``(x, y, sample_weight)``.
-        forward: ``forward(x, training=True)`` gives the predictions.
-        track_loss: ``track_loss(loss, batch_size)`` records the loss shown in
-            the progress bar; by default ``model``'s own loss tracker.
+        model: a compiled `keras.Model`.
+        data: the batch `fit` passes, `(x, y)` or `(x, y, sample_weight)`.
+        forward: `forward(x, training=True)` gives the predictions.
+        track_loss: `track_loss(loss, batch_size)` records the loss shown in
+            the progress bar; by default `model`'s own loss tracker.
 
     Returns:
-        The metrics' results, as Keras's ``train_step`` returns them.
+        The metrics' results, as Keras's `train_step` returns them.
     """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     y_pred = forward(x, training=True)
@@ -175,7 +175,7 @@ def train_step(model, data, forward, track_loss=None):
 
 
 def test_step(model, data, forward):
-    """One evaluation step, as Keras's PyTorch trainer does it (``evaluate``, validation)."""
+    """One evaluation step, as Keras's PyTorch trainer does it (`evaluate`, validation)."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     y_pred = forward(x, training=False)
     loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
@@ -184,16 +184,16 @@ def test_step(model, data, forward):
 
 
 def predict_step(model, data, forward):
-    """One prediction step, as Keras's PyTorch trainer does it (``predict``)."""
+    """One prediction step, as Keras's PyTorch trainer does it (`predict`)."""
     x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
     return forward(x, training=False)
 
 
 def use_lean_step(model):
-    """Make ``model.fit``, ``evaluate`` and ``predict`` run through :func:`graph_forward`;
+    """Make `model.fit`, `evaluate` and `predict` run through [`graph_forward`][];
     returns whether it applies.
 
-    A model :func:`supports_graph_forward` rejects keeps Keras's own steps, and
+    A model [`supports_graph_forward`][] rejects keeps Keras's own steps, and
     so does a model whose class defines its own steps.
     """
     if not supports_graph_forward(model):
@@ -209,13 +209,13 @@ def use_lean_step(model):
 
 
 def use_ddp_step(model):
-    """Make ``fit`` train ``model`` through ``DistributedDataParallel``; returns the wrapper.
+    """Make `fit` train `model` through `DistributedDataParallel`; returns the wrapper.
 
-    For a data-parallel PyTorch job (:mod:`zoo.training.distribute.torch_ddp` starts
+    For a data-parallel PyTorch job ([`zoo.training.distribute.torch_ddp`][] starts
     the process group). DDP's constructor copies process 0's weights to every
     process, so all start from the same model whatever their seeds; it must run
-    once in every process. Where :func:`graph_forward` applies, DDP wraps that
-    leaner forward pass, and ``evaluate``/``predict`` take the lean steps too.
+    once in every process. Where [`graph_forward`][] applies, DDP wraps that
+    leaner forward pass, and `evaluate`/`predict` take the lean steps too.
     """
     from torch.nn.parallel import DistributedDataParallel
 
@@ -227,10 +227,10 @@ def use_ddp_step(model):
 
 
 def _ddp_train_step(model, ddp):
-    """Keras's torch ``train_step`` (:func:`train_step`), with the forward pass through ``ddp``.
+    """Keras's torch `train_step` ([`train_step`][]), with the forward pass through `ddp`.
 
     The forward pass through the wrapper is what makes DDP average the
-    gradients during ``loss.backward()``, bucket by bucket as they appear. The
+    gradients during `loss.backward()`, bucket by bucket as they appear. The
     loss the progress bar shows is averaged over the processes too (one more
     all-reduce of one number), so it is the global batch's loss; accuracy is
     this process's share.

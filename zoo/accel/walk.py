@@ -1,6 +1,6 @@
 """The loop every per-layer speed-up shares: try it on each layer, name those it changed.
 
-Its own module so that :mod:`zoo.accel`'s entry point can import the speed-ups and
+Its own module so that [`zoo.accel`][]'s entry point can import the speed-ups and
 they can import this, without either importing the other.
 """
 
@@ -10,8 +10,8 @@ __all__ = ["changed_layers"]
 
 
 def changed_layers(model, backend, use):
-    """Names of the layers of ``model`` that ``use(layer)`` changed (it returns whether it
-    did); none unless Keras runs on ``backend``."""
+    """Names of the layers of `model` that `use(layer)` changed (it returns whether it
+    did); none unless Keras runs on `backend`."""
     import keras
 
     if keras.backend.backend() != backend:

@@ -1,29 +1,31 @@
 """Datasets for training: an embedded default, Keras's cached sets, and your own files.
 
-``load_dataset(source)`` returns a :class:`Dataset` for a registered name
-(``"digits"``, ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``) or a path (an
-``.npz``, a folder of IDX files, a folder of images); see
-:mod:`zoo.data.builtin` and :mod:`zoo.data.files`.
+`load_dataset(source)` returns a [`Dataset`][] for a registered name
+(`"digits"`, `"mnist"`, `"fashion_mnist"`, `"cifar10"`) or a path (an
+`.npz`, a folder of IDX files, a folder of images); see
+[`zoo.data.builtin`][] and [`zoo.data.files`][].
 
 Adding a dataset is one function and one decorator line, in any file you
-import before training::
+import before training:
 
-    from zoo.data import Dataset, Split, register_dataset
+```python
+from zoo.data import Dataset, Split, register_dataset
 
-    @register_dataset("squares")
-    def load_squares():
-        ...
-        return Dataset("squares", ["small", "large"], Split(x_train, y_train),
-                       Split(x_test, y_test))
+@register_dataset("squares")
+def load_squares():
+    ...
+    return Dataset("squares", ["small", "large"], Split(x_train, y_train),
+                   Split(x_test, y_test))
+```
 
-Then ``zoo-train --dataset squares`` (or ``zoo.train(dataset="squares")``)
+Then `zoo-train --dataset squares` (or `zoo.train(dataset="squares")`)
 trains on it. The list below is how the built-in loaders register: importing
-this package imports them (``zoo.data.dataset`` never imports them back).
+this package imports them (`zoo.data.dataset` never imports them back).
 
-The modules: :mod:`~zoo.data.dataset` (the types and the registry),
-:mod:`~zoo.data.labels` (label checks and splits), :mod:`~zoo.data.images`
-(image files, resizing, batches, memory), :mod:`~zoo.data.arrays` (pixel
-arrays from files), :mod:`~zoo.data.builtin` and :mod:`~zoo.data.files` (the
+The modules: [`zoo.data.dataset`][] (the types and the registry),
+[`zoo.data.labels`][] (label checks and splits), [`zoo.data.images`][]
+(image files, resizing, batches, memory), [`zoo.data.arrays`][] (pixel
+arrays from files), [`zoo.data.builtin`][] and [`zoo.data.files`][] (the
 loaders).
 """
 

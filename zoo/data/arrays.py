@@ -1,10 +1,10 @@
-"""Pixel arrays from a file (an ``.npz``, IDX files, Keras's cache), checked and scaled.
+"""Pixel arrays from a file (an `.npz`, IDX files, Keras's cache), checked and scaled.
 
-Every array goes through one rule, :data:`PIXEL_RULE`, chosen by dtype and
+Every array goes through one rule, `PIXEL_RULE`, chosen by dtype and
 then by range; what the rule cannot read is refused, never clipped or
-guessed. :func:`checked_split` also refuses arrays that are not channels-last
+guessed. [`checked_split`][] also refuses arrays that are not channels-last
 images (flat rows, channels-first, 5-D), labels that are not class indices,
-and images whose ``float32`` copy would not fit in memory, each with one
+and images whose `float32` copy would not fit in memory, each with one
 line that says how to save the data instead.
 """
 
@@ -27,19 +27,19 @@ PIXEL_RULE = (
 
 
 def to_unit_float(images, where="images"):
-    """Pixels as ``float32`` in [0, 1] by :data:`PIXEL_RULE`; gray ``(N, H, W)`` gains a channel.
+    """Pixels as `float32` in [0, 1] by `PIXEL_RULE`; gray `(N, H, W)` gains a channel.
 
     The rule goes by dtype first, because the range alone cannot tell 16-bit
     from 8-bit pixels, and refuses rather than clips: a standardised array
     clipped to [0, 1] trains without error on images that are mostly black.
-    ``where`` names the array in the error (the file and the split).
+    `where` names the array in the error (the file and the split).
     """
     images = _scaled(np.asarray(images), where)
     return images[..., None] if images.ndim == 3 else images
 
 
 def _scaled(images, where):
-    """``images`` as ``float32`` in [0, 1], or a :class:`DataError` naming what broke the rule."""
+    """`images` as `float32` in [0, 1], or a [`DataError`][] naming what broke the rule."""
     kind = images.dtype.kind
     if images.dtype == np.uint8:
         return images.astype("float32") / 255.0
@@ -120,7 +120,7 @@ def _checked_labels(labels, source, split):
 
 
 def _check_image_shape(shape, source, split):
-    """Refuse arrays that are not ``(N, H, W)`` or ``(N, H, W, C)`` channels-last images."""
+    """Refuse arrays that are not `(N, H, W)` or `(N, H, W, C)` channels-last images."""
     where = f"{source}: {split} images have shape {shape}"
     if len(shape) <= 1:
         raise DataError(
@@ -146,7 +146,7 @@ def _check_image_shape(shape, source, split):
 
 
 def _reshape_hint(shape):
-    """How to reshape ``(N, F)`` rows back into images, with the square side when there is one."""
+    """How to reshape `(N, F)` rows back into images, with the square side when there is one."""
     count, features = shape
     for channels in (1, 3):
         side = int(round((features / channels) ** 0.5))
@@ -167,12 +167,12 @@ def _on_white(images):
 
 
 def checked_split(images, labels, source, split):
-    """A :class:`Split` of in-memory images, after checking what a file gave.
+    """A [`Split`][] of in-memory images, after checking what a file gave.
 
     Refuses images and labels of different counts, labels that are not whole
     numbers or look one-hot, arrays that are not channels-last images (flat
-    rows, channels-first, 0-d, 5-D), pixels :data:`PIXEL_RULE` cannot read,
-    and images whose ``float32`` copy would not fit in memory.
+    rows, channels-first, 0-d, 5-D), pixels `PIXEL_RULE` cannot read,
+    and images whose `float32` copy would not fit in memory.
     """
     images = np.asarray(images)
     _check_image_shape(images.shape, source, split)

@@ -1,16 +1,16 @@
 """The named datasets: scikit-learn's digits (embedded) and Keras's cached sets.
 
-- ``"digits"``: scikit-learn's 1,797 real 8x8 handwritten digits (shipped
+- `"digits"`: scikit-learn's 1,797 real 8x8 handwritten digits (shipped
   inside scikit-learn, no download), with a fixed stratified 80/20 split.
-- ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``: read from Keras's cache
-  (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``); if the file is
+- `"mnist"`, `"fashion_mnist"`, `"cifar10"`: read from Keras's cache
+  (`$KERAS_HOME/datasets`, default `~/.keras/datasets`); if the file is
   not there, Keras's own loader downloads it once, and offline the error names
   the file and where to put it.
 
 The cache is read here, never handed to Keras's loader once a file is there:
 CIFAR-10's pickles go through an unpickler that builds only dicts, lists,
 bytes, ints and NumPy arrays (a file that asks for anything else is refused
-before anything in it runs), ``mnist.npz`` is read with ``allow_pickle=False``,
+before anything in it runs), `mnist.npz` is read with `allow_pickle=False`,
 and a damaged or empty file is one line naming it and the fix.
 """
 
@@ -47,7 +47,7 @@ def _load_digits():
 
 
 def keras_cache_dir():
-    """Where Keras caches datasets: ``$KERAS_HOME/datasets`` (default ``~/.keras/datasets``)."""
+    """Where Keras caches datasets: `$KERAS_HOME/datasets` (default `~/.keras/datasets`)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return os.path.join(home, "datasets")
 
@@ -110,7 +110,7 @@ class _Forbidden(pickle.UnpicklingError):
 
 
 def _numpy_function(module, name):
-    """``numpy._core.MODULE.NAME`` (NumPy 2), or ``numpy.core.MODULE.NAME`` (NumPy 1)."""
+    """`numpy._core.MODULE.NAME` (NumPy 2), or `numpy.core.MODULE.NAME` (NumPy 1)."""
     try:
         return getattr(importlib.import_module(f"numpy._core.{module}"), name)
     except (ImportError, AttributeError):
@@ -118,12 +118,12 @@ def _numpy_function(module, name):
 
 
 def _dtype(spec, align=False, copy=False):
-    """``numpy.dtype`` as a pickle calls it (Python 2's pickles pass 0 and 1, not booleans)."""
+    """`numpy.dtype` as a pickle calls it (Python 2's pickles pass 0 and 1, not booleans)."""
     return np.dtype(spec, align=bool(align), copy=bool(copy))
 
 
 def _latin1_encode(text, encoding):
-    """``_codecs.encode`` as Python 3 pickles ``bytes`` for Python 2: latin-1 text only."""
+    """`_codecs.encode` as Python 3 pickles `bytes` for Python 2: latin-1 text only."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise _Forbidden(f"_codecs.encode(..., {encoding!r})")
     return text.encode("latin-1")
@@ -134,9 +134,9 @@ def _cifar_globals():
     """The globals a CIFAR-10 batch may name, each mapped to what it gets.
 
     The batches are pickled dicts of bytes, ints, lists and one uint8 array:
-    NumPy's array reconstruction (protocols 0-4: ``_reconstruct``, ``ndarray``
-    and ``dtype``; protocol 5: ``_frombuffer``) under its NumPy 1 and 2
-    module names, and ``bytes`` as Python 3 writes it for Python 2.
+    NumPy's array reconstruction (protocols 0-4: `_reconstruct`, `ndarray`
+    and `dtype`; protocol 5: `_frombuffer`) under its NumPy 1 and 2
+    module names, and `bytes` as Python 3 writes it for Python 2.
     """
     reconstruct = _numpy_function("multiarray", "_reconstruct")
     frombuffer = _numpy_function("numeric", "_frombuffer")
@@ -156,8 +156,8 @@ def _cifar_globals():
 class _CifarUnpickler(pickle.Unpickler):
     """An unpickler that builds only what a CIFAR-10 batch holds; any other global is refused.
 
-    Code in a pickle runs only through the globals it names, so a ``__reduce__``
-    payload (``os.system``, ``eval``, ...) stops here, before anything is called.
+    Code in a pickle runs only through the globals it names, so a `__reduce__`
+    payload (`os.system`, `eval`, ...) stops here, before anything is called.
     """
 
     def find_class(self, module, name):
@@ -168,12 +168,12 @@ class _CifarUnpickler(pickle.Unpickler):
 
 
 def _field(batch, key):
-    """``batch[b"key"]`` (as Keras wrote it), or ``batch["key"]``; ``None`` if neither."""
+    """`batch[b"key"]` (as Keras wrote it), or `batch["key"]`; `None` if neither."""
     return batch.get(key.encode(), batch.get(key))
 
 
 def _read_cifar_batch(path):
-    """One CIFAR-10 batch: images ``(N, 32, 32, 3)`` uint8 and their labels."""
+    """One CIFAR-10 batch: images `(N, 32, 32, 3)` uint8 and their labels."""
     with open(path, "rb") as handle:
         batch = _CifarUnpickler(handle, encoding="bytes").load()
     if not isinstance(batch, dict):
@@ -191,7 +191,7 @@ def _read_cifar_batch(path):
 
 
 def _read_mnist_npz(path):
-    """``mnist.npz``'s four arrays, as ``(x_train, y_train, x_test, y_test)``; no pickle."""
+    """`mnist.npz`'s four arrays, as `(x_train, y_train, x_test, y_test)`; no pickle."""
     with np.load(path, allow_pickle=False) as archive:
         missing = [key for key in NPZ_KEYS if key not in archive.files]
         if missing:
@@ -207,7 +207,7 @@ def _damaged(path, reason):
 
 
 def _read_cache_file(path, read):
-    """``read(path)``; whatever goes wrong is one line naming the file and the fix."""
+    """`read(path)`; whatever goes wrong is one line naming the file and the fix."""
     if os.path.getsize(path) == 0:
         raise _damaged(path, "it is empty: 0 bytes")
     try:
@@ -223,7 +223,7 @@ def _read_cache_file(path, read):
 
 
 def _checked_split(image_path, label_path, images, labels):
-    """``(images, labels)`` if they are a split of a 10-class set of 2-D images, else one line."""
+    """`(images, labels)` if they are a split of a 10-class set of 2-D images, else one line."""
     images, labels = np.asarray(images), np.asarray(labels).ravel()
     if images.dtype.kind not in "uif" or images.ndim not in (3, 4):
         raise _damaged(image_path, f"images of shape {images.shape} and type {images.dtype}")
@@ -237,9 +237,9 @@ def _checked_split(image_path, label_path, images, labels):
 
 
 def _cached_paths(name, directory):
-    """The cache files of ``name`` when all are there, else ``None``.
+    """The cache files of `name` when all are there, else `None`.
 
-    CIFAR-10 is looked for in each of :data:`CIFAR10_FOLDERS`. A folder that
+    CIFAR-10 is looked for in each of `CIFAR10_FOLDERS`. A folder that
     holds only some of its batches is refused rather than left to Keras:
     the loaders of older Keras releases (Keras 3's first ones among them)
     unpickle what they find there with no restriction.
@@ -263,7 +263,7 @@ def _cached_paths(name, directory):
 
 
 def _read_keras_cache(name, paths):
-    """``(x_train, y_train), (x_test, y_test)`` from the files Keras left in its cache."""
+    """`(x_train, y_train), (x_test, y_test)` from the files Keras left in its cache."""
     if name == "mnist":
         x_train, y_train, x_test, y_test = _read_cache_file(paths[0], _read_mnist_npz)
         return (

@@ -1,23 +1,25 @@
 """One dataset type, and the registry that finds a loader for a name or a path.
 
-A :class:`Dataset` is a name, the class names and two :class:`Split` s,
-``train`` and ``test``. A split holds its images either in memory (a
-``float32`` array ``(N, H, W, C)`` in [0, 1]) or as a list of image files
+A [`Dataset`][] is a name, the class names and two [`Split`][] s,
+`train` and `test`. A split holds its images either in memory (a
+`float32` array `(N, H, W, C)` in [0, 1]) or as a list of image files
 read batch by batch, and the integer labels.
 
 Loaders register with one decorator line. A *named* dataset's loader takes no
 argument; a *kind of path* gives a test that recognises it, and its loader
-takes the path::
+takes the path:
 
-    @register_dataset("digits")
-    def load_digits() -> Dataset: ...
+```python
+@register_dataset("digits")
+def load_digits() -> Dataset: ...
 
-    @register_dataset("npz", matches=lambda path: path.endswith(".npz"))
-    def load_npz(path) -> Dataset: ...
+@register_dataset("npz", matches=lambda path: path.endswith(".npz"))
+def load_npz(path) -> Dataset: ...
+```
 
-:func:`load_dataset` tries the names first, then each kind of path in the
+[`load_dataset`][] tries the names first, then each kind of path in the
 order they were registered. The checks on labels and the train/test splits
-are in :mod:`zoo.data.labels`.
+are in [`zoo.data.labels`][].
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ class DataError(ZooError):
 
 @dataclass(frozen=True)
 class Split:
-    """Images and their labels. ``images``: an array ``(N, H, W, C)`` or a list of file paths.
+    """Images and their labels. `images`: an array `(N, H, W, C)` or a list of file paths.
 
-    A split unpacks as ``images, labels = split``.
+    A split unpacks as `images, labels = split`.
     """
 
     images: object
@@ -63,7 +65,7 @@ class Split:
         return isinstance(self.images, list)
 
     def subset(self, indices):
-        """The split restricted to ``indices``."""
+        """The split restricted to `indices`."""
         if self.streaming:
             return Split([self.images[i] for i in indices], self.labels[indices])
         return Split(self.images[indices], self.labels[indices])
@@ -77,7 +79,7 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named dataset: class names, a ``train`` and a ``test`` :class:`Split`."""
+    """A named dataset: class names, a `train` and a `test` [`Split`][]."""
 
     name: str
     class_names: list
@@ -86,12 +88,12 @@ class Dataset:
 
     @property
     def input_shape(self):
-        """``(H, W, C)`` of in-memory images; ``None`` for files (each is resized when read)."""
+        """`(H, W, C)` of in-memory images; `None` for files (each is resized when read)."""
         return None if self.train.streaming else tuple(self.train.images.shape[1:])
 
     @property
     def size(self):
-        """``{"train": N, "test": M}``: how many images each split holds."""
+        """`{"train": N, "test": M}`: how many images each split holds."""
         return {"train": len(self.train), "test": len(self.test)}
 
     def with_train(self, split):
@@ -111,12 +113,12 @@ _PATH_KINDS: list[_Loader] = []
 
 
 def register_dataset(name, *, matches=None, fallback=False):
-    """Decorator: register a loader under ``name`` (or, with ``matches``, for a kind of path).
+    """Decorator: register a loader under `name` (or, with `matches`, for a kind of path).
 
     Args:
-        name: the dataset's name (``--dataset NAME``), or the kind's name.
-        matches: ``matches(path) -> bool`` recognises paths this loader reads;
-            without it the loader takes no argument and answers to ``name``.
+        name: the dataset's name (`--dataset NAME`), or the kind's name.
+        matches: `matches(path) -> bool` recognises paths this loader reads;
+            without it the loader takes no argument and answers to `name`.
         fallback: try this kind after every other kind (the built-in image
             folder, which matches any folder, is one).
     """
@@ -140,7 +142,7 @@ def list_datasets():
 
 
 def _find_loader(source):
-    """The loader for ``source`` and its arguments; a name that is also a path here is refused."""
+    """The loader for `source` and its arguments; a name that is also a path here is refused."""
     if source in _NAMED:
         if os.path.exists(source):
             kind = "folder" if os.path.isdir(source) else "file"
@@ -168,20 +170,20 @@ def load_dataset(source, limit=None, skip_bad_images=False, seed=0):
     """Load a dataset by name or path.
 
     Args:
-        source: a registered name (``"digits"``, ``"mnist"``, ...) or a path
-            to a folder of images, an ``.npz`` file or an IDX folder.
-        limit: keep only ``limit`` training images (quick runs), a sample
-            chosen by ``seed`` that keeps every class's share (see
-            :func:`limited_indices`).
+        source: a registered name (`"digits"`, `"mnist"`, ...) or a path
+            to a folder of images, an `.npz` file or an IDX folder.
+        limit: keep only `limit` training images (quick runs), a sample
+            chosen by `seed` that keeps every class's share (see
+            [`limited_indices`][]).
         skip_bad_images: for image files, leave out those that cannot be read
             (one warning line) instead of refusing the dataset.
-        seed: chooses the ``limit`` sample; the same seed, the same images.
+        seed: chooses the `limit` sample; the same seed, the same images.
 
     Images on disk are all checked before training starts (see
-    :func:`scan_images`); every unreadable file is named.
+    [`scan_images`][]); every unreadable file is named.
 
     Returns:
-        A :class:`Dataset`.
+        A [`Dataset`][].
 
     Raises:
         DataError: unknown name, missing path or cache file, unreadable files.
@@ -207,13 +209,13 @@ def load_dataset(source, limit=None, skip_bad_images=False, seed=0):
 
 
 def limited_indices(labels, limit, seed=0):
-    """``limit`` indices of ``labels`` drawn by ``seed``, every class keeping its share; sorted.
+    """`limit` indices of `labels` drawn by `seed`, every class keeping its share; sorted.
 
-    Files are listed class by class, so the first ``limit`` would all be one
+    Files are listed class by class, so the first `limit` would all be one
     class. Each class's members are shuffled and ranked by how far into
     their class they fall (rank / class size); taking the lowest ranks first
     gives every class one image before any class gets a second (when
-    ``limit`` allows), then images in proportion to the class sizes.
+    `limit` allows), then images in proportion to the class sizes.
     """
     labels = np.asarray(labels)
     if limit >= len(labels):
@@ -228,7 +230,7 @@ def limited_indices(labels, limit, seed=0):
 
 
 def _without_bad_images(data, skip):
-    """Check every image file; refuse naming the bad ones, or (``skip``) leave them out."""
+    """Check every image file; refuse naming the bad ones, or (`skip`) leave them out."""
     bad = scan_images([*data.train.images, *data.test.images])
     if not bad:
         return data
@@ -249,12 +251,12 @@ def _without_bad_images(data, skip):
 
 
 def scan_images(paths, progress_every=500):
-    """Decode every image in full; return ``[(path, reason), ...]`` for the unreadable ones.
+    """Decode every image in full; return `[(path, reason), ...]` for the unreadable ones.
 
-    Pillow's ``verify`` checks a file's structure (a PNG's checksums) but
+    Pillow's `verify` checks a file's structure (a PNG's checksums) but
     decodes no pixels, so a truncated JPEG passed it and failed only when the
     test images were read after training. Each file is therefore verified
-    and then decoded (``load``), as training will read it. With many files a
+    and then decoded (`load`), as training will read it. With many files a
     progress line is printed on stderr.
     """
     from PIL import Image

@@ -1,4 +1,4 @@
-"""A person's digit, prepared the way MNIST's digits were: :func:`preprocess_digit`.
+"""A person's digit, prepared the way MNIST's digits were: [`preprocess_digit`][].
 
 LeCun, Cortes and Burges made MNIST from NIST's scanned forms by fitting each digit into a
 20x20 box (keeping its aspect ratio, anti-aliased) and pasting that into a 28x28 image so
@@ -10,12 +10,12 @@ a "4" on paper is none of these things, so this module makes it so:
 2. the ink made light on dark: the background is the median of the border pixels, and an
    image whose border is light is inverted; levels are then stretched so the background is 0
    and the brightest ink 1;
-3. cropped to the box around the ink (levels of at least :data:`INK_LEVEL`);
-4. resized by area averaging so its longer side is :data:`BOX` pixels;
-5. pasted into a :data:`SIZE` x :data:`SIZE` black image with its centre of mass at the
+3. cropped to the box around the ink (levels of at least `INK_LEVEL`);
+4. resized by area averaging so its longer side is `BOX` pixels;
+5. pasted into a `SIZE` x `SIZE` black image with its centre of mass at the
    centre (rounded to whole pixels, kept inside the image).
 
-Every step is plain arithmetic, so the explainer page's JavaScript (``docs/explainer/``)
+Every step is plain arithmetic, so the explainer page's JavaScript (`docs/explainer/`)
 repeats it to within 1/255 per pixel; a test feeds both the same PNG. An image with no
 stroke that stands out (blank, too faint, or mostly "ink") is refused with a message, never
 answered with a confident guess.
@@ -45,16 +45,16 @@ RING_SAMPLE = 2000  # training images looked at for that
 
 
 def preprocess_digit(image):
-    """``image`` as an MNIST-trained model expects it: ``(28, 28, 1)`` float32 in [0, 1].
+    """`image` as an MNIST-trained model expects it: `(28, 28, 1)` float32 in [0, 1].
 
     Args:
-        image: a path, a ``PIL.Image``, or an array ``(height, width)``,
-            ``(height, width, 1)``, ``(height, width, 3)`` or ``(height, width, 4)``
+        image: a path, a `PIL.Image`, or an array `(height, width)`,
+            `(height, width, 1)`, `(height, width, 3)` or `(height, width, 4)`
             (uint8 in 0-255, or floats in [0, 1]); any size; dark ink on light paper or
             light ink on dark, grey or colour.
 
     Returns:
-        ``numpy.ndarray`` of shape ``(28, 28, 1)``, float32: light ink on black, the digit
+        `numpy.ndarray` of shape `(28, 28, 1)`, float32: light ink on black, the digit
         fitted into 20x20 and centred by its centre of mass, as in MNIST.
 
     Raises:
@@ -64,11 +64,11 @@ def preprocess_digit(image):
 
 
 def digit_steps(image):
-    """Each stage of :func:`preprocess_digit`, for pictures that show them.
+    """Each stage of [`preprocess_digit`][], for pictures that show them.
 
-    Returns a dict of 2-D float arrays: ``grey`` (the image in grey levels), ``ink`` (light
-    on dark, stretched), ``crop`` (the box around the ink), ``fitted`` (resized into the
-    20x20 box), and ``input`` (the ``(28, 28, 1)`` float32 result).
+    Returns a dict of 2-D float arrays: `grey` (the image in grey levels), `ink` (light
+    on dark, stretched), `crop` (the box around the ink), `fitted` (resized into the
+    20x20 box), and `input` (the `(28, 28, 1)` float32 result).
     """
     grey = _grey_levels(image)
     ink = _light_on_dark(grey)
@@ -174,7 +174,7 @@ def _crop_to_ink(ink):
 
 
 def _fit_into_box(crop):
-    """Area-average ``crop`` so its longer side is :data:`BOX`, keeping its aspect ratio."""
+    """Area-average `crop` so its longer side is `BOX`, keeping its aspect ratio."""
     height, width = crop.shape
     scale = BOX / max(height, width)
     new_height = max(1, math.floor(height * scale + 0.5))
@@ -183,7 +183,7 @@ def _fit_into_box(crop):
 
 
 def _area_weights(out_size, in_size):
-    """``(out_size, in_size)``: how much of each input pixel each output pixel covers,
+    """`(out_size, in_size)`: how much of each input pixel each output pixel covers,
     rows summing to 1 (a box filter: averaging when shrinking, blocks when growing)."""
     step = in_size / out_size
     weights = np.zeros((out_size, in_size))
@@ -195,7 +195,7 @@ def _area_weights(out_size, in_size):
 
 
 def _centre_by_mass(fitted):
-    """Paste ``fitted`` into a black SIZE x SIZE image, centre of mass at the centre."""
+    """Paste `fitted` into a black SIZE x SIZE image, centre of mass at the centre."""
     height, width = fitted.shape
     mass = fitted.sum()
     centre_row = float((fitted.sum(axis=1) * (np.arange(height) + 0.5)).sum() / mass)
@@ -208,13 +208,13 @@ def _centre_by_mass(fitted):
 
 
 def mnist_prepared(source, dataset):
-    """Whether a model trained on ``dataset`` (named ``source``) wants :func:`preprocess_digit`.
+    """Whether a model trained on `dataset` (named `source`) wants [`preprocess_digit`][].
 
-    Yes for ``"mnist"``, and for a folder of IDX files (MNIST's own file format) whose
-    training images are 28x28 with one channel and whose outermost :data:`RING` rows and
-    columns are dark (mean level at most :data:`RING_LEVEL` over the first
-    :data:`RING_SAMPLE` images), as MNIST's are and Fashion-MNIST's, which fill the frame,
-    are not. Anything else (the embedded 8x8 ``digits`` scaled up, image folders, ``.npz``
+    Yes for `"mnist"`, and for a folder of IDX files (MNIST's own file format) whose
+    training images are 28x28 with one channel and whose outermost `RING` rows and
+    columns are dark (mean level at most `RING_LEVEL` over the first
+    `RING_SAMPLE` images), as MNIST's are and Fashion-MNIST's, which fill the frame,
+    are not. Anything else (the embedded 8x8 `digits` scaled up, image folders, `.npz`
     files) was prepared some other way: no.
     """
     if source == "mnist":

@@ -1,17 +1,17 @@
-"""Datasets from your own files: an ``.npz``, a folder of MNIST IDX files, a folder of images.
+"""Datasets from your own files: an `.npz`, a folder of MNIST IDX files, a folder of images.
 
-- an ``.npz`` file with ``x_train, y_train, x_test, y_test`` (and optionally
-  ``class_names``);
-- a folder of MNIST IDX files (``*-images-idx3-ubyte[.gz]`` and
-  ``*-labels-idx1-ubyte[.gz]``); a training or test set alone is split in two;
+- an `.npz` file with `x_train, y_train, x_test, y_test` (and optionally
+  `class_names`);
+- a folder of MNIST IDX files (`*-images-idx3-ubyte[.gz]` and
+  `*-labels-idx1-ubyte[.gz]`); a training or test set alone is split in two;
 - a folder of class subfolders of images (PNG/JPEG), optionally with
-  ``train/`` and ``test/`` above them; the images stay on disk and are read
+  `train/` and `test/` above them; the images stay on disk and are read
   one batch at a time.
 
 Each is registered as a kind of path, tried in this order. A file that cannot
-be read (empty, truncated, a bad header) is one :class:`DataError` naming it;
-pixel arrays are scaled by :data:`zoo.data.arrays.PIXEL_RULE`, and labels
-must be the classes 0..K-1 (:func:`zoo.data.labels.check_class_labels`).
+be read (empty, truncated, a bad header) is one [`DataError`][] naming it;
+pixel arrays are scaled by `zoo.data.arrays.PIXEL_RULE`, and labels
+must be the classes 0..K-1 ([`zoo.data.labels.check_class_labels`][]).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")  # the arrays of an .npz d
 
 
 def read_npz(path):
-    """Every array of an ``.npz`` as a dict, or one error naming the file and the fix.
+    """Every array of an `.npz` as a dict, or one error naming the file and the fix.
 
-    ``allow_pickle=False``: an array of Python objects could run code when
+    `allow_pickle=False`: an array of Python objects could run code when
     loaded, so it is refused rather than read.
     """
     if os.path.getsize(path) == 0:
@@ -103,7 +103,7 @@ def _class_names(names, path):
 
 
 def read_idx(path):
-    """Read an MNIST IDX file (``.gz`` or not) into a NumPy array; a damaged file is one error."""
+    """Read an MNIST IDX file (`.gz` or not) into a NumPy array; a damaged file is one error."""
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
@@ -139,12 +139,12 @@ def _find_idx(directory, kind):
 
 
 def is_idx_folder(path):
-    """Whether ``path`` is a folder holding MNIST IDX images and labels (``.gz`` or not)."""
+    """Whether `path` is a folder holding MNIST IDX images and labels (`.gz` or not)."""
     return os.path.isdir(path) and bool(_find_idx(path, "images") and _find_idx(path, "labels"))
 
 
 def _idx_pairs(directory):
-    """``{"train": (images, labels), "test": ...}`` file paths; an unmatched file is refused."""
+    """`{"train": (images, labels), "test": ...}` file paths; an unmatched file is refused."""
     images, labels = _find_idx(directory, "images"), _find_idx(directory, "labels")
     pairs = {}
     for role, prefixes in (("train", ("train",)), ("test", ("t10k", "test"))):
@@ -200,7 +200,7 @@ def _load_idx_folder(directory):
 
 
 def _visible(name):
-    """False for what the user does not see as data: dot-names and macOS's ``__MACOSX``."""
+    """False for what the user does not see as data: dot-names and macOS's `__MACOSX`."""
     return not name.startswith(".") and name != "__MACOSX"
 
 
@@ -217,9 +217,9 @@ def _is_image(name):
 
 
 def _images_in(folder):
-    """Every image file under ``folder``, sorted, skipping hidden files and folders.
+    """Every image file under `folder`, sorted, skipping hidden files and folders.
 
-    A ``.ipynb_checkpoints`` copy or macOS's ``._photo.jpg`` resource file
+    A `.ipynb_checkpoints` copy or macOS's `._photo.jpg` resource file
     would otherwise be read as a training image.
     """
     found = []
@@ -234,7 +234,7 @@ def _warn(line):
 
 
 def _images_by_class(directory):
-    """``{class name: [files]}`` for the class folders of ``directory`` that hold images.
+    """`{class name: [files]}` for the class folders of `directory` that hold images.
 
     Empty class folders and images beside the class folders are left out,
     each kind with one warning line naming them.
@@ -253,14 +253,14 @@ def _images_by_class(directory):
 
 
 def _labelled(found, class_names):
-    """Files and labels, class by class, in the order of ``class_names``."""
+    """Files and labels, class by class, in the order of `class_names`."""
     files = [file for name in class_names for file in found.get(name, [])]
     labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
     return files, np.array(labels, dtype="int64")
 
 
 def _train_test_folders(directory, subfolders):
-    """The class files of ``train/`` and ``test/``; a class in ``test/`` alone is refused."""
+    """The class files of `train/` and `test/`; a class in `test/` alone is refused."""
     if not {"train", "test"} <= set(subfolders):
         present, missing = ("train", "test") if "train" in subfolders else ("test", "train")
         raise DataError(

@@ -1,15 +1,15 @@
 """Images as the models take them: [0, 1] floats, the model's channels and size.
 
 Only NumPy and Pillow are used, so a JAX-only or PyTorch-only install works.
-:func:`make_inputs` turns a split into what ``model.fit`` takes: in-memory
-``float32`` arrays at the model's input size when they fit in memory,
-otherwise a ``keras.utils.PyDataset`` that loads (files) or resizes (arrays)
-one batch at a time; :func:`check_memory` refuses what would not fit.
+[`make_inputs`][] turns a split into what `model.fit` takes: in-memory
+`float32` arrays at the model's input size when they fit in memory,
+otherwise a `keras.utils.PyDataset` that loads (files) or resizes (arrays)
+one batch at a time; [`check_memory`][] refuses what would not fit.
 
 Image files are read as a viewer shows them: turned upright by their EXIF
 orientation and with transparent pixels composited over white. Pixel arrays
-(an ``.npz``, IDX files, Keras's cached sets) are checked and scaled by
-:mod:`zoo.data.arrays`.
+(an `.npz`, IDX files, Keras's cached sets) are checked and scaled by
+[`zoo.data.arrays`][].
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def convert_channels(images, channels):
 
 
 def resize_images(images, size):
-    """Bilinear resize of ``(N, H, W, C)`` float images to ``size = (height, width)``."""
+    """Bilinear resize of `(N, H, W, C)` float images to `size = (height, width)`."""
     from PIL import Image
 
     height, width = size
@@ -99,7 +99,7 @@ def _over_white(image):
 def _unit_pixels(image, channels, size):
     """A Pillow image as float32 in [0, 1], resized; 16-bit images keep their depth.
 
-    ``convert("L")`` would clip a 16-bit image (values up to 65535) to 255,
+    `convert("L")` would clip a 16-bit image (values up to 65535) to 255,
     turning it black and white, so those are scaled by 65535 instead.
     """
     from PIL import Image
@@ -115,7 +115,7 @@ def _unit_pixels(image, channels, size):
 
 
 def load_image_file(path, input_shape):
-    """Read one image with Pillow, as ``float32`` in [0, 1] at ``input_shape``.
+    """Read one image with Pillow, as `float32` in [0, 1] at `input_shape`.
 
     The image is turned upright (EXIF orientation) and transparent pixels are
     composited over white before it is converted and resized.
@@ -137,8 +137,8 @@ def _make_sequence_class():
     class ImageBatches(keras.utils.PyDataset):
         """Batches of images prepared on demand: loaded from files or resized from arrays.
 
-        ``source`` is a list of file paths or an ``(N, H, W, C)`` array; each
-        batch comes back as ``float32`` at ``input_shape`` with its labels.
+        `source` is a list of file paths or an `(N, H, W, C)` array; each
+        batch comes back as `float32` at `input_shape` with its labels.
         """
 
         def __init__(self, source, labels, input_shape, batch_size, shuffle=False, seed=0):
@@ -172,15 +172,15 @@ def _make_sequence_class():
 
 
 def prepare_arrays(images, input_shape):
-    """Channels converted and resized: the whole array, ready for ``fit``."""
+    """Channels converted and resized: the whole array, ready for `fit`."""
     images = convert_channels(images, input_shape[2])
     return np.ascontiguousarray(resize_images(images, input_shape[:2]), dtype="float32")
 
 
 def available_memory():
-    """Bytes of memory this process can still use, or ``None`` where the system does not say.
+    """Bytes of memory this process can still use, or `None` where the system does not say.
 
-    Linux's ``MemAvailable`` (else ``os.sysconf``), lowered to what a cgroup
+    Linux's `MemAvailable` (else `os.sysconf`), lowered to what a cgroup
     (a container's) memory limit leaves, since that limit is what kills the
     process.
     """
@@ -206,7 +206,7 @@ def _meminfo_available():
 
 
 def _cgroup_room():
-    """What a cgroup v2 memory limit leaves (``memory.max - memory.current``); None if none."""
+    """What a cgroup v2 memory limit leaves (`memory.max - memory.current`); None if none."""
     try:
         with (
             open("/sys/fs/cgroup/memory.max") as limit,
@@ -219,12 +219,12 @@ def _cgroup_room():
 
 
 def _size(count):
-    """Bytes as MiB below a GiB, else GiB: ``8 MiB``, ``2.3 GiB``."""
+    """Bytes as MiB below a GiB, else GiB: `8 MiB`, `2.3 GiB`."""
     return f"{count / (1 << 30):.1f} GiB" if count >= 1 << 30 else f"{count / (1 << 20):.0f} MiB"
 
 
 def check_memory(nbytes, what, fix):
-    """Refuse (one line naming ``what`` and ``fix``) ``nbytes`` above half the memory available.
+    """Refuse (one line naming `what` and `fix`) `nbytes` above half the memory available.
 
     Half, because training needs room beside the data: the model, its
     gradients and the framework. Running out of memory kills the process with
@@ -239,20 +239,20 @@ def check_memory(nbytes, what, fix):
 
 
 def fits_in_memory(count, input_shape):
-    """True when ``count`` images at ``input_shape`` can be prepared at once as ``float32``."""
+    """True when `count` images at `input_shape` can be prepared at once as `float32`."""
     nbytes = count * int(np.prod(input_shape)) * 4
     available = available_memory()
     return nbytes <= MEMORY_BUDGET_BYTES and (available is None or nbytes <= available / 2)
 
 
 def make_inputs(source, labels, input_shape, batch_size, shuffle=False, seed=0, one_hot=None):
-    """What ``fit``/``evaluate`` take for these images at ``input_shape``.
+    """What `fit`/`evaluate` take for these images at `input_shape`.
 
-    Returns ``(x, y)`` arrays when the resized images fit in memory (the
-    fast path: no per-batch work), otherwise ``(ImageBatches, None)``. Even a
+    Returns `(x, y)` arrays when the resized images fit in memory (the
+    fast path: no per-batch work), otherwise `(ImageBatches, None)`. Even a
     single batch is prepared in memory, so one that cannot fit is refused
-    (:func:`check_memory`). With ``one_hot`` (the number of classes) the labels
-    become ``(N, one_hot)`` float32 rows of zeros and a one, as a
+    ([`check_memory`][]). With `one_hot` (the number of classes) the labels
+    become `(N, one_hot)` float32 rows of zeros and a one, as a
     label-smoothed loss takes them.
     """
     labels = np.asarray(labels)

@@ -1,9 +1,9 @@
 """Labels: the checks that make them the classes 0..K-1, and the splits drawn from them.
 
-A loader calls :func:`check_class_labels` on what a file stored (a stray
+A loader calls [`check_class_labels`][] on what a file stored (a stray
 label would add a class no image shows), training calls
-:func:`check_label_range` against the model's class count, and
-:func:`stratified_split` or :func:`ordered_split` cut a set that came without
+[`check_label_range`][] against the model's class count, and
+[`stratified_split`][] or [`ordered_split`][] cut a set that came without
 a test split.
 """
 
@@ -26,7 +26,7 @@ TEST_FRACTION = 0.2
 
 
 def check_label_range(labels, classes, split="training"):
-    """Raise :class:`DataError` unless every label of ``split`` is in ``[0, classes)``."""
+    """Raise [`DataError`][] unless every label of `split` is in `[0, classes)`."""
     labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise DataError(
@@ -39,9 +39,9 @@ def check_label_range(labels, classes, split="training"):
 def check_class_labels(labelled, class_names=None):
     """The class count K, once every label is a class 0..K-1 and no class is missing.
 
-    ``labelled`` maps a name for each label array (the file and the split,
+    `labelled` maps a name for each label array (the file and the split,
     for the message) to its integer labels. The classes are the distinct
-    labels of all the arrays, and they must be 0..K-1; with ``class_names``,
+    labels of all the arrays, and they must be 0..K-1; with `class_names`,
     K is the number of names. Counting classes as the largest label plus one
     let one stray 255 among the digits 0..9 make a 256-class model in which
     246 classes never appear, with only a "rare class" warning.
@@ -88,7 +88,7 @@ def _check_named_classes(arrays, present, class_names):
 
 
 def _first(arrays, test):
-    """``(name, index)`` of the first label, array by array, for which ``test`` holds."""
+    """`(name, index)` of the first label, array by array, for which `test` holds."""
     for name, labels in arrays.items():
         hits = np.flatnonzero(test(labels))
         if hits.size:
@@ -97,7 +97,7 @@ def _first(arrays, test):
 
 
 def _spans(values, most=4):
-    """Sorted integers as runs, e.g. ``10..254`` or ``3, 7``; the first ``most`` runs."""
+    """Sorted integers as runs, e.g. `10..254` or `3, 7`; the first `most` runs."""
     runs, start = [], values[0]
     for before, value in zip(values, [*values[1:], None], strict=True):
         if value != before + 1:
@@ -122,9 +122,9 @@ def rare_class_warnings(labels, class_names, validation_fraction):
 
 
 def stratified_split(labels, test_fraction=TEST_FRACTION, seed=0):
-    """Indices ``(train, test)`` holding ``test_fraction`` of every class in test.
+    """Indices `(train, test)` holding `test_fraction` of every class in test.
 
-    Deterministic for a given ``seed``; both index lists come back sorted.
+    Deterministic for a given `seed`; both index lists come back sorted.
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
@@ -138,6 +138,6 @@ def stratified_split(labels, test_fraction=TEST_FRACTION, seed=0):
 
 
 def ordered_split(count, test_fraction=TEST_FRACTION):
-    """First ``1 - test_fraction`` for training, the rest for testing (MNIST t10k: 8,000/2,000)."""
+    """First `1 - test_fraction` for training, the rest for testing (MNIST t10k: 8,000/2,000)."""
     cut = int(round(count * (1 - test_fraction)))
     return np.arange(cut), np.arange(cut, count)

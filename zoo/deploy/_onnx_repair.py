@@ -1,7 +1,7 @@
-"""A workaround for one converter: jax2onnx's 4-D ``MaxPool`` nodes, which onnxruntime refuses.
+"""A workaround for one converter: jax2onnx's 4-D `MaxPool` nodes, which onnxruntime refuses.
 
-Used only for ONNX exports on the JAX backend (:func:`zoo.deploy.export.export`); its
-:func:`save_onnx` saves every ONNX export the zoo stamps, on any backend.
+Used only for ONNX exports on the JAX backend ([`zoo.deploy.export.export`][]); its
+`save_onnx` saves every ONNX export the zoo stamps, on any backend.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ __all__ = ["repair_jax2onnx_max_pool", "save_onnx"]
 
 
 def repair_jax2onnx_max_pool(path):
-    """Rewrite the 4-D ``MaxPool`` nodes jax2onnx writes so that onnxruntime can run them.
+    """Rewrite the 4-D `MaxPool` nodes jax2onnx writes so that onnxruntime can run them.
 
     A workaround for one converter, used only for ONNX exports on the JAX
-    backend. Keras's JAX max pooling over ``(N, H, W, C)`` reaches jax2onnx
-    as a window ``(1, kh, kw, 1)``; jax2onnx adds two leading axes and pools
+    backend. Keras's JAX max pooling over `(N, H, W, C)` reaches jax2onnx
+    as a window `(1, kh, kw, 1)`; jax2onnx adds two leading axes and pools
     over all four others, which onnxruntime refuses ("Unsupported pooling
     size": it pools over at most three axes). The same numbers come from
-    ``Transpose`` to ``(N, C, H, W)``, a 2-D ``MaxPool`` and a ``Transpose``
-    back, which is what this writes instead of ``Unsqueeze, Unsqueeze,
-    MaxPool, Squeeze``. Returns how many nodes were rewritten.
+    `Transpose` to `(N, C, H, W)`, a 2-D `MaxPool` and a `Transpose`
+    back, which is what this writes instead of `Unsqueeze, Unsqueeze,
+    MaxPool, Squeeze`. Returns how many nodes were rewritten.
     """
     import onnx
     from onnx import helper
@@ -81,11 +81,11 @@ def repair_jax2onnx_max_pool(path):
 
 
 def save_onnx(model, path):
-    """Save the ONNX ``model`` over ``path``, keeping its weights in a ``.data`` file if they were.
+    """Save the ONNX `model` over `path`, keeping its weights in a `.data` file if they were.
 
-    An export whose weights are too large to embed keeps them in ``path + ".data"``;
-    a rewritten graph (:func:`repair_jax2onnx_max_pool`, the export's stamp)
-    must be saved the same way, into a fresh ``.data`` file.
+    An export whose weights are too large to embed keeps them in `path + ".data"`;
+    a rewritten graph (`repair_jax2onnx_max_pool`, the export's stamp)
+    must be saved the same way, into a fresh `.data` file.
     """
     import onnx
 

@@ -1,42 +1,45 @@
 """Export a trained zoo model to ONNX or a TensorFlow SavedModel, checked before it is kept.
 
-Command line::
+Command line:
 
-    zoo-export runs/lenet5/model.keras --format onnx --output lenet5.onnx
-    zoo-export runs/lenet5/model.keras --format saved_model --output lenet5_savedmodel
+```bash
+zoo-export runs/lenet5/model.keras --format onnx --output lenet5.onnx
+zoo-export runs/lenet5/model.keras --format saved_model --output lenet5_savedmodel
+```
 
-From Python::
+From Python:
 
-    import zoo
-    report = zoo.export("runs/lenet5/model.keras", "onnx", "lenet5.onnx")
-    report["max_abs_difference"]       # largest gap to Keras on a check batch
+```python
+import zoo
+report = zoo.export("runs/lenet5/model.keras", "onnx", "lenet5.onnx")
+report["max_abs_difference"]       # largest gap to Keras on a check batch
+```
 
-Both formats go through Keras's own ``model.export``. Every file is checked
-before it is kept: an ONNX file runs in ``onnxruntime`` and a SavedModel is
+Both formats go through Keras's own `model.export`. Every file is checked
+before it is kept: an ONNX file runs in `onnxruntime` and a SavedModel is
 reloaded with TensorFlow, on a batch of images, and their outputs must match
-Keras's within ``1e-4``. A file that fails the check is not written.
+Keras's within `1e-4`. A file that fails the check is not written.
 
 Which backend can write which format (Keras 3.15):
 
-=============  =====================  ========================  ======================
-format         jax                    tensorflow                torch
-=============  =====================  ========================  ======================
-onnx           jax2onnx (repaired)    tf2onnx                   torch.onnx
-saved_model    jax2tf (needs TF)      native                    no (needs torch_xla)
-=============  =====================  ========================  ======================
+```text
+format        jax                   tensorflow    torch
+onnx          jax2onnx (repaired)   tf2onnx       torch.onnx
+saved_model   jax2tf (needs TF)     native        no (needs torch_xla)
+```
 
-jax2onnx writes a 2-D max pooling as a 4-D ``MaxPool`` that onnxruntime
-refuses; :func:`zoo.deploy._onnx_repair.repair_jax2onnx_max_pool` rewrites those nodes as a
-2-D ``MaxPool`` between two transposes, and the check then runs as for the
-other backends (see :mod:`zoo.deploy._onnx_repair`).
+jax2onnx writes a 2-D max pooling as a 4-D `MaxPool` that onnxruntime
+refuses; `zoo.deploy._onnx_repair.repair_jax2onnx_max_pool` rewrites those nodes as a
+2-D `MaxPool` between two transposes, and the check then runs as for the
+other backends (see `zoo.deploy._onnx_repair`).
 
-With ``feature_maps`` (``--feature-maps``) an ONNX export also returns every
-convolution's and pooling's output, named after its layer, beside ``probabilities``:
-what the docs' explainer page draws (see :func:`with_feature_maps`).
+With `feature_maps` (`--feature-maps`) an ONNX export also returns every
+convolution's and pooling's output, named after its layer, beside `probabilities`:
+what the docs' explainer page draws (see [`with_feature_maps`][]).
 
-Nothing at ``output`` is ever replaced unless it is a previous zoo export and
-``overwrite`` is asked for, and an export killed part-way is undone by the next
-one into the same folder: see :mod:`zoo.deploy.safe_output`.
+Nothing at `output` is ever replaced unless it is a previous zoo export and
+`overwrite` is asked for, and an export killed part-way is undone by the next
+one into the same folder: see [`zoo.deploy.safe_output`][].
 """
 
 from __future__ import annotations
@@ -119,9 +122,9 @@ def check_batch(model, seed=0):
 
 
 def run_onnx(path, images, all_outputs=False):
-    """Outputs of an ONNX file for ``images``, computed by onnxruntime on the CPU.
+    """Outputs of an ONNX file for `images`, computed by onnxruntime on the CPU.
 
-    The first output, or with ``all_outputs`` a dict of every output by name.
+    The first output, or with `all_outputs` a dict of every output by name.
     """
     import onnxruntime
 
@@ -135,9 +138,9 @@ def run_onnx(path, images, all_outputs=False):
 
 
 def feature_layers(model):
-    """The convolutions and poolings of ``model`` whose outputs are images, in layer order.
+    """The convolutions and poolings of `model` whose outputs are images, in layer order.
 
-    Layer order, not ``feature_extractor=True``'s dict: that dict's key order differs
+    Layer order, not `feature_extractor=True`'s dict: that dict's key order differs
     between backends (issue 31), and an export's outputs must come in one order.
     """
     import keras
@@ -156,7 +159,7 @@ def feature_layers(model):
 
 
 def with_feature_maps(model):
-    """``model`` with each :func:`feature_layers` output after its class probabilities."""
+    """`model` with each `feature_layers` output after its class probabilities."""
     import keras
 
     layers = feature_layers(model)
@@ -166,12 +169,12 @@ def with_feature_maps(model):
 
 
 def output_names(model, feature_maps):
-    """The export's output names: ``probabilities`` then each feature layer's name."""
+    """The export's output names: `probabilities` then each feature layer's name."""
     return [PROBABILITIES, *(layer.name for layer in feature_layers(model))] if feature_maps else []
 
 
 def _rename_onnx_outputs(path, names):
-    """Give the graph's outputs ``names``, in order (converters name them ``output_0``...)."""
+    """Give the graph's outputs `names`, in order (converters name them `output_0`...)."""
     import onnx
 
     proto = onnx.load(path)
@@ -190,7 +193,7 @@ def _rename_onnx_outputs(path, names):
 
 
 def run_saved_model(path, images):
-    """Outputs of a SavedModel's ``serve`` endpoint for ``images``, reloaded with TensorFlow."""
+    """Outputs of a SavedModel's `serve` endpoint for `images`, reloaded with TensorFlow."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(path)  # kept in a name: its variables die with the object
@@ -201,7 +204,7 @@ RUNNERS = {"onnx": run_onnx, "saved_model": run_saved_model}
 
 
 def _write_failure(error, what, destination):
-    """One line for an ``OSError`` met while writing an export into ``destination``."""
+    """One line for an `OSError` met while writing an export into `destination`."""
     reason = error.strerror or first_line(error)
     if disk_full(error):
         return DeployError(
@@ -214,26 +217,26 @@ def _write_failure(error, what, destination):
 
 
 def export(model, format, output, tolerance=TOLERANCE, overwrite=False, feature_maps=False):
-    """Export ``model`` (a ``keras.Model`` or a ``.keras`` path) as ``format`` to ``output``.
+    """Export `model` (a `keras.Model` or a `.keras` path) as `format` to `output`.
 
-    ``format`` is ``"onnx"`` (one ``.onnx`` file, plus a ``.data`` file for
-    weights too large to embed) or ``"saved_model"`` (a folder). The export
-    is written in a scratch folder beside ``output``, run on a check batch and
-    compared with Keras; only if every output is within ``tolerance`` is it
-    moved to ``output``.
+    `format` is `"onnx"` (one `.onnx` file, plus a `.data` file for
+    weights too large to embed) or `"saved_model"` (a folder). The export
+    is written in a scratch folder beside `output`, run on a check batch and
+    compared with Keras; only if every output is within `tolerance` is it
+    moved to `output`.
 
-    With ``feature_maps`` (ONNX only) the file's outputs are ``probabilities``
+    With `feature_maps` (ONNX only) the file's outputs are `probabilities`
     and then each convolution's and pooling's output named after its layer
-    (:func:`with_feature_maps`), every one of them checked against Keras.
+    ([`with_feature_maps`][]), every one of them checked against Keras.
 
-    Nothing already at ``output`` is touched: an existing path is refused,
-    unless ``overwrite`` is true and the path is a previous zoo export (a
-    SavedModel folder holding only what its ``zoo-export.json`` lists, or an
-    ONNX file with the ``zoo.export`` metadata key). What killed exports left
-    beside ``output`` is cleaned or restored first
-    (:func:`zoo.deploy.safe_output.recover_killed_exports`).
-    Returns ``{"format", "output", "backend", "max_abs_difference",
-    "restored"}`` (the previous exports put back). Raises :class:`DeployError`.
+    Nothing already at `output` is touched: an existing path is refused,
+    unless `overwrite` is true and the path is a previous zoo export (a
+    SavedModel folder holding only what its `zoo-export.json` lists, or an
+    ONNX file with the `zoo.export` metadata key). What killed exports left
+    beside `output` is cleaned or restored first
+    ([`zoo.deploy.safe_output.recover_killed_exports`][]).
+    Returns `{"format", "output", "backend", "max_abs_difference",
+    "restored"}` (the previous exports put back). Raises [`DeployError`][].
     """
     import keras
 
@@ -317,7 +320,7 @@ def _exporter_warnings_hidden():
 
 
 def _keras_outputs(model, images):
-    """Every output of ``model`` for ``images`` as a list of NumPy arrays."""
+    """Every output of `model` for `images` as a list of NumPy arrays."""
     if len(model.outputs) == 1:
         return [keras_outputs(model, images)]
     import keras

@@ -1,6 +1,6 @@
-"""Read a ``model.keras`` that ``zoo-train`` (or ``model.save``) wrote, and run it.
+"""Read a `model.keras` that `zoo-train` (or `model.save`) wrote, and run it.
 
-Shared by :mod:`zoo.deploy.export` and :mod:`zoo.deploy.predict`.
+Shared by [`zoo.deploy.export`][] and [`zoo.deploy.predict`][].
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ class DeployError(ZooError):
 
 
 def load_zoo_model(path):
-    """Load a ``.keras`` file and check it is an image classifier as the zoo builds them.
+    """Load a `.keras` file and check it is an image classifier as the zoo builds them.
 
-    That is one channels-last image input ``(None, H, W, C)`` with ``C`` 1 or
-    3 and one output ``(None, classes)``.
+    That is one channels-last image input `(None, H, W, C)` with `C` 1 or
+    3 and one output `(None, classes)`.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -52,12 +52,12 @@ def load_zoo_model(path):
 
 
 def as_model(model):
-    """``model`` itself if it is a Keras model; a path is read with :func:`load_zoo_model`."""
+    """`model` itself if it is a Keras model; a path is read with [`load_zoo_model`][]."""
     return load_zoo_model(model) if isinstance(model, (str, os.PathLike)) else model
 
 
 def keras_outputs(model, images):
-    """What the Keras model computes for ``images`` (inference mode), as NumPy."""
+    """What the Keras model computes for `images` (inference mode), as NumPy."""
     import keras
 
     return keras.ops.convert_to_numpy(model(images, training=False))

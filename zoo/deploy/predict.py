@@ -1,23 +1,25 @@
 """Classify image files with a trained zoo model.
 
-Command line::
+Command line:
 
-    zoo-predict runs/lenet5/model.keras digit.png another.png --top 3
-    zoo-predict runs/lenet5/model.keras my_digits/ --batch-size 64
-    zoo-predict lenet5_modern:mnist my_digit.png --json
+```bash
+zoo-predict runs/lenet5/model.keras digit.png another.png --top 3
+zoo-predict runs/lenet5/model.keras my_digits/ --batch-size 64
+zoo-predict lenet5_modern:mnist my_digit.png --json
+```
 
-Images are read as ``zoo-train`` reads them (``preprocess="scale"``), or prepared as MNIST's
-digits were (``"digit"``, :func:`zoo.preprocess_digit`), or scaled and then normalised for
-torchvision's weights (``"torch"``); class names come from the ``classes.json`` written
-beside ``model.keras``. A folder stands for the image files under it. Images go through the
-model a batch at a time, and a file that cannot be read, or a digit image that is blank, is
-reported on its own line while the rest are classified.
+Images are read as `zoo-train` reads them (`preprocess="scale"`), or prepared as MNIST's
+digits were (`"digit"`, [`zoo.preprocess_digit`][zoo.data.digit.preprocess_digit]),
+or scaled and then normalised for torchvision's weights (`"torch"`); class names come from
+the `classes.json` written beside `model.keras`. A folder stands for the image files under
+it. Images go through the model a batch at a time, and a file that cannot be read, or a digit
+image that is blank, is reported on its own line while the rest are classified.
 
-The model argument (:func:`open_source`) is read as a path when that path exists, and
-otherwise as ``MODEL:WEIGHTS`` (``lenet5_modern:mnist``): the registered model built with
+The model argument ([`open_source`][]) is read as a path when that path exists, and
+otherwise as `MODEL:WEIGHTS` (`lenet5_modern:mnist`): the registered model built with
 that preset, its class names from the dataset it was trained on, and its preparation from
-the preset's ``prepare``. A ``model.keras`` that ``zoo-train`` wrote has its class names in
-``classes.json`` and its preparation in ``preprocessing.json`` beside it; a folder from an
+the preset's `prepare`. A `model.keras` that `zoo-train` wrote has its class names in
+`classes.json` and its preparation in `preprocessing.json` beside it; a folder from an
 older zoo without that record is prepared by scaling, as before.
 """
 
@@ -52,7 +54,7 @@ EXIT_SOME_FAILED = 1  # some images were predicted, others could not be read
 
 
 def load_class_names(model_path, classes_path, count):
-    """Class names from ``classes.json`` (beside the model unless given), else the
+    """Class names from `classes.json` (beside the model unless given), else the
     ImageNet names for a 1000-class model, else the indices."""
     path = classes_path or os.path.join(
         os.path.dirname(os.path.abspath(model_path)), "classes.json"
@@ -79,16 +81,17 @@ def load_class_names(model_path, classes_path, count):
 
 
 def classify(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZE):
-    """Top ``top`` classes of each image: a list of ``[(class_index, probability), ...]``.
+    """Top `top` classes of each image: a list of `[(class_index, probability), ...]`.
 
-    Images are read as ``zoo-train`` reads them: converted to the model's
+    Images are read as `zoo-train` reads them: converted to the model's
     channels, resized (bilinear) to its input and scaled to [0, 1]. With
-    ``preprocess="digit"`` they are prepared by :func:`zoo.preprocess_digit` instead
-    (then resized to the input if it is not 28x28). With ``preprocess="torch"``
+    `preprocess="digit"` they are prepared by
+    [`zoo.preprocess_digit`][zoo.data.digit.preprocess_digit] instead (then resized to
+    the input if it is not 28x28). With `preprocess="torch"`
     (torchvision's ImageNet weights) they are then normalised by
-    :func:`zoo.weights.imagenet.preprocess_input`. They go through the model
-    ``batch_size`` at a time. A file that cannot be read raises
-    :class:`DeployError`; :func:`predict_files` skips it instead.
+    [`zoo.weights.imagenet.preprocess_input`][]. They go through the model
+    `batch_size` at a time. A file that cannot be read raises
+    [`DeployError`][]; [`predict_files`][] skips it instead.
     """
     results = []
     for _, best, problem in predict_files(model, image_paths, top, preprocess, batch_size):
@@ -99,9 +102,9 @@ def classify(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZ
 
 
 def predict_files(model, image_paths, top=5, preprocess="scale", batch_size=BATCH_SIZE):
-    """Yield ``(path, best, None)`` per image, or ``(path, None, problem)`` for a bad file.
+    """Yield `(path, best, None)` per image, or `(path, None, problem)` for a bad file.
 
-    Files are read and classified ``batch_size`` at a time, so memory stays
+    Files are read and classified `batch_size` at a time, so memory stays
     bounded however many there are, and one unreadable file costs only itself.
     """
     shape = tuple(model.inputs[0].shape[1:])
@@ -118,7 +121,7 @@ def predict_files(model, image_paths, top=5, preprocess="scale", batch_size=BATC
 
 
 def _read_image(path, shape, preprocess="scale"):
-    """The image at ``path`` as the model takes it, or one line saying why it cannot be."""
+    """The image at `path` as the model takes it, or one line saying why it cannot be."""
     from PIL import Image
 
     from zoo.data import DataError, load_image_file
@@ -151,7 +154,7 @@ def _digit(path):
 
 
 def _as_input(digit, shape):
-    """A ``(28, 28, 1)`` prepared digit resized (bilinear) and given the model's channels."""
+    """A `(28, 28, 1)` prepared digit resized (bilinear) and given the model's channels."""
     height, width, channels = shape
     if (height, width) != digit.shape[:2]:
         from PIL import Image
@@ -162,7 +165,7 @@ def _as_input(digit, shape):
 
 
 def _top_classes(model, images, top, preprocess):
-    """The ``top`` (class index, probability) pairs of each image in one batch."""
+    """The `top` (class index, probability) pairs of each image in one batch."""
     images = np.stack(images).astype("float32")
     if preprocess == "torch":
         from zoo.weights.imagenet import preprocess_input
@@ -177,9 +180,9 @@ def _top_classes(model, images, top, preprocess):
 
 
 def collect_images(paths):
-    """The image files ``paths`` name, each folder replaced by the images under it, sorted.
+    """The image files `paths` name, each folder replaced by the images under it, sorted.
 
-    Returns ``(files, problems)``: ``problems`` holds ``(folder, line)`` for each folder
+    Returns `(files, problems)`: `problems` holds `(folder, line)` for each folder
     without any image. Hidden files and folders (names starting with a dot)
     inside a folder are skipped; a file named on the command line is kept
     whatever its name, so that a missing or unreadable one is reported, not
@@ -208,7 +211,7 @@ def collect_images(paths):
 
 
 def _as_probabilities(scores):
-    """Softmax outputs pass through; logits (``classifier_activation=None``) get a softmax."""
+    """Softmax outputs pass through; logits (`classifier_activation=None`) get a softmax."""
     if np.all(scores >= 0) and np.allclose(scores.sum(axis=-1), 1.0, atol=1e-3):
         return scores
     shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
@@ -223,8 +226,8 @@ DEFAULT_PREPARATION = "scale"
 
 @dataclass
 class Source:
-    """A model to predict with. ``names``: one per output for a preset; ``None`` for a
-    model file (:func:`load_class_names` reads them); ``prepare``: what it asks for."""
+    """A model to predict with. `names`: one per output for a preset; `None` for a
+    model file ([`load_class_names`][] reads them); `prepare`: what it asks for."""
 
     model: object
     names: list | None
@@ -233,10 +236,10 @@ class Source:
 
 
 def open_source(argument):
-    """The :class:`Source` that ``argument`` (a path, or ``MODEL:WEIGHTS``) names.
+    """The [`Source`][] that `argument` (a path, or `MODEL:WEIGHTS`) names.
 
-    A path that exists, a ``.keras`` name, or a name with a folder in it before its first
-    colon (``C:\\runs\\model.keras``, ``runs/a:b/model.keras``) is read as a path.
+    A path that exists, a `.keras` name, or a name with a folder in it before its first
+    colon (`C:\\runs\\model.keras`, `runs/a:b/model.keras`) is read as a path.
     """
     path = os.fspath(argument)
     name = path.split(":", 1)[0]
@@ -248,7 +251,7 @@ def open_source(argument):
 
 
 def recorded_preparation(model_path):
-    """The preparation ``zoo-train`` recorded beside ``model_path``; ``"scale"`` if none."""
+    """The preparation `zoo-train` recorded beside `model_path`; `"scale"` if none."""
     record = os.path.join(os.path.dirname(os.path.abspath(model_path)), PREPROCESSING_FILE)
     if not os.path.isfile(record):
         return DEFAULT_PREPARATION
@@ -290,7 +293,7 @@ def _preset_source(name, weights):
 
 def _preset_class_names(preset):
     """The class names of the dataset the preset was trained on, else the indices (never a
-    ``classes.json`` that happens to lie in the working folder)."""
+    `classes.json` that happens to lie in the working folder)."""
     from zoo.data.builtin import CLASS_NAMES
 
     names = CLASS_NAMES.get(preset.dataset)
@@ -306,7 +309,7 @@ def _preset_class_names(preset):
 
 
 def preset_inputs():
-    """One line per shipped preset: ``MODEL:WEIGHTS`` and the input it expects."""
+    """One line per shipped preset: `MODEL:WEIGHTS` and the input it expects."""
     from zoo.weights.presets import PRESETS
 
     return [

@@ -1,16 +1,16 @@
 """Where an export may write: never over a user's file, and never half a previous export.
 
-:func:`check_output_free` refuses any path that is not a previous zoo export
-(a previous export only with ``overwrite``); an export recognises its own by a
-stamp (:func:`mark_as_export`): the ``zoo-export.json`` a SavedModel folder
-holds, or the ``zoo.export`` metadata key of an ONNX file.
+[`check_output_free`][] refuses any path that is not a previous zoo export
+(a previous export only with `overwrite`); an export recognises its own by a
+stamp ([`mark_as_export`][]): the `zoo-export.json` a SavedModel folder
+holds, or the `zoo.export` metadata key of an ONNX file.
 
-An export is written in a scratch folder beside ``output`` and moved into
-place by :func:`move_into_place`, which sets a previous export aside first and
+An export is written in a scratch folder beside `output` and moved into
+place by [`move_into_place`][], which sets a previous export aside first and
 puts it back if the move fails. Both folders are hidden and named with the
 process id, so when an export is killed part-way the next one into the same
 folder can tell its leftovers from a running export's and undo them
-(:func:`recover_killed_exports`).
+([`recover_killed_exports`][]).
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ RETIRED = re.compile(r"\.zoo-export\.old\.(?P<pid>[0-9]+)\..+")  # the old one, 
 
 
 def _targets(format, output):
-    """Every path an export of ``format`` to ``output`` may write: ONNX adds a ``.data`` file."""
+    """Every path an export of `format` to `output` may write: ONNX adds a `.data` file."""
     return [output, output + ".data"] if format == "onnx" else [output]
 
 
 def _saved_model_files(folder):
-    """Every file under ``folder``, as sorted paths relative to it."""
+    """Every file under `folder`, as sorted paths relative to it."""
     return sorted(
         os.path.relpath(os.path.join(root, name), folder)
         for root, _, names in os.walk(folder)
@@ -60,11 +60,11 @@ def _saved_model_files(folder):
 
 
 def previous_export(format, output):
-    """The paths an earlier export wrote at ``output``, or an empty set if it is not one.
+    """The paths an earlier export wrote at `output`, or an empty set if it is not one.
 
     A SavedModel folder is a previous export when it holds exactly the files its
-    ``zoo-export.json`` lists; an ONNX file when its metadata key ``zoo.export``
-    is present (that stamp also says whether a ``.data`` file belongs to it).
+    `zoo-export.json` lists; an ONNX file when its metadata key `zoo.export`
+    is present (that stamp also says whether a `.data` file belongs to it).
     """
     if os.path.islink(output):
         return set()
@@ -85,9 +85,9 @@ def previous_export(format, output):
 
 
 def check_output_free(format, output, overwrite=False):
-    """Refuse to write over anything but a previous zoo export (and that only with ``overwrite``).
+    """Refuse to write over anything but a previous zoo export (and that only with `overwrite`).
 
-    An empty folder counts as free for a SavedModel. Raises :class:`DeployError`
+    An empty folder counts as free for a SavedModel. Raises [`DeployError`][]
     naming the path and the way out.
     """
     output = os.path.abspath(output)
@@ -109,7 +109,7 @@ def check_output_free(format, output, overwrite=False):
 
 
 def mark_as_export(format, written, backend):
-    """Stamp the export with what it consists of, so a later ``--overwrite`` can recognise it."""
+    """Stamp the export with what it consists of, so a later `--overwrite` can recognise it."""
     from zoo import __version__
 
     stamp = {"format": format, "backend": backend, "zoo": __version__}
@@ -128,23 +128,23 @@ def mark_as_export(format, written, backend):
 
 
 def scratch_folder(destination):
-    """A new hidden folder in ``destination`` for an export to be written and checked in."""
+    """A new hidden folder in `destination` for an export to be written and checked in."""
     return _work_folder(destination, ".zoo-export.")
 
 
 def _work_folder(destination, prefix):
-    """A new hidden folder in ``destination`` whose name carries this process's id."""
+    """A new hidden folder in `destination` whose name carries this process's id."""
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", dir=destination)
 
 
 def move_into_place(scratch, format, output, overwrite):
-    """Rename what the exporter wrote in ``scratch`` to ``output``, after checking again.
+    """Rename what the exporter wrote in `scratch` to `output`, after checking again.
 
     Every file of a previous export being replaced is renamed aside first and
     put back if moving the new one in fails (or is interrupted); it is deleted
-    only once the new export is in place. The main file (``output`` itself)
-    goes aside first and comes in last, so a missing ``output`` beside a
-    killed run's aside folder tells :func:`recover_killed_exports` to restore.
+    only once the new export is in place. The main file (`output` itself)
+    goes aside first and comes in last, so a missing `output` beside a
+    killed run's aside folder tells [`recover_killed_exports`][] to restore.
     """
     check_output_free(format, output, overwrite)
     output = os.path.abspath(output)
@@ -179,7 +179,7 @@ def move_into_place(scratch, format, output, overwrite):
 
 
 def recover_killed_exports(folder):
-    """Undo what exports killed part-way left in ``folder``; return the paths restored.
+    """Undo what exports killed part-way left in `folder`; return the paths restored.
 
     A killed export's scratch folder (its unfinished new export) is removed.
     Its aside folder holds the previous export: if that export's main file has

@@ -1,5 +1,5 @@
 """Matplotlib figures that show themselves in Jupyter, made without pyplot (shared by
-:mod:`zoo.explain.viz` and :mod:`zoo.explain.animation`)."""
+[`zoo.explain.viz`][] and [`zoo.explain.animation`][])."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import io
 def new_figure(figsize, dpi=100):
     """A Matplotlib figure on the Agg canvas, independent of pyplot's global state.
 
-    It shows itself in Jupyter through ``_repr_png_`` whether or not pyplot's
+    It shows itself in Jupyter through `_repr_png_` whether or not pyplot's
     inline backend is active, and needs no screen.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -5,23 +5,25 @@ so they describe any channels-last model made of the usual layers.
 
 Multiply-adds (MACs) of one image, per layer (bias additions not counted):
 
-- ``Conv2D``: ``H_out * W_out * C_out * (k_h * k_w * C_in / groups)``
-- ``Dense``: ``inputs * units``
+- `Conv2D`: `H_out * W_out * C_out * (k_h * k_w * C_in / groups)`
+- `Dense`: `inputs * units`
 - everything else (pooling, activations, normalisation): 0
 
-``FLOPs = 2 * MACs`` (one multiply and one add).
+`FLOPs = 2 * MACs` (one multiply and one add).
 
 Receptive field, per output pixel of a layer, on the input image: with
-``r`` the field's side and ``j`` the *jump* (input pixels between two
+`r` the field's side and `j` the *jump* (input pixels between two
 neighbouring output pixels), a window of effective size
-``k_eff = d * (k - 1) + 1`` and stride ``s`` gives::
+`k_eff = d * (k - 1) + 1` and stride `s` gives:
 
-    r_out = r_in + (k_eff - 1) * j_in        j_out = j_in * s
+```text
+r_out = r_in + (k_eff - 1) * j_in        j_out = j_in * s
+```
 
-starting from ``r = j = 1`` at the input. Padding moves the field but does
+starting from `r = j = 1` at the input. Padding moves the field but does
 not change its size. Square kernels and strides are assumed (the height axis
 is used); after a flatten or a global pooling every output sees the whole
-image, which is reported as ``None``.
+image, which is reported as `None`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ __all__ = ["LayerStats", "layer_table", "table_text", "receptive_field_steps"]
 
 @dataclass(frozen=True)
 class LayerStats:
-    """One layer's row of :func:`layer_table`.
+    """One layer's row of [`layer_table`][].
 
     Attributes:
         name, kind: the layer's name and class name.
@@ -43,8 +45,8 @@ class LayerStats:
         params: trainable and non-trainable weights.
         macs: multiply-adds for one image.
         receptive_field: side in input pixels of the window one output pixel
-            depends on (``None`` once every output depends on the whole image).
-        jump: input pixels between neighbouring output pixels (``None`` likewise).
+            depends on (`None` once every output depends on the whole image).
+        jump: input pixels between neighbouring output pixels (`None` likewise).
     """
 
     name: str
@@ -62,10 +64,10 @@ class LayerStats:
 
 
 def receptive_field_steps(layer):
-    """``(effective window, stride)`` a layer applies along the height, or ``None``.
+    """`(effective window, stride)` a layer applies along the height, or `None`.
 
-    ``None`` means the layer mixes every position (flatten, global or adaptive
-    pooling); ``(1, 1)`` means it keeps positions apart (activation, padding).
+    `None` means the layer mixes every position (flatten, global or adaptive
+    pooling); `(1, 1)` means it keeps positions apart (activation, padding).
     """
     kind = layer.__class__.__name__
     if kind == "Flatten" or hasattr(layer, "keepdims") or hasattr(layer, "output_size"):
@@ -92,13 +94,15 @@ def _macs(layer, output_shape):
 
 
 def layer_table(model):
-    """One :class:`LayerStats` per layer of a built sequential-topology ``model``.
+    """One [`LayerStats`][] per layer of a built sequential-topology `model`.
 
-    The input layer is left out. Example (LeNet-5 at 28x28x1)::
+    The input layer is left out. Example (LeNet-5 at 28x28x1):
 
-        rows = layer_table(zoo.lenet())
-        [r.receptive_field for r in rows]   # [5, 6, 14, 16, None, None, None, None]
-        sum(r.macs for r in rows)           # 416,520
+    ```python
+    rows = layer_table(zoo.lenet())
+    [r.receptive_field for r in rows]   # [5, 6, 14, 16, None, None, None, None]
+    sum(r.macs for r in rows)           # 416,520
+    ```
     """
     rows, field, jump = [], 1, 1
     for layer in model.layers:
@@ -126,7 +130,7 @@ def layer_table(model):
 
 
 def table_text(rows):
-    """The rows of :func:`layer_table` as an aligned text table with a total line."""
+    """The rows of [`layer_table`][] as an aligned text table with a total line."""
     header = f"{'layer':<14}{'output':<18}{'params':>12}{'MACs':>15}{'RF':>6}{'jump':>6}"
     lines = [header, "-" * len(header)]
     for row in rows:

@@ -1,8 +1,8 @@
 """An animated convolution: a kernel sliding over an image, filling the output cell by cell.
 
-:func:`animate_convolution` returns a :class:`GifAnimation`: Jupyter shows it
-as an animated image, ``.save(path)`` writes the ``.gif`` and ``.data`` holds
-its bytes. :func:`convolution_frames` gives the numbers behind each frame.
+[`animate_convolution`][] returns a [`GifAnimation`][]: Jupyter shows it
+as an animated image, `.save(path)` writes the `.gif` and `.data` holds
+its bytes. [`convolution_frames`][] gives the numbers behind each frame.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ __all__ = ["GifAnimation", "animate_convolution", "convolution_frames"]
 
 @dataclass(frozen=True, repr=False)
 class GifAnimation:
-    """An animated GIF in memory: shown inline by Jupyter, saved by :meth:`save`.
+    """An animated GIF in memory: shown inline by Jupyter, saved by [`save`][].
 
     Attributes:
         data: the GIF file's bytes.
         frames: how many frames it has.
-        size: ``(width, height)`` of each frame in pixels.
+        size: `(width, height)` of each frame in pixels.
     """
 
     data: bytes
@@ -36,7 +36,7 @@ class GifAnimation:
     size: tuple
 
     def save(self, path):
-        """Write the GIF to ``path`` (atomically) and return the path."""
+        """Write the GIF to `path` (atomically) and return the path."""
         with atomic_path(path) as temporary, open(temporary, "wb") as handle:
             handle.write(self.data)
         return path
@@ -87,10 +87,10 @@ def _draw_grid(axis, values, title, cmap, vmin, vmax, highlight=(), padded=None,
 def convolution_frames(image, kernel, stride=1, padding=0, dilation=1):
     """The states of a 2-D single-channel convolution, one per output position.
 
-    Returns ``(padded, mask, output, positions)`` where ``padded`` is the
-    zero-padded input, ``mask`` marks the padding cells, ``output`` is the
-    full result (from :func:`zoo.explain.reference.conv2d`) and ``positions`` lists,
-    for each output cell ``(i, j)`` in row order, the input cells the dilated
+    Returns `(padded, mask, output, positions)` where `padded` is the
+    zero-padded input, `mask` marks the padding cells, `output` is the
+    full result (from [`zoo.explain.reference.conv2d`][]) and `positions` lists,
+    for each output cell `(i, j)` in row order, the input cells the dilated
     kernel reads.
     """
     image = np.asarray(image, dtype=np.float64)
@@ -134,20 +134,20 @@ def animate_convolution(
     Args:
         image: a 2-D array; default the 6x6 image 0..35.
         kernel: a 2-D array; default a 3x3 averaging kernel.
-        stride, padding, dilation: as in :func:`zoo.shapes.conv_output_size`.
+        stride, padding, dilation: as in [`zoo.shapes.conv_output_size`][].
         frame_ms: how long each frame shows.
         title_frame: start with one frame showing the input, kernel and settings.
         size, dpi: figure size in inches and resolution; each frame is
-            ``round(size[0] * dpi) x round(size[1] * dpi)`` pixels.
+            `round(size[0] * dpi) x round(size[1] * dpi)` pixels.
 
     The padded cells are drawn in grey, the cells the (dilated) kernel reads
     are outlined in red, so the gaps of a dilation are visible. Colours are
     scaled to the data (input and output each to their own range).
 
     Returns:
-        A :class:`GifAnimation` with one frame per output position (plus the
+        A [`GifAnimation`][] with one frame per output position (plus the
         title frame). In Jupyter, end a cell with it to watch it; in a script,
-        ``animate_convolution(...).save("conv.gif")``.
+        `animate_convolution(...).save("conv.gif")`.
     """
     from PIL import Image
 

@@ -1,11 +1,11 @@
 """Runnable demonstrations of the building blocks of a CNN.
 
 Each function computes one worked example twice: with the real Keras layer on
-the current backend, and with the plain NumPy code in :mod:`zoo.explain.reference`.
-It returns a :class:`Demo` holding the input, the layer's settings and both
+the current backend, and with the plain NumPy code in [`zoo.explain.reference`][].
+It returns a [`Demo`][] holding the input, the layer's settings and both
 results, so a notebook can print them and a test can compare them.
 
-All arrays are channels-last: ``(batch, height, width, channels)``.
+All arrays are channels-last: `(batch, height, width, channels)`.
 """
 
 from __future__ import annotations
@@ -76,16 +76,16 @@ def six_by_six_image():
 
 
 def averaging_kernel(size=3, channels=1):
-    """A ``size x size`` kernel whose taps are all ``1 / size**2``: it averages each window."""
+    """A `size x size` kernel whose taps are all `1 / size**2`: it averages each window."""
     return np.full((size, size, channels, 1), 1.0 / size**2, dtype="float32")
 
 
 def keras_conv2d(x, kernel, bias=None, stride=1, padding=0, dilation=1):
-    """Run a real Keras ``Conv2D`` with the given kernel on ``x``.
+    """Run a real Keras `Conv2D` with the given kernel on `x`.
 
-    ``padding`` may be ``"valid"``, ``"same"``, an int or a ``(before,
-    after)`` pair. Keras's ``Conv2D`` only knows ``"valid"`` and ``"same"``,
-    so numeric padding is done the PyTorch way: a ``ZeroPadding2D`` layer
+    `padding` may be `"valid"`, `"same"`, an int or a `(before,
+    after)` pair. Keras's `Conv2D` only knows `"valid"` and `"same"`,
+    so numeric padding is done the PyTorch way: a `ZeroPadding2D` layer
     followed by a valid convolution.
     """
     kernel = np.asarray(kernel, dtype="float32")
@@ -113,7 +113,7 @@ def convolution(stride=1, padding=0, dilation=1):
     """The 6x6 image of 0..35 convolved with a 3x3 averaging kernel.
 
     With the defaults the output is 4x4 and its first value is
-    ``(0 + 1 + 2 + 6 + 7 + 8 + 12 + 13 + 14) / 9 = 7``. Stride 2 gives 2x2,
+    `(0 + 1 + 2 + 6 + 7 + 8 + 12 + 13 + 14) / 9 = 7`. Stride 2 gives 2x2,
     padding 1 keeps 6x6, dilation 2 (a 5x5 footprint) gives 2x2.
     """
     x, kernel = six_by_six_image(), averaging_kernel()
@@ -137,17 +137,17 @@ ALL_CONVOLUTIONS = {
 
 
 def padding_styles(size=6, kernel_size=3, stride=1, padding=1):
-    """PyTorch-style integer padding next to Keras's ``"same"`` padding.
+    """PyTorch-style integer padding next to Keras's `"same"` padding.
 
-    Integer padding ``P`` adds ``P`` zeros on *both* sides. ``"same"`` adds
-    just enough to make the output ``ceil(size / stride)`` long and puts an
+    Integer padding `P` adds `P` zeros on *both* sides. `"same"` adds
+    just enough to make the output `ceil(size / stride)` long and puts an
     odd pixel at the end (bottom/right). They agree for an odd kernel with
-    stride 1 and ``P = (k - 1) / 2``; with stride 2, or an even kernel, the
+    stride 1 and `P = (k - 1) / 2`; with stride 2, or an even kernel, the
     windows land elsewhere and the numbers (or even the sizes) differ.
 
-    ``keras`` holds the ZeroPadding2D + valid result, ``reference`` the NumPy
-    one; ``extra["same"]`` the Keras ``"same"`` result and
-    ``extra["coincide"]`` whether both paddings give identical outputs.
+    `keras` holds the ZeroPadding2D + valid result, `reference` the NumPy
+    one; `extra["same"]` the Keras `"same"` result and
+    `extra["coincide"]` whether both paddings give identical outputs.
     """
     x = np.arange(size * size, dtype="float32").reshape(1, size, size, 1)
     kernel = averaging_kernel(kernel_size)
@@ -169,11 +169,11 @@ def padding_styles(size=6, kernel_size=3, stride=1, padding=1):
 
 
 def multichannel_convolution(filters=2, seed=0):
-    """A 5x5 RGB input and ``filters`` random 3x3x3 kernels.
+    """A 5x5 RGB input and `filters` random 3x3x3 kernels.
 
     Each output map is the sum of three single-channel convolutions (one per
-    input channel) plus the bias: ``extra["per_channel"][c]`` holds the
-    contribution of input channel ``c`` to every output map, and their sum
+    input channel) plus the bias: `extra["per_channel"][c]` holds the
+    contribution of input channel `c` to every output map, and their sum
     plus the bias equals the Keras result.
     """
     rng = np.random.default_rng(seed)
@@ -194,15 +194,15 @@ def multichannel_convolution(filters=2, seed=0):
 
 
 def pooling_input():
-    """``arange(32)`` as one 4x4 image with 2 channels: channel 0 holds the even numbers."""
+    """`arange(32)` as one 4x4 image with 2 channels: channel 0 holds the even numbers."""
     return np.arange(32, dtype="float32").reshape(1, 4, 4, 2)
 
 
 def pooling(kind="avg", pool_size=2, strides=1, padding="valid", x=None):
-    """Average or max pooling over windows of ``pool_size`` moved by ``strides``.
+    """Average or max pooling over windows of `pool_size` moved by `strides`.
 
     On the default input, 2x2 windows with stride 1 give a 3x3 map per channel;
-    the first average is ``(0 + 2 + 8 + 10) / 4 = 5`` and the first maximum 10.
+    the first average is `(0 + 2 + 8 + 10) / 4 = 5` and the first maximum 10.
     """
     x = pooling_input() if x is None else np.asarray(x, dtype="float32")
     layer_class = {"avg": keras.layers.AveragePooling2D, "max": keras.layers.MaxPooling2D}[kind]
@@ -220,7 +220,7 @@ def pooling(kind="avg", pool_size=2, strides=1, padding="valid", x=None):
 def global_pooling(kind="avg", x=None):
     """Global average or max pooling: one number per channel.
 
-    On the default input global average gives ``[15, 16]`` and global max ``[30, 31]``.
+    On the default input global average gives `[15, 16]` and global max `[30, 31]`.
     """
     x = pooling_input() if x is None else np.asarray(x, dtype="float32")
     layer_class = {
@@ -246,10 +246,10 @@ ACTIVATION_INPUTS = {
 
 
 def activation(name, x=None):
-    """Apply a Keras activation (``relu``, ``tanh``, ``sigmoid``, ``softmax``).
+    """Apply a Keras activation (`relu`, `tanh`, `sigmoid`, `softmax`).
 
-    The default softmax input ``[0.1, 0.6, 0.1, 0.2]`` gives about
-    ``[0.2104, 0.3468, 0.2104, 0.2325]``.
+    The default softmax input `[0.1, 0.6, 0.1, 0.2]` gives about
+    `[0.2104, 0.3468, 0.2104, 0.2325]`.
     """
     if name not in ACTIVATION_INPUTS:
         raise ValueError(
@@ -268,10 +268,10 @@ def activation(name, x=None):
 def dropout(rate=0.5, shape=(200, 200), seed=0):
     """Inverted dropout on a tensor of ones, at inference and in training.
 
-    At inference (``training=False``) Keras's ``Dropout`` returns its input:
-    ``keras`` and ``reference`` hold those results. In training it zeroes a
-    random fraction close to ``rate`` and multiplies the survivors by
-    ``1 / (1 - rate)``, so the expected sum is unchanged; ``extra`` holds the
+    At inference (`training=False`) Keras's `Dropout` returns its input:
+    `keras` and `reference` hold those results. In training it zeroes a
+    random fraction close to `rate` and multiplies the survivors by
+    `1 / (1 - rate)`, so the expected sum is unchanged; `extra` holds the
     training outputs of both implementations and their measured statistics.
     Their masks differ (each draws its own random numbers), so only the
     statistics can be compared.

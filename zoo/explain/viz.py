@@ -1,15 +1,15 @@
 """Pictures of what a CNN does: feature maps, filters, training curves, confusion matrices,
-and the convolution animation (from :mod:`zoo.explain.animation`).
+and the convolution animation (from [`zoo.explain.animation`][]).
 
 Every function *returns* its picture and has no side effect: no window, no
 file, no change to Matplotlib's global backend.
 
-- The ``plot_*`` functions return a :class:`matplotlib.figure.Figure`. In
+- The `plot_*` functions return a `matplotlib.figure.Figure`. In
   Jupyter a cell ending in the call shows it inline; a script calls
-  ``figure.savefig("maps.png")``. The figures are made without pyplot, so
-  nothing is left open in ``plt.get_fignums()`` and they work headless.
-- :func:`animate_convolution` returns a :class:`GifAnimation`: Jupyter shows it
-  as an animated image, ``.save(path)`` writes the ``.gif``.
+  `figure.savefig("maps.png")`. The figures are made without pyplot, so
+  nothing is left open in `plt.get_fignums()` and they work headless.
+- [`animate_convolution`][] returns a [`GifAnimation`][]: Jupyter shows it
+  as an animated image, `.save(path)` writes the `.gif`.
 
 Import cost is paid only when a function is called.
 """
@@ -41,16 +41,16 @@ def _grid_shape(count):
 
 
 def plot_feature_maps(model, image, layer, max_maps=16, cmap="viridis"):
-    """Show the feature maps a layer of ``model`` produces for one image.
+    """Show the feature maps a layer of `model` produces for one image.
 
     Args:
         model: a Keras model (functional or sequential).
-        image: one image ``(H, W, C)`` or a batch of one ``(1, H, W, C)``.
+        image: one image `(H, W, C)` or a batch of one `(1, H, W, C)`.
         layer: the layer's name (or the layer itself); its output must be 4-D.
         max_maps: draw at most this many channels.
 
     Returns:
-        A Matplotlib ``Figure`` with one panel per channel.
+        A Matplotlib `Figure` with one panel per channel.
     """
     import keras
 
@@ -79,15 +79,15 @@ def plot_feature_maps(model, image, layer, max_maps=16, cmap="viridis"):
 
 
 def plot_filters(layer, max_filters=32, cmap="RdBu"):
-    """Show the kernels of a ``Conv2D`` layer, one panel per output channel.
+    """Show the kernels of a `Conv2D` layer, one panel per output channel.
 
-    A kernel of shape ``(kh, kw, C_in, C_out)`` is drawn as ``C_out`` images;
+    A kernel of shape `(kh, kw, C_in, C_out)` is drawn as `C_out` images;
     with 3 input channels they are shown as RGB (scaled to [0, 1]), otherwise
     the input channels are averaged. A shared colour scale centred on zero
     makes positive and negative weights comparable.
 
     Returns:
-        A Matplotlib ``Figure``.
+        A Matplotlib `Figure`.
     """
     weights = layer.get_weights()
     if not weights or np.ndim(weights[0]) != 4:
@@ -120,12 +120,12 @@ def plot_history(history, title="training history"):
     """Loss and accuracy per epoch, training and validation, side by side.
 
     Args:
-        history: a dict of lists as in ``keras.callbacks.History.history``
-            (``loss``, ``accuracy``, and ``val_loss``, ``val_accuracy`` if any).
+        history: a dict of lists as in `keras.callbacks.History.history`
+            (`loss`, `accuracy`, and `val_loss`, `val_accuracy` if any).
         title: the figure's title.
 
     Returns:
-        A Matplotlib ``Figure`` with two panels; epochs count from 1.
+        A Matplotlib `Figure` with two panels; epochs count from 1.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -153,13 +153,13 @@ def _short(name, length=14):
 
 
 def _literal(text):
-    """``text`` drawn as written: a ``$`` in a class or folder name would start matplotlib's
+    """`text` drawn as written: a `$` in a class or folder name would start matplotlib's
     math mode, and an unbalanced one fails the whole figure."""
     return str(text).replace("$", r"\$")
 
 
 def confusion_matrix(labels, predictions, classes):
-    """``matrix[true, predicted]`` counts, a ``(classes, classes)`` integer array."""
+    """`matrix[true, predicted]` counts, a `(classes, classes)` integer array."""
     matrix = np.zeros((classes, classes), dtype=int)
     np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
     return matrix

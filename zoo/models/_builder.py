@@ -1,8 +1,8 @@
 """Helpers every builder shares: input checks, the classifier head, weights.
 
-Each check raises one ``ZooError`` (a ``ValueError``) whose message names the problem and the
+Each check raises one `ZooError` (a `ValueError`) whose message names the problem and the
 fix. The minimum input size is never written by hand: it comes from the
-layers' own kernel, stride and padding settings through ``zoo.shapes``.
+layers' own kernel, stride and padding settings through `zoo.shapes`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ HEAD = "predictions"
 
 
 def check_choice(argument, value, choices):
-    """Raise unless ``value`` is one of ``choices``."""
+    """Raise unless `value` is one of `choices`."""
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         raise ZooError(f"Unknown {argument} {value!r}. Use one of: {options}.")
 
 
 def check_classes(classes, include_top):
-    """``classes`` must be a positive integer when the classifier is built."""
+    """`classes` must be a positive integer when the classifier is built."""
     if include_top and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
         raise ZooError(
             f"classes must be an integer >= 1 (the number of output units), got {classes!r}."
@@ -35,11 +35,11 @@ def check_classes(classes, include_top):
 
 
 def check_input_shape(input_shape, include_top, model_name, dynamic_top=False):
-    """Check that ``input_shape`` is (height, width, channels), channels last.
+    """Check that `input_shape` is (height, width, channels), channels last.
 
-    ``None`` height and width are accepted for a feature extractor
-    (``include_top=False``), where no flattened size has to be known, and for
-    a classifier that pools to a fixed grid first (``dynamic_top``).
+    `None` height and width are accepted for a feature extractor
+    (`include_top=False`), where no flattened size has to be known, and for
+    a classifier that pools to a fixed grid first (`dynamic_top`).
     """
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         example = "e.g. (28, 28, 1) for gray images or (224, 224, 3) for RGB"
@@ -72,7 +72,7 @@ def check_input_shape(input_shape, include_top, model_name, dynamic_top=False):
 
 
 def default_shape(default_input_shape, include_top):
-    """What ``input_shape=None`` means, as in ``keras.applications``: the model's default
+    """What `input_shape=None` means, as in `keras.applications`: the model's default
     size with the classifier, any height and width for a feature extractor."""
     if include_top:
         return tuple(default_input_shape)
@@ -80,13 +80,13 @@ def default_shape(default_input_shape, include_top):
 
 
 def min_input_shape(layers, channels):
-    """``(min_height, min_width, channels)`` for a stack of (square-kernel) layers."""
+    """`(min_height, min_width, channels)` for a stack of (square-kernel) layers."""
     side = min_input_size(layers)
     return (side, side, channels)
 
 
 def check_input_size(layers, input_shape, model_name):
-    """Raise if a feature map would vanish inside ``layers`` for this input."""
+    """Raise if a feature map would vanish inside `layers` for this input."""
     height, width, channels = input_shape
     if height is None or width is None:
         return
@@ -102,7 +102,7 @@ def check_input_size(layers, input_shape, model_name):
 
 
 def make_input(input_shape, input_tensor, include_top, model_name, dynamic_top=False):
-    """Return ``(image_input, input_shape)``, honouring ``input_tensor`` like keras.applications."""
+    """Return `(image_input, input_shape)`, honouring `input_tensor` like keras.applications."""
     if input_tensor is None:
         shape = check_input_shape(input_shape, include_top, model_name, dynamic_top)
         return keras.Input(shape=shape, name="image"), shape
@@ -147,14 +147,14 @@ def assemble(
     dynamic_top=False,
     feature_extractor=False,
 ):
-    """Check the input, stack ``features`` then ``classifier`` (or the optional global
-    pooling of a feature extractor), load ``weights`` and return the ``keras.Model``.
+    """Check the input, stack `features` then `classifier` (or the optional global
+    pooling of a feature extractor), load `weights` and return the `keras.Model`.
 
-    ``input_shape=None`` means ``default_input_shape`` (see :func:`default_shape`).
-    ``weights_for`` is the registry name whose presets ``weights`` may name.
-    With ``feature_extractor`` the model returns a dict: every convolution's and
+    `input_shape=None` means `default_input_shape` (see `default_shape`).
+    `weights_for` is the registry name whose presets `weights` may name.
+    With `feature_extractor` the model returns a dict: every convolution's and
     pooling's output by layer name, plus the classifier's (or global pooling's) output.
-    The order of that dict's keys is the backend's (some sort them); ``model.output``
+    The order of that dict's keys is the backend's (some sort them); `model.output`
     lists the names in layer order, on every backend.
     """
     if input_shape is None and input_tensor is None:
@@ -182,22 +182,22 @@ def _is_feature(layer):
 
 
 def predictions_dtype():
-    """``"float32"`` under a mixed precision policy, so predictions (and their softmax)
-    come out in float32, as the Keras mixed-precision guide advises; else ``None``."""
+    """`"float32"` under a mixed precision policy, so predictions (and their softmax)
+    come out in float32, as the Keras mixed-precision guide advises; else `None`."""
     policy = keras.config.dtype_policy()
     return "float32" if policy.name.startswith("mixed") else None
 
 
 def prediction_head(classes, activation):
-    """The classifier's last layer, named :data:`HEAD` (the name the weights code and
-    ``ModelSpec.classifier`` use), computing in float32 under mixed precision."""
+    """The classifier's last layer, named `HEAD` (the name the weights code and
+    `ModelSpec.classifier` use), computing in float32 under mixed precision."""
     return keras.layers.Dense(classes, activation=activation, dtype=predictions_dtype(), name=HEAD)
 
 
 def finish_model(image_input, input_tensor, outputs, name, weights, weights_for=None):
-    """Wrap the graph in a ``keras.Model``, give it the backend's speed-ups
-    (:func:`zoo.accel.accelerate`: the layers stay plain Keras classes) and load ``weights``
-    (see :mod:`zoo.weights`)."""
+    """Wrap the graph in a `keras.Model`, give it the backend's speed-ups
+    ([`zoo.accel.accelerate`][]: the layers stay plain Keras classes) and load `weights`
+    (see [`zoo.weights`][])."""
     inputs = image_input
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)

@@ -1,4 +1,4 @@
-"""AlexNet, channels-last, in the style of ``keras.applications``.
+"""AlexNet, channels-last, in the style of `keras.applications`.
 
 Reference:
 - A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet classification with
@@ -6,24 +6,28 @@ Reference:
 
 Two variants:
 
-``"original"`` (the paper, as one stream instead of two GPUs), 62,378,344
-parameters at 227x227x3 with 1000 classes::
+`"original"` (the paper, as one stream instead of two GPUs), 62,378,344
+parameters at 227x227x3 with 1000 classes:
 
-    (227, 227, 3)
-    conv1 96 @ 11x11 stride 4 valid   -> (55, 55, 96)   [LRN]  pool1 3x3/2 -> (27, 27, 96)
-    conv2 256 @ 5x5 same              -> (27, 27, 256)  [LRN]  pool2 3x3/2 -> (13, 13, 256)
-    conv3 384, conv4 384, conv5 256 @ 3x3 same -> (13, 13, 256)  pool5 3x3/2 -> (6, 6, 256)
-    flatten (9216,) -> dropout -> fc1 4096 -> dropout -> fc2 4096 -> predictions
+```text
+(227, 227, 3)
+conv1 96 @ 11x11 stride 4 valid   -> (55, 55, 96)   [LRN]  pool1 3x3/2 -> (27, 27, 96)
+conv2 256 @ 5x5 same              -> (27, 27, 256)  [LRN]  pool2 3x3/2 -> (13, 13, 256)
+conv3 384, conv4 384, conv5 256 @ 3x3 same -> (13, 13, 256)  pool5 3x3/2 -> (6, 6, 256)
+flatten (9216,) -> dropout -> fc1 4096 -> dropout -> fc2 4096 -> predictions
+```
 
-``"torchvision"`` (``torchvision.models.alexnet``), 61,100,840 parameters at
-224x224x3 with 1000 classes::
+`"torchvision"` (`torchvision.models.alexnet`), 61,100,840 parameters at
+224x224x3 with 1000 classes:
 
-    (224, 224, 3)
-    pad 2, conv1 64 @ 11x11 stride 4  -> (55, 55, 64)   pool1 3x3/2 -> (27, 27, 64)
-    conv2 192 @ 5x5 same              -> (27, 27, 192)  pool2 3x3/2 -> (13, 13, 192)
-    conv3 384, conv4 256, conv5 256 @ 3x3 same -> (13, 13, 256)  pool5 3x3/2 -> (6, 6, 256)
-    adaptive average pool to (6, 6, 256) -> flatten (9216,)
-    dropout -> fc1 4096 -> dropout -> fc2 4096 -> predictions
+```text
+(224, 224, 3)
+pad 2, conv1 64 @ 11x11 stride 4  -> (55, 55, 64)   pool1 3x3/2 -> (27, 27, 64)
+conv2 192 @ 5x5 same              -> (27, 27, 192)  pool2 3x3/2 -> (13, 13, 192)
+conv3 384, conv4 256, conv5 256 @ 3x3 same -> (13, 13, 256)  pool5 3x3/2 -> (6, 6, 256)
+adaptive average pool to (6, 6, 256) -> flatten (9216,)
+dropout -> fc1 4096 -> dropout -> fc2 4096 -> predictions
+```
 
 Every convolution and hidden dense layer uses ReLU. The adaptive pooling
 makes the torchvision classifier accept any input at or above the minimum.
@@ -181,34 +185,34 @@ def alexnet(
     """Build AlexNet (Krizhevsky, Sutskever and Hinton, 2012), channels-last.
 
     Args:
-        input_shape: ``(height, width, channels)``; at least 67x67 for
-            ``"original"`` and 63x63 for ``"torchvision"``. ``None`` (as in
-            ``keras.applications``): the default size, 227x227x3 for ``"original"``
-            and 224x224x3 for ``"torchvision"``, or ``(None, None, 3)`` with
-            ``include_top=False``. The ``"torchvision"`` classifier accepts
-            ``(None, None, 3)`` too: its adaptive pooling makes pool5 6x6 at any size.
-        classes: number of output units (used when ``include_top=True``).
-        variant: ``"original"`` (the paper) or ``"torchvision"``.
-        include_top: build the classifier; ``False`` gives a feature extractor
-            whose output is ``pool5``, ``(batch, h', w', 256)``.
-        pooling: for ``include_top=False``: ``None``, ``"avg"`` or ``"max"``.
-        classifier_activation: activation of the output layer; ``None`` gives logits.
+        input_shape: `(height, width, channels)`; at least 67x67 for
+            `"original"` and 63x63 for `"torchvision"`. `None` (as in
+            `keras.applications`): the default size, 227x227x3 for `"original"`
+            and 224x224x3 for `"torchvision"`, or `(None, None, 3)` with
+            `include_top=False`. The `"torchvision"` classifier accepts
+            `(None, None, 3)` too: its adaptive pooling makes pool5 6x6 at any size.
+        classes: number of output units (used when `include_top=True`).
+        variant: `"original"` (the paper) or `"torchvision"`.
+        include_top: build the classifier; `False` gives a feature extractor
+            whose output is `pool5`, `(batch, h', w', 256)`.
+        pooling: for `include_top=False`: `None`, `"avg"` or `"max"`.
+        classifier_activation: activation of the output layer; `None` gives logits.
         input_tensor: optional Keras tensor to use as the model's input.
-        weights: ``None`` (random initialisation), a ``.weights.h5`` path, or for
-            ``"torchvision"``: ``"imagenet"`` (torchvision's ``alexnet-owt-7be5be79.pth``
-            from the PyTorch cache) or the path of a torchvision AlexNet ``.pth`` file
-            (see :mod:`zoo.weights.presets.alexnet`; inputs then go through
-            ``zoo.preprocess_input(x, mode="torch")``).
-        name: model name (default ``"alexnet"`` or ``"alexnet_torchvision"``).
-        dropout: dropout rate before each hidden dense layer, in ``[0, 1)``.
+        weights: `None` (random initialisation), a `.weights.h5` path, or for
+            `"torchvision"`: `"imagenet"` (torchvision's `alexnet-owt-7be5be79.pth`
+            from the PyTorch cache) or the path of a torchvision AlexNet `.pth` file
+            (see [`zoo.weights.presets.alexnet`][]; inputs then go through
+            `zoo.preprocess_input(x, mode="torch")`).
+        name: model name (default `"alexnet"` or `"alexnet_torchvision"`).
+        dropout: dropout rate before each hidden dense layer, in `[0, 1)`.
         local_response_norm: add the paper's local response normalisation
             after conv1 and conv2 (no parameters).
         feature_extractor: return a dict of named feature maps instead:
-            ``conv1`` ... ``conv5``, ``pool1``, ``pool2``, ``pool5`` (and ``norm*`` is
-            left out), plus ``predictions`` (or ``avg_pool`` / ``max_pool``).
+            `conv1` ... `conv5`, `pool1`, `pool2`, `pool5` (and `norm*` is
+            left out), plus `predictions` (or `avg_pool` / `max_pool`).
 
     Returns:
-        A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``
+        A `keras.Model` mapping `(batch, H, W, C)` to `(batch, classes)`
         (float32 predictions, even under a mixed precision policy).
     """
     _builder.check_choice("variant", variant, tuple(VARIANTS))

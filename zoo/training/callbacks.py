@@ -1,14 +1,14 @@
-"""The optional callbacks ``fit`` runs with, as the flags ask.
+"""The optional callbacks `fit` runs with, as the flags ask.
 
-Every run also has Keras's ``TerminateOnNaN``, the epoch checkpoint
-(:func:`zoo.training.checkpoint.epoch_callback`) and the Ctrl-C check
-(:func:`zoo.training.interrupt.interrupt_callback`); these two are a choice:
+Every run also has Keras's `TerminateOnNaN`, the epoch checkpoint
+([`zoo.training.checkpoint.epoch_callback`][]) and the Ctrl-C check
+([`zoo.training.interrupt.interrupt_callback`][]); these two are a choice:
 
-- ``--early-stopping N``: Keras's ``EarlyStopping``, which ends training once
+- `--early-stopping N`: Keras's `EarlyStopping`, which ends training once
   the validation loss (the training loss without a validation split) has not
   improved for N epochs and restores the best epoch's weights (early stopping
   as in Prechelt, 1998, "Early stopping - but when?");
-- ``--tensorboard``: Keras's ``TensorBoard`` writer, into ``OUTPUT/logs``, on
+- `--tensorboard`: Keras's `TensorBoard` writer, into `OUTPUT/logs`, on
   the process that writes the run's files.
 """
 
@@ -22,7 +22,7 @@ __all__ = ["optional_callbacks"]
 
 
 def optional_callbacks(config, output, has_validation=True, writes=True):
-    """Early stopping and TensorBoard, when asked for (TensorBoard only where ``writes``)."""
+    """Early stopping and TensorBoard, when asked for (TensorBoard only where `writes`)."""
     import keras
 
     callbacks = []

@@ -1,21 +1,23 @@
 """Epoch checkpoints that are never half-written: save, find, load and verify.
 
-After every epoch ``zoo-train`` writes one checkpoint as a unit::
+After every epoch `zoo-train` writes one checkpoint as a unit:
 
-    OUTPUT/checkpoint/epoch-0003/model.keras    weights, architecture, optimizer state
-    OUTPUT/checkpoint/epoch-0003/state.json     what was trained, how, on what, how far
+```text
+OUTPUT/checkpoint/epoch-0003/model.keras    weights, architecture, optimizer state
+OUTPUT/checkpoint/epoch-0003/state.json     what was trained, how, on what, how far
+```
 
-The epoch folder is filled under a temporary name (``.epoch-0003.XXXX``) and
-renamed into place whole, so **an ``epoch-NNNN`` folder exists only when it is
+The epoch folder is filled under a temporary name (`.epoch-0003.XXXX`) and
+renamed into place whole, so **an `epoch-NNNN` folder exists only when it is
 complete**, and the checkpoint is the newest such folder: there is no pointer
 file that could lag behind the folders. Older epoch folders are removed after
 the new one is in place; a run killed in between leaves two complete ones, and
 the newest wins. A run killed at any instant therefore leaves either a
-complete newest epoch (``--resume`` continues from it) or no complete epoch
+complete newest epoch (`--resume` continues from it) or no complete epoch
 at all, which is not a run: the next run cleans what the zoo left and starts.
-After each checkpoint the files at the top of ``OUTPUT`` are refreshed from it
-(:func:`zoo.training.output_folder.publish`); the folder's names, its lock and
-its clean-up are :mod:`zoo.training.output_folder`'s.
+After each checkpoint the files at the top of `OUTPUT` are refreshed from it
+([`zoo.training.output_folder.publish`][]); the folder's names, its lock and
+its clean-up are [`zoo.training.output_folder`][]'s.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ __all__ = [
 
 
 def save(model, output, state, history, replacing=()):
-    """Write the checkpoint of ``state["epochs_completed"]`` epochs as one unit; return its path.
+    """Write the checkpoint of `state["epochs_completed"]` epochs as one unit; return its path.
 
-    ``replacing``: an earlier run's files (:func:`zoo.training.output_folder.run_files`)
-    that ``--overwrite`` replaces. They are removed here, once the new epoch is written and just
+    `replacing`: an earlier run's files ([`zoo.training.output_folder.run_files`][])
+    that `--overwrite` replaces. They are removed here, once the new epoch is written and just
     before it is moved into place, so a run that fails before its first
     epoch leaves the earlier run as it was.
     """
@@ -95,7 +97,7 @@ def publish_latest(output, state, history):
 
 
 def latest_epoch(output):
-    """The newest complete epoch in ``output``'s checkpoint, or ``None`` when there is none."""
+    """The newest complete epoch in `output`'s checkpoint, or `None` when there is none."""
     folders = output_folder.epoch_folders(os.path.join(output, FOLDER))
     return folders[-1][1] if folders else None
 
@@ -126,9 +128,9 @@ def read_state(output):
 
 
 def load(output, compile=True):
-    """Load the latest checkpoint in ``output``: ``(model, state, history)``.
+    """Load the latest checkpoint in `output`: `(model, state, history)`.
 
-    Raises :class:`CheckpointError` when there is none, or when the model and
+    Raises [`CheckpointError`][] when there is none, or when the model and
     the state in it do not belong together.
     """
     state, history, folder = read_state(output)
@@ -148,10 +150,10 @@ def load(output, compile=True):
 
 
 def check_same_run(state, config, output):
-    """Refuse a ``--model`` or ``--dataset`` other than the checkpoint's (``None``: not given).
+    """Refuse a `--model` or `--dataset` other than the checkpoint's (`None`: not given).
 
-    A dataset path names the same dataset however it is written (``./pets``,
-    ``pets``, its absolute path).
+    A dataset path names the same dataset however it is written (`./pets`,
+    `pets`, its absolute path).
     """
     for flag, given in (("model", config.model), ("dataset", config.dataset)):
         if given is None or given == state.get(flag) or _same_path(state, flag, given):
@@ -168,7 +170,7 @@ def _same_path(state, flag, given):
 
 
 def check_same_model(model, config, output):
-    """Refuse ``--image-size`` or ``--classes`` that differ from the checkpointed model."""
+    """Refuse `--image-size` or `--classes` that differ from the checkpointed model."""
     shape, classes = tuple(model.input_shape[1:3]), int(model.output_shape[-1])
     if config.image_size is not None and tuple(config.image_size) != shape:
         raise CheckpointError(
@@ -185,13 +187,13 @@ def check_same_model(model, config, output):
 def epoch_callback(output, state, history, writes=True, replacing=()):
     """A Keras callback that saves a checkpoint after every epoch with a finite loss.
 
-    The callback keeps its own ``history``: a copy of the one given, extended
-    by each saved epoch (read it from ``callback.history`` after ``fit``). An
+    The callback keeps its own `history`: a copy of the one given, extended
+    by each saved epoch (read it from `callback.history` after `fit`). An
     epoch whose loss is not finite is neither recorded nor saved, so the last
-    checkpoint stays the last good one. ``replacing``: an earlier run's files,
-    removed by the first save (see :func:`save`). In a multi-process JAX job
+    checkpoint stays the last good one. `replacing`: an earlier run's files,
+    removed by the first save (see [`save`][]). In a multi-process JAX job
     saving gathers every process's variables, so every process saves; those
-    with ``writes=False`` save to a scratch folder.
+    with `writes=False` save to a scratch folder.
     """
     import keras
 
@@ -218,7 +220,7 @@ def epoch_callback(output, state, history, writes=True, replacing=()):
 
 
 def save_final(model, output, writes):
-    """``OUTPUT/model.keras`` once training ends (a helper process saves to scratch: JAX
+    """`OUTPUT/model.keras` once training ends (a helper process saves to scratch: JAX
     gathers every process's variables when any of them saves)."""
     if not writes:
         _save_on_helper(model)

@@ -1,7 +1,7 @@
-"""How ``zoo-train`` compiles a model: optimizer, learning-rate schedule, loss, metric.
+"""How `zoo-train` compiles a model: optimizer, learning-rate schedule, loss, metric.
 
-:func:`compile_model` is shared by ``zoo-train`` and the benchmarks, so both
-train the same thing. :func:`check_training_memory` refuses a model too large
+[`compile_model`][] is shared by `zoo-train` and the benchmarks, so both
+train the same thing. [`check_training_memory`][] refuses a model too large
 to train before it runs out of memory.
 """
 
@@ -23,13 +23,13 @@ WARMUP_FRACTION = 0.1  # of all steps, from a tenth of the peak rate up to the p
 
 
 def learning_rate_schedule(peak, schedule="constant", total_steps=None):
-    """The optimizer's learning rate: ``peak`` throughout, or warm-up then cosine decay.
+    """The optimizer's learning rate: `peak` throughout, or warm-up then cosine decay.
 
-    ``"warmup-cosine"`` rises linearly from ``peak / 10`` to ``peak`` over the
-    first tenth of ``total_steps`` (the warm-up of Goyal et al., 2017, "Accurate,
+    `"warmup-cosine"` rises linearly from `peak / 10` to `peak` over the
+    first tenth of `total_steps` (the warm-up of Goyal et al., 2017, "Accurate,
     large minibatch SGD") and then follows half a cosine down to zero at the
     last step (Loshchilov & Hutter, 2017, "SGDR"). It is Keras's own
-    ``CosineDecay``, so a saved model's optimizer loads without the zoo.
+    `CosineDecay`, so a saved model's optimizer loads without the zoo.
     """
     import keras
 
@@ -49,11 +49,11 @@ def learning_rate_schedule(peak, schedule="constant", total_steps=None):
 
 
 def loss_for(label_smoothing=0.0):
-    """Cross-entropy for integer labels, or with ``label_smoothing`` > 0 for one-hot ones.
+    """Cross-entropy for integer labels, or with `label_smoothing` > 0 for one-hot ones.
 
     Keras's sparse cross-entropy has no label smoothing, so a smoothed run
-    uses ``CategoricalCrossentropy(label_smoothing=...)`` and is fed one-hot
-    targets (:func:`wants_one_hot`). Both are Keras's own classes: a saved
+    uses `CategoricalCrossentropy(label_smoothing=...)` and is fed one-hot
+    targets ([`wants_one_hot`][]). Both are Keras's own classes: a saved
     model loads and compiles without the zoo.
     """
     import keras
@@ -64,14 +64,14 @@ def loss_for(label_smoothing=0.0):
 
 
 def wants_one_hot(model):
-    """Whether ``model``'s compiled loss takes one-hot targets (a smoothed run, new or resumed)."""
+    """Whether `model`'s compiled loss takes one-hot targets (a smoothed run, new or resumed)."""
     import keras
 
     return isinstance(getattr(model, "loss", None), keras.losses.CategoricalCrossentropy)
 
 
 def one_hot_classes(model):
-    """The class count when ``model``'s loss takes one-hot targets (label smoothing), else None."""
+    """The class count when `model`'s loss takes one-hot targets (label smoothing), else None."""
     return int(model.output_shape[-1]) if wants_one_hot(model) else None
 
 
@@ -84,15 +84,15 @@ def compile_model(
     label_smoothing=0.0,
     **compile_options,
 ):
-    """Compile ``model`` as ``zoo-train`` trains it; returns the model.
+    """Compile `model` as `zoo-train` trains it; returns the model.
 
-    ``optimizer`` is one of :data:`zoo.training.config.OPTIMIZERS` (``sgd`` with
-    momentum 0.9) at the rate :func:`learning_rate_schedule` gives; the loss is
-    cross-entropy (:func:`loss_for`: one-hot targets when ``label_smoothing``
-    is above 0) and the metric accuracy. ``compile_options`` go on to
-    ``model.compile`` (the benchmark tries ``jit_compile`` and
-    ``steps_per_execution`` through them). The model stays as Keras compiles it: the
-    caller gives it the backend's speed-ups (:func:`zoo.accel.accelerate`) afterwards.
+    `optimizer` is one of `zoo.training.config.OPTIMIZERS` (`sgd` with
+    momentum 0.9) at the rate [`learning_rate_schedule`][] gives; the loss is
+    cross-entropy ([`loss_for`][]: one-hot targets when `label_smoothing`
+    is above 0) and the metric accuracy. `compile_options` go on to
+    `model.compile` (the benchmark tries `jit_compile` and
+    `steps_per_execution` through them). The model stays as Keras compiles it: the
+    caller gives it the backend's speed-ups ([`zoo.accel.accelerate`][]) afterwards.
     """
     import keras
 
@@ -113,7 +113,7 @@ def compile_model(
 
 
 def check_training_memory(model, batch):
-    """Refuse a model too large to train here (``--image-size 3000 3000``), before it runs out.
+    """Refuse a model too large to train here (`--image-size 3000 3000`), before it runs out.
 
     Training holds each weight four times (the weight, its gradient, and up
     to two optimizer moments) and each layer's output twice per image of a

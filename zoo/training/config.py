@@ -1,17 +1,19 @@
-"""Training as data: :class:`TrainConfig`, every ``zoo-train`` flag as one typed field.
+"""Training as data: [`TrainConfig`][], every `zoo-train` flag as one typed field.
 
 Each field carries its default, its type and its help in one place; the
 command line is generated from the fields, so the flags, the Python keywords
-and the docs cannot drift apart::
+and the docs cannot drift apart:
 
-    from zoo.training.config import TrainConfig
-    config = TrainConfig(model="lenet5_modern", epochs=3, output="runs/demo")
-    config = TrainConfig.from_argv(["--model", "lenet5_modern", "--epochs", "3"])
+```python
+from zoo.training.config import TrainConfig
+config = TrainConfig(model="lenet5_modern", epochs=3, output="runs/demo")
+config = TrainConfig.from_argv(["--model", "lenet5_modern", "--epochs", "3"])
+```
 
 A config is frozen and checked when it is made: a bad value raises
-:class:`~zoo.errors.ZooError` naming the flag. ``None`` in ``epochs``,
-``batch_size``, ``learning_rate``, ``optimizer``, ``schedule`` and ``label_smoothing`` means
-"the model's recipe" (see :func:`zoo.training.recipe.resolve_recipe`); in ``augment``, none.
+[`zoo.errors.ZooError`][] naming the flag. `None` in `epochs`,
+`batch_size`, `learning_rate`, `optimizer`, `schedule` and `label_smoothing` means
+"the model's recipe" (see [`zoo.training.recipe.resolve_recipe`][]); in `augment`, none.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def option(default, help, **argparse_options):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything one training run needs to know; the fields are ``zoo-train``'s flags."""
+    """Everything one training run needs to know; the fields are `zoo-train`'s flags."""
 
     model: str | None = option(
         None,
@@ -155,11 +157,11 @@ class TrainConfig:
 
     @classmethod
     def from_argv(cls, argv):
-        """Parse ``zoo-train`` arguments into a config (argparse exits 2 on a bad flag)."""
+        """Parse `zoo-train` arguments into a config (argparse exits 2 on a bad flag)."""
         return cls(**vars(build_parser().parse_args(argv)))
 
     def replace(self, **changes):
-        """A copy with ``changes``, checked again."""
+        """A copy with `changes`, checked again."""
         return dataclasses.replace(self, **changes)
 
 
@@ -168,7 +170,7 @@ def _at_least(value, minimum):
 
 
 def _problems(c):
-    """Every bad value in config ``c``, as messages naming the flag."""
+    """Every bad value in config `c`, as messages naming the flag."""
     rate = c.learning_rate
     checks = [
         (_at_least(c.epochs, 1), f"--epochs must be at least 1, got {c.epochs}"),
@@ -251,7 +253,7 @@ def _distribute_problems(c):
 
 
 def _argparse_type(annotation):
-    """``"int | None"`` -> ``int``: the converter argparse applies to the flag's text."""
+    """`"int | None"` -> `int`: the converter argparse applies to the flag's text."""
     for name, converter in (("int", int), ("float", float), ("str", str)):
         if annotation.startswith((name, f"tuple[{name}")):
             return converter
@@ -259,7 +261,7 @@ def _argparse_type(annotation):
 
 
 def build_parser():
-    """The ``zoo-train`` argument parser, generated from :class:`TrainConfig`'s fields."""
+    """The `zoo-train` argument parser, generated from [`TrainConfig`][]'s fields."""
     parser = argparse.ArgumentParser(
         prog="zoo-train",
         description="Train a zoo model on a dataset with Keras, on JAX, TensorFlow or PyTorch "

@@ -1,18 +1,18 @@
 """Ctrl-C during training: stop after the current step, keep the last checkpoint.
 
-Python turns Ctrl-C (SIGINT) into ``KeyboardInterrupt`` in whatever code the
-main thread runs at that moment. Inside ``model.fit`` that is often a
+Python turns Ctrl-C (SIGINT) into `KeyboardInterrupt` in whatever code the
+main thread runs at that moment. Inside `model.fit` that is often a
 backend's own machinery: in a multi-process JAX run it lands in the transfer
 of a step's metrics to NumPy, where it was lost and training went on. So while
 the zoo trains, Ctrl-C only raises a flag, and a callback turns the flag into
-``KeyboardInterrupt`` between two steps, in plain Python where it reaches the
+`KeyboardInterrupt` between two steps, in plain Python where it reaches the
 command (which prints one line and exits 130). A second Ctrl-C interrupts at
 once. The last complete checkpoint is untouched either way: checkpoints are
-written whole or not at all (see :mod:`zoo.training.checkpoint`).
+written whole or not at all (see [`zoo.training.checkpoint`][]).
 
-SIGTERM (``kill PID``, a scheduler ending a job) is treated as Ctrl-C: stop
+SIGTERM (`kill PID`, a scheduler ending a job) is treated as Ctrl-C: stop
 after the step, one line, a resumable folder. Where SIGINT is ignored (a
-``nohup`` job) or handled by someone else (a notebook kernel, an application
+`nohup` job) or handled by someone else (a notebook kernel, an application
 embedding the zoo), nothing is changed.
 """
 
@@ -24,7 +24,7 @@ import threading
 
 
 class InterruptFlag:
-    """Set by the first Ctrl-C; the second one raises ``KeyboardInterrupt`` immediately."""
+    """Set by the first Ctrl-C; the second one raises `KeyboardInterrupt` immediately."""
 
     def __init__(self):
         self.pressed = False
@@ -39,14 +39,14 @@ class InterruptFlag:
             raise KeyboardInterrupt
 
 
-# Stopped like Ctrl-C: SIGINT, and SIGTERM (what ``kill``, a job scheduler or a container
+# Stopped like Ctrl-C: SIGINT, and SIGTERM (what `kill`, a job scheduler or a container
 # runtime sends first), where their handlers are Python's defaults.
 SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
 
 @contextlib.contextmanager
 def stop_between_steps():
-    """Within this block Ctrl-C or SIGTERM sets a flag; yields it (``None`` where neither
+    """Within this block Ctrl-C or SIGTERM sets a flag; yields it (`None` where neither
     signal is ours)."""
     ours = [
         number
@@ -73,10 +73,10 @@ def stop_between_steps():
 
 
 def interrupt_callback(flag):
-    """A Keras callback that raises ``KeyboardInterrupt`` between steps once ``flag`` is set.
+    """A Keras callback that raises `KeyboardInterrupt` between steps once `flag` is set.
 
     It checks before each step, not after: Keras waits for every step's result
-    when a callback watches the end of a step, so a ``*_batch_end`` hook would
+    when a callback watches the end of a step, so a `*_batch_end` hook would
     stop JAX and PyTorch from queueing the next step while one runs.
     """
     import keras

@@ -1,20 +1,22 @@
 """The output folder of a run: what the zoo writes there, by name, and who holds it.
 
-A run writes only these names in ``OUTPUT`` (:data:`ARTIFACTS`)::
+A run writes only these names in `OUTPUT` (`ARTIFACTS`):
 
-    checkpoint/epoch-NNNN/    the newest complete epoch (see zoo.training.checkpoint)
-    model.keras  history.csv  state.json           refreshed after every epoch
-    metrics.json classes.json preprocessing.json curves.png confusion_matrix.png
-                              at the end
-    logs/                     TensorBoard's event files, with --tensorboard
+```text
+checkpoint/epoch-NNNN/    the newest complete epoch (see zoo.training.checkpoint)
+model.keras  history.csv  state.json           refreshed after every epoch
+metrics.json classes.json preprocessing.json curves.png confusion_matrix.png
+                          at the end
+logs/                     TensorBoard's event files, with --tensorboard
+```
 
-``model.keras`` is a copy, never a link: what a user does to it cannot
+`model.keras` is a copy, never a link: what a user does to it cannot
 reach the checkpoint. The published files are for people and tools to read;
 resuming never trusts them.
 
-While a run trains it holds the folder (:func:`hold`): a second run into it
+While a run trains it holds the folder ([`hold`][]): a second run into it
 is refused. Everything the zoo removes, it finds by these names
-(:func:`run_files`, :func:`clean_stale`): a user's own files beside them
+([`run_files`][], [`clean_stale`][]): a user's own files beside them
 are never touched.
 """
 
@@ -79,12 +81,12 @@ class CheckpointError(ZooError):
 
 @contextlib.contextmanager
 def claim(config, is_chief=True):
-    """Hold the output folder for this run: yields ``(path, files this run replaces)``.
+    """Hold the output folder for this run: yields `(path, files this run replaces)`.
 
     The folder is created and checked writable, then held (a second run into
-    it is refused, :func:`hold`) and cleared of a killed run's temporaries. A
+    it is refused, [`hold`][]) and cleared of a killed run's temporaries. A
     fresh run into a folder that holds an earlier run is refused, unless
-    ``--overwrite``: then that run's files (only the zoo's, :func:`run_files`)
+    `--overwrite`: then that run's files (only the zoo's, [`run_files`][])
     are replaced by this run's first checkpoint, never before, so bad data or
     a bad flag found later loses nothing. A folder with no completed epoch
     holds no run: what the zoo left there is replaced the same way. In a
@@ -111,7 +113,7 @@ def claim(config, is_chief=True):
 
 
 def nothing_to_resume(output):
-    """The error for ``--resume`` into a folder with no complete epoch."""
+    """The error for `--resume` into a folder with no complete epoch."""
     return CheckpointError(
         f"--resume: {output} holds no completed epoch to resume (a run stopped during its "
         "first epoch leaves none). Train without --resume: the run starts from scratch."
@@ -132,11 +134,11 @@ def _make_writable(output):
 
 @contextlib.contextmanager
 def hold(output):
-    """Hold ``output`` for one run: while held, another run that asks for it is refused.
+    """Hold `output` for one run: while held, another run that asks for it is refused.
 
-    The lock is the kernel's (``flock`` on the folder itself), so it leaves no
+    The lock is the kernel's (`flock` on the folder itself), so it leaves no
     file behind and ends with the process however it ends, SIGKILL included.
-    Where ``fcntl`` does not exist (Windows) nothing is locked.
+    Where `fcntl` does not exist (Windows) nothing is locked.
     """
     try:
         import fcntl
@@ -161,12 +163,12 @@ def hold(output):
 
 
 def epoch_folder(epoch):
-    """The name of epoch ``epoch``'s checkpoint folder: ``epoch-0003``."""
+    """The name of epoch `epoch`'s checkpoint folder: `epoch-0003`."""
     return f"epoch-{epoch:04d}"
 
 
 def epoch_folders(root):
-    """``(name, epoch)`` of every complete epoch folder in ``root``, oldest first."""
+    """`(name, epoch)` of every complete epoch folder in `root`, oldest first."""
     try:
         names = os.listdir(root)
     except (FileNotFoundError, NotADirectoryError):
@@ -180,13 +182,13 @@ def epoch_folders(root):
 
 
 def superseded(root):
-    """Epoch folders older than the newest, and temporary epoch folders, in ``root``."""
+    """Epoch folders older than the newest, and temporary epoch folders, in `root`."""
     older = [os.path.join(root, name) for name, _ in epoch_folders(root)[:-1]]
     return older + sorted(glob.glob(os.path.join(root, ".epoch-*")))
 
 
 def earlier_run(output):
-    """The artifacts of an earlier run in ``output``, as sorted names (empty if none).
+    """The artifacts of an earlier run in `output`, as sorted names (empty if none).
 
     A run is what can be resumed or read: a complete checkpoint epoch, or a
     published result file. A folder with neither (a run stopped during its
@@ -198,12 +200,12 @@ def earlier_run(output):
 
 
 def run_files(output):
-    """Every file and folder the zoo writes that ``output`` holds now, as paths.
+    """Every file and folder the zoo writes that `output` holds now, as paths.
 
     Only the zoo's own names: the published files, the epoch folders and the
-    older zoo's pointer in ``checkpoint/``, TensorBoard's event files in
-    ``logs/``. A user's own files beside them (``logs/notes.txt``,
-    ``checkpoint/best.pt``) are never listed, so never removed.
+    older zoo's pointer in `checkpoint/`, TensorBoard's event files in
+    `logs/`. A user's own files beside them (`logs/notes.txt`,
+    `checkpoint/best.pt`) are never listed, so never removed.
     """
     root = os.path.join(output, FOLDER)
     paths = [os.path.join(output, name) for name in PUBLISHED]
@@ -217,17 +219,17 @@ def run_files(output):
 
 
 def history_rows(history):
-    """``{"loss": [...], ...}`` as CSV rows ``{"epoch": 1, "loss": ...}``."""
+    """`{"loss": [...], ...}` as CSV rows `{"epoch": 1, "loss": ...}`."""
     keys = list(history)
     count = len(history[keys[0]]) if keys else 0
     return [{"epoch": i + 1, **{k: history[k][i] for k in keys}} for i in range(count)]
 
 
 def publish(folder, output, state, history):
-    """Refresh the files people read at the top of ``output`` from the epoch ``folder``.
+    """Refresh the files people read at the top of `output` from the epoch `folder`.
 
-    ``model.keras`` is a copy: a user who saves over it changes nothing in
-    the checkpoint. Raises ``OSError`` as the writing does.
+    `model.keras` is a copy: a user who saves over it changes nothing in
+    the checkpoint. Raises `OSError` as the writing does.
     """
     with atomic_path(os.path.join(output, "model.keras")) as temporary:
         shutil.copyfile(os.path.join(folder, "model.keras"), temporary)
@@ -236,13 +238,13 @@ def publish(folder, output, state, history):
 
 
 def clean_stale(output):
-    """Remove temporary files and folders a killed run of the zoo left in ``output``.
+    """Remove temporary files and folders a killed run of the zoo left in `output`.
 
-    Only names the zoo's own writers use are touched: ``.NAME.XXXX`` beside an
-    artifact (see :mod:`zoo._io`), ``.write-test.XXXX``,
-    ``checkpoint/.epoch-NNNN.XXXX``, and epoch folders older than the newest
+    Only names the zoo's own writers use are touched: `.NAME.XXXX` beside an
+    artifact (see `zoo._io`), `.write-test.XXXX`,
+    `checkpoint/.epoch-NNNN.XXXX`, and epoch folders older than the newest
     (a run killed before removing them).
-    Call it only while holding the folder (:func:`hold`): another live run's
+    Call it only while holding the folder ([`hold`][]): another live run's
     temporaries would look the same. Returns what was removed.
     """
     root = os.path.join(output, FOLDER)
@@ -256,7 +258,7 @@ def clean_stale(output):
 
 
 def clear_files(output, paths):
-    """Remove ``paths`` (from :func:`run_files`), then the zoo's folders they leave empty."""
+    """Remove `paths` (from [`run_files`][]), then the zoo's folders they leave empty."""
     for path in paths:
         _remove(path)
     if not paths:

@@ -1,20 +1,22 @@
-"""``make weights``: train every shipped preset again and check it against its declaration.
+"""`make weights`: train every shipped preset again and check it against its declaration.
 
-Each preset the package ships is declared in :mod:`zoo.weights.presets` with its file,
-SHA-256, test accuracy and ``training`` (the seed and the settings that differ from the
-model's recipe). This trains it with ``zoo.training.run`` on its dataset (for the digits:
+Each preset the package ships is declared in [`zoo.weights.presets`][] with its file,
+SHA-256, test accuracy and `training` (the seed and the settings that differ from the
+model's recipe). This trains it with `zoo.training.run` on its dataset (for the digits:
 8x8 images resized to 28x28, the stratified train split, 10% of it held out for validation;
-for MNIST: the first 8,000 images of the t10k folder its ``data_path`` names, outside the
+for MNIST: the first 8,000 images of the t10k folder its `data_path` names, outside the
 package, which a checkout without that folder skips, saying so),
 writes the weights alone (no optimizer state) over the shipped file, and compares the new
 file's SHA-256 and test accuracy with the declaration. On JAX the same seed gives the same
 bytes; where they differ (a new Keras, a new preset), it says what to write into the
-declaration, so the declaration stays the one record of the file::
+declaration, so the declaration stays the one record of the file:
 
-    KERAS_BACKEND=jax python -c "from zoo.training.presets import make_presets; make_presets()"
+```bash
+KERAS_BACKEND=jax python -c "from zoo.training.presets import make_presets; make_presets()"
+```
 
-It imports ``zoo.training`` when called: it is the maintainer's tool that makes the files,
-above the loading code the rest of :mod:`zoo.weights` is.
+It imports `zoo.training` when called: it is the maintainer's tool that makes the files,
+above the loading code the rest of [`zoo.weights`][] is.
 """
 
 from __future__ import annotations
@@ -32,20 +34,20 @@ __all__ = ["dataset_of", "make_presets", "repository_root", "shipped_presets"]
 
 
 def shipped_presets():
-    """The presets whose files the package ships (and ``make weights`` makes)."""
+    """The presets whose files the package ships (and `make weights` makes)."""
     return [preset for preset in PRESETS.values() if preset.location == "package"]
 
 
 def repository_root():
-    """The folder that holds ``zoo/``: a checkout's root, where ``data_path`` starts."""
+    """The folder that holds `zoo/`: a checkout's root, where `data_path` starts."""
     return Path(__file__).resolve().parents[2]
 
 
 def dataset_of(preset, root=None):
-    """What ``train`` takes as the dataset of ``preset``, or ``None`` where its data is absent.
+    """What `train` takes as the dataset of `preset`, or `None` where its data is absent.
 
-    A ``zoo.data`` name as it is; a ``data_path`` as a folder under ``root`` (the
-    repository's root, :func:`repository_root`).
+    A `zoo.data` name as it is; a `data_path` as a folder under `root` (the
+    repository's root, [`repository_root`][]).
     """
     if not preset.data_path:
         return preset.dataset
@@ -54,18 +56,18 @@ def dataset_of(preset, root=None):
 
 
 def data_folder(preset, root=None):
-    """Where ``preset``'s ``data_path`` points from ``root`` (default: :func:`repository_root`)."""
+    """Where `preset`'s `data_path` points from `root` (default: [`repository_root`][])."""
     return (Path(root or repository_root()) / preset.data_path).resolve()
 
 
 def make_presets(folder=None, root=None):
-    """Train every shipped preset, write its file into ``folder`` and check its declaration.
+    """Train every shipped preset, write its file into `folder` and check its declaration.
 
-    ``folder`` defaults to the installed ``zoo/weights/presets``; a preset's ``data_path`` is
-    looked for under ``root`` (default: :func:`repository_root`), and a preset whose data is
+    `folder` defaults to the installed `zoo/weights/presets`; a preset's `data_path` is
+    looked for under `root` (default: [`repository_root`][]), and a preset whose data is
     absent there is skipped with one line saying so (its file stays as it is). Returns one dict
-    per preset trained (``model``, ``name``, ``file``, ``sha256``, ``test_accuracy``) and
-    raises ``ZooError``, after writing every file, if any differs from what its declaration
+    per preset trained (`model`, `name`, `file`, `sha256`, `test_accuracy`) and
+    raises `ZooError`, after writing every file, if any differs from what its declaration
     says.
     """
     import tempfile

@@ -1,10 +1,10 @@
 """A run's defaults: the flags a user leaves out, filled in from the model's recipe.
 
-Each registered model carries a :class:`~zoo.registry.Recipe`, the epochs,
+Each registered model carries a [`zoo.registry.Recipe`][], the epochs,
 batch size, optimizer, learning rate, schedule and label smoothing it trains
-well with (see :mod:`zoo.models`); :func:`resolve_recipe` fills every flag left
-at ``None`` from it. How those settings become a compiled model is
-:mod:`zoo.training.compile`'s.
+well with (see [`zoo.models`][]); [`resolve_recipe`][] fills every flag left
+at `None` from it. How those settings become a compiled model is
+[`zoo.training.compile`][]'s.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ VALIDATION_SPLIT = 0.1  # of the training images, unless --validation-split says
 def resolve_names(config, backend):
     """Fill in the model, dataset and output folder.
 
-    On ``--resume`` only the output folder: the model, dataset and recipe come
-    from its checkpoint (:func:`zoo.training.resume.settings`), read once the run holds
+    On `--resume` only the output folder: the model, dataset and recipe come
+    from its checkpoint ([`zoo.training.resume.settings`][]), read once the run holds
     the folder.
     """
     model, dataset = config.model or DEFAULT_MODEL, config.dataset or DEFAULT_DATASET
@@ -33,7 +33,7 @@ def resolve_names(config, backend):
 
 
 def resolve_recipe(config):
-    """Fill the flags left at ``None`` from the model's recipe (unknown model: one error)."""
+    """Fill the flags left at `None` from the model's recipe (unknown model: one error)."""
     from zoo.models import model_spec
 
     recipe = {**vars(model_spec(config.model).recipe), "validation_split": VALIDATION_SPLIT}

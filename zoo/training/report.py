@@ -1,10 +1,10 @@
 """The end of a run: the test results, the metrics, and the files that show them.
 
-:func:`evaluate` runs the test split; :func:`metrics` gathers plain
-numbers; :func:`write` puts ``classes.json``, ``preprocessing.json`` (how
-``zoo-predict`` prepares a file for this model), ``curves.png``,
-``confusion_matrix.png`` and ``metrics.json`` (last, so its presence means
-the run finished) into the output folder, each atomically; :func:`describe`
+[`evaluate`][] runs the test split; [`metrics`][] gathers plain
+numbers; [`write`][] puts `classes.json`, `preprocessing.json` (how
+`zoo-predict` prepares a file for this model), `curves.png`,
+`confusion_matrix.png` and `metrics.json` (last, so its presence means
+the run finished) into the output folder, each atomically; [`describe`][]
 is the banner printed before training.
 """
 
@@ -43,13 +43,13 @@ def evaluate(model, data, batch):
 
 
 def label_smoothing_of(model):
-    """The label smoothing of ``model``'s compiled loss (0.0 for plain cross-entropy)."""
+    """The label smoothing of `model`'s compiled loss (0.0 for plain cross-entropy)."""
     return float(getattr(getattr(model, "loss", None), "label_smoothing", 0.0) or 0.0)
 
 
 def metrics(run):
-    """The dict written to ``metrics.json`` and returned by ``zoo.train`` for a
-    :class:`~zoo.training.run.Run` that is evaluated."""
+    """The dict written to `metrics.json` and returned by `zoo.train` for a
+    [`zoo.training.run.Run`][] that is evaluated."""
     import keras
 
     config, model, evaluation, seconds = run.config, run.model, run.evaluation, run.seconds
@@ -86,12 +86,12 @@ def metrics(run):
 
 
 def class_names(names, classes):
-    """The dataset's class names, padded with indices up to the model's ``classes``."""
+    """The dataset's class names, padded with indices up to the model's `classes`."""
     return list(names)[:classes] + [str(i) for i in range(len(names), classes)]
 
 
 def write(output, metrics, data, evaluation, history):
-    """Write the run's result files into ``output``."""
+    """Write the run's result files into `output`."""
     from zoo.explain import viz
 
     names = class_names(data.class_names, metrics["classes"])
@@ -109,8 +109,8 @@ def write(output, metrics, data, evaluation, history):
 
 
 def preprocessing(metrics, data):
-    """What ``preprocessing.json`` records: ``{"prepare": "digit"}`` for MNIST-like data
-    (:func:`zoo.data.digit.mnist_prepared`), else ``{"prepare": "scale"}``."""
+    """What `preprocessing.json` records: `{"prepare": "digit"}` for MNIST-like data
+    ([`zoo.data.digit.mnist_prepared`][]), else `{"prepare": "scale"}`."""
     from zoo.data.digit import mnist_prepared
 
     digit = mnist_prepared(metrics["dataset"], data)

@@ -1,13 +1,13 @@
-"""What ``--resume`` restores, and what it checks before it trains a single step.
+"""What `--resume` restores, and what it checks before it trains a single step.
 
 A resumed run continues the run in its output folder; it must never train
 something other than what the user believes:
 
 - **The recipe is the checkpoint's.** The optimizer, learning rate, schedule,
-  label smoothing, batch size, ``--limit`` and validation split are recorded
-  in every checkpoint's ``state.json`` and restored; a flag that asks for
+  label smoothing, batch size, `--limit` and validation split are recorded
+  in every checkpoint's `state.json` and restored; a flag that asks for
   another value is refused (the optimizer's moments belong to the one that
-  made them). ``--epochs`` is the new total, by default the total the run
+  made them). `--epochs` is the new total, by default the total the run
   first asked for.
 - **The schedule fits the new total.** A warm-up-cosine rate that reached
   zero at the end of a 2-epoch run would keep a resumed run to 6 epochs at
@@ -21,8 +21,8 @@ something other than what the user believes:
   A dataset given as a path is recorded as an absolute path, so resuming from
   another directory reads the same files.
 - **Finished epochs still get their report.** A run stopped after its last
-  epoch but before its report (:func:`report_done`) is finished by
-  ``--resume``: evaluate, write the report, train nothing.
+  epoch but before its report ([`report_done`][]) is finished by
+  `--resume`: evaluate, write the report, train nothing.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def recipe_of(config):
 
 
 def settings(config):
-    """``config`` for a resumed run: the checkpoint's model, dataset and recipe filled in.
+    """`config` for a resumed run: the checkpoint's model, dataset and recipe filled in.
 
-    Raises :class:`~zoo.training.checkpoint.CheckpointError` when there is nothing to
+    Raises [`zoo.training.checkpoint.CheckpointError`][] when there is nothing to
     resume, or when a flag asks for something other than what the run used.
     """
     output = config.output
@@ -86,7 +86,7 @@ def settings(config):
 
 
 def dataset_path(dataset):
-    """The absolute path of a dataset given as a path; ``None`` for a registered name."""
+    """The absolute path of a dataset given as a path; `None` for a registered name."""
     return os.path.abspath(dataset) if os.path.exists(dataset) else None
 
 
@@ -139,7 +139,7 @@ def check_same_data(state, identity, output):
 
 
 def recompile(model, compile_new):
-    """Compile a resumed ``model`` afresh with ``compile_new(model)``, keeping its optimizer's
+    """Compile a resumed `model` afresh with `compile_new(model)`, keeping its optimizer's
     state (step count and moments), so the schedule spans the run's new total."""
     old = model.optimizer
     old_values = [variable.numpy() for variable in old.variables]
@@ -158,7 +158,7 @@ def recompile(model, compile_new):
 
 
 def report_done(output, epochs):
-    """Whether ``output``'s report (``metrics.json``, written last) covers ``epochs`` epochs."""
+    """Whether `output`'s report (`metrics.json`, written last) covers `epochs` epochs."""
     try:
         with open(os.path.join(output, "metrics.json"), encoding="utf-8") as handle:
             return json.load(handle).get("epochs_completed") == epochs

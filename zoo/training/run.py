@@ -1,30 +1,34 @@
 """Train any registered model on any dataset, on any Keras backend.
 
-Command line (``zoo-train`` or ``python -m zoo train``)::
+Command line (`zoo-train` or `python -m zoo train`):
 
-    zoo-train --model lenet5 --dataset digits --output runs/lenet5
-    KERAS_BACKEND=torch zoo-train --model alexnet --dataset data/pets --image-size 128 128
+```bash
+zoo-train --model lenet5 --dataset digits --output runs/lenet5
+KERAS_BACKEND=torch zoo-train --model alexnet --dataset data/pets --image-size 128 128
+```
 
-From Python, with a :class:`~zoo.training.config.TrainConfig` or its fields as keywords::
+From Python, with a [`zoo.training.config.TrainConfig`][] or its fields as keywords:
 
-    import zoo
-    result = zoo.train(model="lenet5", dataset="digits", epochs=5, output="runs/demo")
-    result = zoo.train(zoo.TrainConfig(model="lenet5", epochs=5))
-    result.metrics["test_accuracy"], result.model, result.history
+```python
+import zoo
+result = zoo.train(model="lenet5", dataset="digits", epochs=5, output="runs/demo")
+result = zoo.train(zoo.TrainConfig(model="lenet5", epochs=5))
+result.metrics["test_accuracy"], result.model, result.history
+```
 
-:func:`run` is the whole run as named stages: start the backend and the
+[`run`][] is the whole run as named stages: start the backend and the
 devices -> hold the output folder -> complete the settings -> load the data
 -> build or resume the model -> fit -> evaluate -> write the report. A
-:class:`Run` carries what the stages have made so far; each stage reads it
-and returns its part, and :func:`train_on` shows the order. Where the devices
+[`Run`][] carries what the stages have made so far; each stage reads it
+and returns its part, and `train_on` shows the order. Where the devices
 make a difference, the stages ask the run's
-:class:`~zoo.training.distribute.Plan`. Training is ``model.compile`` and
-``model.fit``: Keras's trainer is the one loop that runs unchanged on JAX,
+[`zoo.training.distribute.Plan`][]. Training is `model.compile` and
+`model.fit`: Keras's trainer is the one loop that runs unchanged on JAX,
 TensorFlow and PyTorch. The output folder receives, each written atomically:
-``checkpoint/`` (see :mod:`zoo.training.checkpoint`) with ``model.keras``,
-``history.csv`` and ``state.json`` beside it after every epoch, and at the end
-``metrics.json``, ``classes.json``, ``preprocessing.json``, ``curves.png`` and
-``confusion_matrix.png``.
+`checkpoint/` (see [`zoo.training.checkpoint`][]) with `model.keras`,
+`history.csv` and `state.json` beside it after every epoch, and at the end
+`metrics.json`, `classes.json`, `preprocessing.json`, `curves.png` and
+`confusion_matrix.png`.
 """
 
 from __future__ import annotations
@@ -57,14 +61,14 @@ __all__ = ["Run", "TrainResult", "run", "train"]
 
 @dataclass
 class Run:
-    """One run, handed from stage to stage; :func:`train_on` fills each part in turn.
+    """One run, handed from stage to stage; `train_on` fills each part in turn.
 
-    ``config`` is complete (the checkpoint's settings and the model's recipe
-    filled in) once the output folder is held; ``output`` is its absolute path
-    and ``replacing`` an earlier run's files that the first checkpoint replaces
-    (``--overwrite``). ``state`` is what every checkpoint records and
-    ``history`` the per-epoch metrics so far; ``seconds`` is the time ``fit``
-    took (0 when nothing was left to train), ``evaluation`` the test results.
+    `config` is complete (the checkpoint's settings and the model's recipe
+    filled in) once the output folder is held; `output` is its absolute path
+    and `replacing` an earlier run's files that the first checkpoint replaces
+    (`--overwrite`). `state` is what every checkpoint records and
+    `history` the per-epoch metrics so far; `seconds` is the time `fit`
+    took (0 when nothing was left to train), `evaluation` the test results.
     """
 
     config: TrainConfig
@@ -82,7 +86,7 @@ class Run:
 
 @dataclass(frozen=True, eq=False)
 class TrainResult:
-    """What a run produced. ``metrics`` is ``None`` on the helper processes of a job."""
+    """What a run produced. `metrics` is `None` on the helper processes of a job."""
 
     metrics: dict | None
     output: str
@@ -91,10 +95,10 @@ class TrainResult:
 
 
 def run(config: TrainConfig, *, own_process: bool = False) -> TrainResult:
-    """Train as ``config`` says; raises :class:`~zoo.errors.ZooError` for bad input.
+    """Train as `config` says; raises [`zoo.errors.ZooError`][] for bad input.
 
-    ``own_process``: the process is ``zoo-train``'s alone, so Keras may be
-    imported without the packages it does not need (:func:`zoo.accel.runtime.import_keras_lean`).
+    `own_process`: the process is `zoo-train`'s alone, so Keras may be
+    imported without the packages it does not need ([`zoo.accel.runtime.import_keras_lean`][]).
     """
     backend = start_backend(config, own_process)
     with runtime.tensorflow_left_alone(backend):
@@ -103,7 +107,7 @@ def run(config: TrainConfig, *, own_process: bool = False) -> TrainResult:
 
 
 def train_on(run):
-    """The stages of :func:`run`, once the backend and the devices are running."""
+    """The stages of [`run`][], once the backend and the devices are running."""
     with output_folder.claim(run.config, run.plan.is_chief) as (run.output, run.replacing):
         run.config = complete_config(run.config)
         run.plan.check_batch(run.config.batch_size)
@@ -128,7 +132,7 @@ def train_on(run):
 
 
 def say(config, text):
-    """Print ``text`` unless ``--quiet``."""
+    """Print `text` unless `--quiet`."""
     if not config.quiet:
         print(text)
 
@@ -155,9 +159,9 @@ def complete_config(config):
 
 
 def build_or_resume(run):
-    """A new compiled model, or the latest checkpoint's: ``(model, state, history)``.
+    """A new compiled model, or the latest checkpoint's: `(model, state, history)`.
 
-    The state records what :mod:`zoo.training.resume` checks and restores: the
+    The state records what [`zoo.training.resume`][] checks and restores: the
     model, the dataset and its fingerprint, the recipe.
     """
     import keras
@@ -207,9 +211,9 @@ def new_model(run):
 
 
 def compile_for(model, run):
-    """Compile ``model`` with the run's optimizer and learning-rate schedule.
+    """Compile `model` with the run's optimizer and learning-rate schedule.
 
-    The schedule spans the whole run, ``--epochs`` of full batches of the
+    The schedule spans the whole run, `--epochs` of full batches of the
     training split, so a warm-up-cosine rate reaches zero at the last epoch.
     """
     config = run.config
@@ -225,7 +229,7 @@ def compile_for(model, run):
 
 
 def fit(run):
-    """Train from the state's epoch to ``--epochs``: ``(seconds it took, history)``."""
+    """Train from the state's epoch to `--epochs`: `(seconds it took, history)`."""
     import keras
 
     from zoo.data import make_inputs
@@ -314,10 +318,10 @@ def finish_helper(run):
 
 
 def train(config=None, **fields):
-    """``zoo.train(TrainConfig(...))`` or ``zoo.train(model="lenet5", epochs=5, ...)``.
+    """`zoo.train(TrainConfig(...))` or `zoo.train(model="lenet5", epochs=5, ...)`.
 
-    Keywords are :class:`~zoo.training.config.TrainConfig`'s fields (the flags with
-    ``_`` for ``-``). Returns a :class:`TrainResult`.
+    Keywords are [`zoo.training.config.TrainConfig`][]'s fields (the flags with
+    `_` for `-`). Returns a [`TrainResult`][].
     """
     if config is not None and fields:
         raise TypeError("pass a TrainConfig or keywords, not both")

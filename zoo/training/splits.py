@@ -1,23 +1,23 @@
 """The data of one run: the dataset's splits, and the validation images held out of train.
 
-The dataset comes from :func:`zoo.data.load_dataset` (a registered name or a
-path); :func:`load_data` holds a seeded random share of its training images
+The dataset comes from [`zoo.data.load_dataset`][] (a registered name or a
+path); [`load_data`][] holds a seeded random share of its training images
 out for validation, so the same seed holds out the same images on every
 backend and when a run is resumed.
 
-``--augment digits`` makes a model robust to how people draw a digit: each training image is
+`--augment digits` makes a model robust to how people draw a digit: each training image is
 turned by up to 20 degrees, scaled by 0.8 to 1.2, made narrower or wider (0.75 to 1.35), slanted
 (a shear of up to 0.25) and shifted by up to a tenth of its size (one affine transform, so the
 image is interpolated once), and its strokes are thickened or thinned now and then (a 3x3
 maximum, or half-way towards a 3x3 minimum, per channel). Where the model will be given
-digits through :func:`zoo.preprocess_digit` (data prepared as MNIST was), each changed image
-goes through it too, so training sees what prediction will: a slanted or shrunken digit fitted
-and centred again. It suits what
+digits through [`zoo.preprocess_digit`][zoo.data.digit.preprocess_digit] (data prepared
+as MNIST was), each changed image goes through it too, so training sees what prediction
+will: a slanted or shrunken digit fitted and centred again. It suits what
 MNIST looks like, bright ink on a dark (0) background, which is also what the shifted-in border
-is filled with. The changes happen in the data, between the dataset and ``model.fit``:
-:func:`augmented_batches` wraps the training split in a ``keras.utils.PyDataset`` whose
-batches are changed by ``keras.ops`` (``keras.ops.image.affine_transform``,
-``keras.ops.max_pool``), so it runs on every backend, and the model trained, saved and
+is filled with. The changes happen in the data, between the dataset and `model.fit`:
+[`augmented_batches`][] wraps the training split in a `keras.utils.PyDataset` whose
+batches are changed by `keras.ops` (`keras.ops.image.affine_transform`,
+`keras.ops.max_pool`), so it runs on every backend, and the model trained, saved and
 checkpointed is the plain model. Validation, test and prediction see the images as they are.
 The random draws come from NumPy, seeded by the run's seed, the epoch and the batch, so a
 batch is the same on every backend, when Keras asks for it twice, and when a run resumes at a
@@ -83,7 +83,7 @@ THICKER, THINNER = 0.3, 0.2  # the chance that an image's strokes are thickened,
 
 
 def digit_transforms(rng, count, height, width):
-    """``(count, 8)`` transforms for ``keras.ops.image.affine_transform``: rotate, scale, shift,
+    """`(count, 8)` transforms for `keras.ops.image.affine_transform`: rotate, scale, shift,
     narrow or widen, slant.
 
     Each row maps a point of the output to the point of the input it is read from: first a
@@ -111,7 +111,7 @@ def digit_transforms(rng, count, height, width):
 
 
 def _narrowed_and_slanted(transforms, rng, count, height, width):
-    """``transforms`` applied after ``x -> stretch * (x - cx) + shear * (y - cy) + cx``."""
+    """`transforms` applied after `x -> stretch * (x - cx) + shear * (y - cy) + cx`."""
     stretch = rng.uniform(*WIDTH, count)
     shear = rng.uniform(-MAX_SHEAR, MAX_SHEAR, count)
     centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
@@ -124,10 +124,10 @@ def _narrowed_and_slanted(transforms, rng, count, height, width):
 
 
 def augment_digits(images, rng):
-    """``images`` (``(N, H, W, C)`` float32, ink bright on 0) changed at random, as NumPy.
+    """`images` (`(N, H, W, C)` float32, ink bright on 0) changed at random, as NumPy.
 
-    ``rng`` is a ``numpy.random.Generator``: it draws every random choice, and the arithmetic
-    is ``keras.ops`` on the current backend.
+    `rng` is a `numpy.random.Generator`: it draws every random choice, and the arithmetic
+    is `keras.ops` on the current backend.
     """
     import keras
 
@@ -148,13 +148,13 @@ def augment_digits(images, rng):
 
 
 def augmented_batches(x, y, batch_size, seed, first_epoch=0, prepare=None):
-    """The training data ``fit`` takes, changed by :func:`augment_digits`, each epoch anew.
+    """The training data `fit` takes, changed by [`augment_digits`][], each epoch anew.
 
-    ``(x, y)`` is what :func:`zoo.data.make_inputs` returned: arrays, or a ``PyDataset`` of
-    batches and ``None`` (its own shuffle stays). Arrays are shuffled each epoch here, from
-    ``seed``. ``first_epoch`` is the epoch ``fit`` starts at (a resumed run's). ``prepare``
-    (:func:`zoo.preprocess_digit`) then prepares each changed image, as prediction will; an
-    image it refuses (a stroke thinned to nothing) is kept as it is.
+    `(x, y)` is what [`zoo.data.make_inputs`][] returned: arrays, or a `PyDataset` of
+    batches and `None` (its own shuffle stays). Arrays are shuffled each epoch here, from
+    `seed`. `first_epoch` is the epoch `fit` starts at (a resumed run's). `prepare`
+    ([`zoo.preprocess_digit`][zoo.data.digit.preprocess_digit]) then prepares each changed
+    image, as prediction will; an image it refuses (a stroke thinned to nothing) is kept as it is.
     """
     import keras
 
@@ -190,7 +190,7 @@ def augmented_batches(x, y, batch_size, seed, first_epoch=0, prepare=None):
 
 
 def prepared(images, prepare):
-    """Each of ``images`` through ``prepare``, or as it is where ``prepare`` refuses it."""
+    """Each of `images` through `prepare`, or as it is where `prepare` refuses it."""
     from zoo.errors import ZooError
 
     out = np.empty_like(images)

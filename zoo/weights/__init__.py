@@ -1,21 +1,21 @@
 """Pretrained weights: loading them into a built model, and checking the files the zoo ships.
 
-Besides ``None``, ``weights=`` takes, as in ``keras.applications``:
+Besides `None`, `weights=` takes, as in `keras.applications`:
 
-- a **preset name**, declared in :mod:`zoo.weights.presets`: ``"digits"`` and ``"mnist"``
-  for ``lenet5`` and ``lenet5_modern``, trained by the zoo's own recipe and shipped in the
-  package, checked against its SHA-256 before loading; ``"imagenet"`` for ``alexnet_torchvision``,
-  torchvision's ``alexnet-owt-7be5be79.pth`` from the PyTorch hub cache
-  (``$TORCH_HOME/hub/checkpoints``), if the user has it. The zoo never downloads anything.
-- a **file**: a ``.weights.h5`` (``model.save_weights``), or for a model that declares a
-  PyTorch layout (``alexnet_torchvision``) a state dict (``.pth`` / ``.pt``), read by
-  :mod:`zoo.weights.torchvision`. Only that read needs torch; ``zoo-convert SRC.pth
-  DST.weights.h5`` (:mod:`zoo.weights.convert`) turns it once into a file every backend loads.
+- a **preset name**, declared in [`zoo.weights.presets`][]: `"digits"` and `"mnist"`
+  for `lenet5` and `lenet5_modern`, trained by the zoo's own recipe and shipped in the
+  package, checked against its SHA-256 before loading; `"imagenet"` for `alexnet_torchvision`,
+  torchvision's `alexnet-owt-7be5be79.pth` from the PyTorch hub cache
+  (`$TORCH_HOME/hub/checkpoints`), if the user has it. The zoo never downloads anything.
+- a **file**: a `.weights.h5` (`model.save_weights`), or for a model that declares a
+  PyTorch layout (`alexnet_torchvision`) a state dict (`.pth` / `.pt`), read by
+  [`zoo.weights.torchvision`][]. Only that read needs torch; `zoo-convert SRC.pth
+  DST.weights.h5` ([`zoo.weights.convert`][]) turns it once into a file every backend loads.
 
-A shipped preset loads straight into the model being built (``model.load_weights``). Its
-classes and channels are checked against the declaration first, as ``keras.applications``
-refuses ``weights="imagenet"`` with other ``classes``: for a new head, build with
-``include_top=False`` (the features load at any input size) and add one.
+A shipped preset loads straight into the model being built (`model.load_weights`). Its
+classes and channels are checked against the declaration first, as `keras.applications`
+refuses `weights="imagenet"` with other `classes`: for a new head, build with
+`include_top=False` (the features load at any input size) and add one.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ KERAS_SUFFIX = ".weights.h5"
 
 
 def available_weights(model_name):
-    """The names ``weights=`` accepts for a registered model, besides ``None`` and a path."""
+    """The names `weights=` accepts for a registered model, besides `None` and a path."""
     return list(preset_names(model_name))
 
 
@@ -53,10 +53,10 @@ def available_weights(model_name):
 
 
 def load_weights(model, weights, model_name):
-    """Load ``weights`` (a preset name or a file) into ``model``; return ``model``.
+    """Load `weights` (a preset name or a file) into `model`; return `model`.
 
-    ``model_name`` is the registry name of the architecture (``"lenet5"``,
-    ``"alexnet_torchvision"``...): its declarations say which presets and file kinds apply.
+    `model_name` is the registry name of the architecture (`"lenet5"`,
+    `"alexnet_torchvision"`...): its declarations say which presets and file kinds apply.
     """
     if not isinstance(weights, (str, os.PathLike)):
         raise ZooError(_weights_usage(model_name, weights))
@@ -98,7 +98,7 @@ def _load_keras_file(model, path):
 
 
 def _keras_load(model, path):
-    """``model.load_weights(path)``, without the warning Keras gives before a mismatch error.
+    """`model.load_weights(path)`, without the warning Keras gives before a mismatch error.
 
     That warning blames a file "saved with a Keras version that did not serialize sublayers";
     the error that follows says what is wrong, and the zoo's message how to fix it.
@@ -112,7 +112,7 @@ def _keras_load(model, path):
 
 
 def preset_path(preset):
-    """The file of ``preset``: a shipped one checked against its SHA-256, or the torch cache's."""
+    """The file of `preset`: a shipped one checked against its SHA-256, or the torch cache's."""
     if preset.location == "torch_hub":
         return _torch_hub_file(preset)
     path = str(resources.files("zoo.weights.presets").joinpath(preset.file))
@@ -141,7 +141,7 @@ def sha256_of(path):
 
 
 def _torch_hub_file(preset):
-    """Where ``torch.hub`` keeps ``preset.file`` ($TORCH_HOME/hub/checkpoints); never fetched."""
+    """Where `torch.hub` keeps `preset.file` ($TORCH_HOME/hub/checkpoints); never fetched."""
     home = os.environ.get("TORCH_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch"
     )
@@ -156,7 +156,7 @@ def _torch_hub_file(preset):
 
 
 def _load_preset(model, preset):
-    """Load the (verified) file of ``preset`` into ``model`` itself, or say why it cannot."""
+    """Load the (verified) file of `preset` into `model` itself, or say why it cannot."""
     path = preset_path(preset)
     if path.endswith(TORCH_SUFFIXES):
         return _load_torch_file(model, path, preset.model)
@@ -221,11 +221,11 @@ def _load_torch_file(model, path, model_name):
 
 
 def assign_by_name(model, arrays, source, hint="", head=None):
-    """Set each weighted layer of ``model`` from ``arrays[layer.name]`` (Keras layout).
+    """Set each weighted layer of `model` from `arrays[layer.name]` (Keras layout).
 
-    A ``head`` layer (the spec's ``classifier``) whose number of classes differs keeps
-    its initialisation, with one warning. Any other shape difference is one ``ZooError``
-    naming the layer, both shapes and ``hint``.
+    A `head` layer (the spec's `classifier`) whose number of classes differs keeps
+    its initialisation, with one warning. Any other shape difference is one `ZooError`
+    naming the layer, both shapes and `hint`.
     """
     for layer in model.layers:
         if not layer.weights:

@@ -1,15 +1,19 @@
-"""``zoo-convert``: a torchvision AlexNet ``.pth`` into a ``.weights.h5`` any backend loads.
+"""`zoo-convert`: a torchvision AlexNet `.pth` into a `.weights.h5` any backend loads.
 
-Reading a ``.pth`` needs torch; the ``.weights.h5`` it becomes does not. Command line::
+Reading a `.pth` needs torch; the `.weights.h5` it becomes does not. Command line:
 
-    zoo-convert ~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth alexnet.weights.h5
+```bash
+zoo-convert ~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth alexnet.weights.h5
+```
 
-Then, on any backend and without torch::
+Then, on any backend and without torch:
 
-    model = zoo.get_model("alexnet_torchvision", weights="alexnet.weights.h5")
+```python
+model = zoo.get_model("alexnet_torchvision", weights="alexnet.weights.h5")
+```
 
-The reading and the layout changes are in :mod:`zoo.weights.torchvision`, and which model
-reads that layout is declared in :mod:`zoo.weights.presets.alexnet`.
+The reading and the layout changes are in [`zoo.weights.torchvision`][], and which model
+reads that layout is declared in [`zoo.weights.presets.alexnet`][].
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ MODEL = "alexnet_torchvision"
 
 
 def convert(source, destination, overwrite=False):
-    """Convert a torchvision AlexNet ``.pth`` into a Keras ``.weights.h5``; return the classes.
+    """Convert a torchvision AlexNet `.pth` into a Keras `.weights.h5`; return the classes.
 
-    The result loads with ``zoo.get_model("alexnet_torchvision", classes=N,
-    weights=destination)`` on every backend, without torch. An existing
-    ``destination`` is refused unless ``overwrite``, and a folder always; the
+    The result loads with `zoo.get_model("alexnet_torchvision", classes=N,
+    weights=destination)` on every backend, without torch. An existing
+    `destination` is refused unless `overwrite`, and a folder always; the
     file is written to a temporary name in the same folder and renamed, so it
     is never half-written. Temporaries that killed conversions left in that
     folder are removed first.
@@ -59,9 +63,9 @@ def convert(source, destination, overwrite=False):
 
 
 def _check_destination(destination, overwrite):
-    """Refuse a destination that is not a ``.weights.h5`` name, or one that must not be replaced.
+    """Refuse a destination that is not a `.weights.h5` name, or one that must not be replaced.
 
-    ``--overwrite`` replaces a file, never a folder (a folder would be lost whole).
+    `--overwrite` replaces a file, never a folder (a folder would be lost whole).
     """
     if not destination.endswith(KERAS_SUFFIX):
         raise ZooError(f"the destination must end in '{KERAS_SUFFIX}', got {destination!r}.")
@@ -80,9 +84,9 @@ TEMPORARY = re.compile(r"\..+\.(?P<pid>[0-9]+)\.tmp" + re.escape(KERAS_SUFFIX))
 
 
 def remove_dead_temporaries(folder):
-    """Remove the temporaries that killed conversions left in ``folder``.
+    """Remove the temporaries that killed conversions left in `folder`.
 
-    Only names of the :data:`TEMPORARY` form whose process has died: a
+    Only names of the `TEMPORARY` form whose process has died: a
     conversion still running elsewhere keeps its file.
     """
     for path in dead_leftovers(folder, TEMPORARY):
@@ -91,7 +95,7 @@ def remove_dead_temporaries(folder):
 
 
 def save_atomically(model, destination):
-    """Write to a temporary name, then rename: never half a file at ``destination``."""
+    """Write to a temporary name, then rename: never half a file at `destination`."""
     folder = os.path.dirname(os.path.abspath(destination))
     temporary = os.path.join(folder, f".{os.path.basename(destination)}.{os.getpid()}.tmp")
     temporary += KERAS_SUFFIX

@@ -1,16 +1,18 @@
 """ImageNet conventions: torchvision's input normalisation and the 1000 class names.
 
-A model with torchvision's ImageNet weights (``zoo.get_model("alexnet_torchvision",
-weights="imagenet")``) expects what torchvision's ``ImageClassification`` preset feeds
+A model with torchvision's ImageNet weights (`zoo.get_model("alexnet_torchvision",
+weights="imagenet")`) expects what torchvision's `ImageClassification` preset feeds
 it: RGB scaled to [0, 1], then each channel shifted by the ImageNet mean and divided by
-its standard deviation. Here channels-last, ``(..., H, W, 3)``::
+its standard deviation. Here channels-last, `(..., H, W, 3)`:
 
-    x = zoo.preprocess_input(images, mode="torch")   # uint8 or 0..255 floats in
-    probs = keras.ops.softmax(model(x))               # or classifier_activation="softmax"
-    zoo.decode_predictions(probs, top=5)              # [[(index, name, score), ...], ...]
+```python
+x = zoo.preprocess_input(images, mode="torch")   # uint8 or 0..255 floats in
+probs = keras.ops.softmax(model(x))               # or classifier_activation="softmax"
+zoo.decode_predictions(probs, top=5)              # [[(index, name, score), ...], ...]
+```
 
-The class names (``zoo/weights/imagenet_classes.txt``) were generated from torchvision
-0.28.0's ``torchvision/models/_meta.py`` (``_IMAGENET_CATEGORIES``), in index order.
+The class names (`zoo/weights/imagenet_classes.txt`) were generated from torchvision
+0.28.0's `torchvision/models/_meta.py` (`_IMAGENET_CATEGORIES`), in index order.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ _NAMES = None
 def preprocess_input(images, mode="torch"):
     """Normalise RGB images in 0..255 for a model with torchvision's ImageNet weights.
 
-    ``mode="torch"``: ``(images / 255 - mean) / std`` per channel with
-    :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD`. ``images`` is channels-last,
-    ``(..., H, W, 3)``: a NumPy array (a float32 array is returned) or a tensor
-    of the current backend (a tensor is returned, computed with ``keras.ops``).
+    `mode="torch"`: `(images / 255 - mean) / std` per channel with
+    `IMAGENET_MEAN` and `IMAGENET_STD`. `images` is channels-last,
+    `(..., H, W, 3)`: a NumPy array (a float32 array is returned) or a tensor
+    of the current backend (a tensor is returned, computed with `keras.ops`).
     """
     if mode not in MODES:
         raise ZooError(f"Unknown mode {mode!r} for preprocess_input. Use one of: 'torch'.")
@@ -68,10 +70,10 @@ def class_names():
 
 
 def decode_predictions(predictions, top=5):
-    """The ``top`` classes of each row of ``(batch, 1000)`` ImageNet scores.
+    """The `top` classes of each row of `(batch, 1000)` ImageNet scores.
 
-    Returns one list per image of ``(class_index, class_name, score)``, best
-    first, as ``keras.applications`` decodes (its first item is a WordNet id;
+    Returns one list per image of `(class_index, class_name, score)`, best
+    first, as `keras.applications` decodes (its first item is a WordNet id;
     torchvision's weights come with names only, so here it is the index).
     """
     from keras import ops

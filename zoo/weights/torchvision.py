@@ -1,19 +1,21 @@
 """torchvision's AlexNet in a channels-last Keras model: its state dicts, read safely and mapped.
 
-``alexnet_torchvision`` is ``torchvision.models.alexnet``, the single-stream AlexNet torchvision
+`alexnet_torchvision` is `torchvision.models.alexnet`, the single-stream AlexNet torchvision
 trained (its documentation cites Krizhevsky 2014, "One weird trick for parallelizing
 convolutional neural networks", but its widths 64-192-384-256-256 are not that paper's
-64-192-384-384-256), so its layers map one to one onto torchvision's ``nn.Sequential`` indices
-(:data:`ALEXNET_LAYERS`). PyTorch stores tensors in another layout than a channels-last model::
+64-192-384-384-256), so its layers map one to one onto torchvision's `nn.Sequential` indices
+(`ALEXNET_LAYERS`). PyTorch stores tensors in another layout than a channels-last model:
 
-    convolution  torch (out, in, kh, kw)  ->  Keras (kh, kw, in, out)
-    dense        torch (out, in)          ->  Keras (in, out)
+```text
+convolution  torch (out, in, kh, kw)  ->  Keras (kh, kw, in, out)
+dense        torch (out, in)          ->  Keras (in, out)
+```
 
-and torchvision flattens pool5 as ``(C, H, W)`` where this model flattens ``(H, W, C)``, so
-fc1's 9216 input rows are reordered as well (:func:`torch_fc1_to_keras`).
+and torchvision flattens pool5 as `(C, H, W)` where this model flattens `(H, W, C)`, so
+fc1's 9216 input rows are reordered as well ([`torch_fc1_to_keras`][]).
 
-Only :func:`read_torch_state_dict` imports torch, and only when called. It reads with
-``torch.load(weights_only=True)``, which unpickles tensors and plain containers only: a file
+Only [`read_torch_state_dict`][] imports torch, and only when called. It reads with
+`torch.load(weights_only=True)`, which unpickles tensors and plain containers only: a file
 that holds other Python objects is refused, since loading those could run code.
 """
 
@@ -57,14 +59,14 @@ _NOT_PLAIN = (
 
 
 def _first_line(error):
-    """The first line of ``error``, never one that talks about ``weights_only``."""
+    """The first line of `error`, never one that talks about `weights_only`."""
     text = str(error).strip()
     line = text.splitlines()[0][:200] if text else ""
     return "" if "weights_only" in line else line
 
 
 def read_torch_state_dict(path):
-    """``{key: float32 array}`` from a PyTorch state-dict file (``torch.load(weights_only=True)``).
+    """`{key: float32 array}` from a PyTorch state-dict file (`torch.load(weights_only=True)`).
 
     Only this function imports torch, and only when called.
     """
@@ -101,10 +103,10 @@ def read_torch_state_dict(path):
 
 
 def torch_fc1_to_keras(weight, channels, grid=POOL_GRID):
-    """torchvision's fc1 ``(out, C*H*W)`` -> a Keras kernel ``(H*W*C, out)``.
+    """torchvision's fc1 `(out, C*H*W)` -> a Keras kernel `(H*W*C, out)`.
 
-    Row ``c*H*W + h*W + w`` of torch's input is the pooled value at ``(h, w, c)``;
-    a channels-last ``Flatten`` puts that value at ``h*W*C + w*C + c``.
+    Row `c*H*W + h*W + w` of torch's input is the pooled value at `(h, w, c)`;
+    a channels-last `Flatten` puts that value at `h*W*C + w*C + c`.
     """
     height, width = grid
     out = weight.shape[0]
@@ -115,9 +117,9 @@ def torch_fc1_to_keras(weight, channels, grid=POOL_GRID):
 def alexnet_to_keras(state, source, layers=None):
     """Keras-layout arrays per zoo layer from a torchvision AlexNet state dict.
 
-    Returns ``{"conv1": [kernel (11, 11, 3, 64), bias (64,)], ..., "fc2": [...], and the
-    head: [kernel (4096, classes), bias (classes,)]}``, for the layers named in ``layers``
-    (all of :data:`ALEXNET_LAYERS` when ``None``: a feature extractor asks for the
+    Returns `{"conv1": [kernel (11, 11, 3, 64), bias (64,)], ..., "fc2": [...], and the
+    head: [kernel (4096, classes), bias (classes,)]}`, for the layers named in `layers`
+    (all of `ALEXNET_LAYERS` when `None`: a feature extractor asks for the
     convolutions only). The whole state dict is checked against torchvision's keys first.
     """
     expected = {

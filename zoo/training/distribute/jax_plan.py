@@ -1,10 +1,10 @@
-"""Data parallelism on JAX: Keras's ``keras.distribution.DataParallel`` (JAX only).
+"""Data parallelism on JAX: Keras's `keras.distribution.DataParallel` (JAX only).
 
 Keras's distribution API replicates every variable on each device JAX sees
 and splits each batch along its first axis; XLA inserts the cross-device
 gradient mean (see Keras's guide "Distributed training with JAX"). Several
 processes, on one host or several, join one job with
-``keras.distribution.initialize`` (a coordinator address, the process count
+`keras.distribution.initialize` (a coordinator address, the process count
 and this process's id); each then feeds its own shard of the data, and Keras
 is told not to shard it again.
 """
@@ -22,17 +22,17 @@ __all__ = ["JaxPlan", "local_copy", "start"]
 
 @dataclass(frozen=True)
 class JaxPlan(DataParallelPlan):
-    """``keras.distribution.DataParallel`` over every device of every process of the job."""
+    """`keras.distribution.DataParallel` over every device of every process of the job."""
 
     def validation_shard(self, split):
         """Each process validates on its share too: the metrics are averaged over devices."""
         return None if split is None else split.subset(self.shard(len(split)))
 
     def evaluate_copy(self, model, compile_copy):
-        """A single-device copy (:func:`local_copy`), compiled and prepared as ``model`` was.
+        """A single-device copy ([`local_copy`][]), compiled and prepared as `model` was.
 
-        A clone starts as plain Keras, without the run's ``--conv-impl`` or
-        speed-ups: :meth:`prepare` gives them again.
+        A clone starts as plain Keras, without the run's `--conv-impl` or
+        speed-ups: `prepare` gives them again.
         """
         copy = local_copy(model)
         compile_copy(copy)
@@ -60,7 +60,7 @@ joined_a_job = False
 
 
 def leave_at_once_if_joined(exit_code):
-    """After Ctrl-C, exit now with ``exit_code`` if this process joined a multi-process job.
+    """After Ctrl-C, exit now with `exit_code` if this process joined a multi-process job.
 
     Each process stops after its own current step, so one may already wait in
     the next step's collective for a process that has stopped; JAX's exit
@@ -75,7 +75,7 @@ def leave_at_once_if_joined(exit_code):
 
 
 def start(config):
-    """Join the job (``--coordinator``), check ``--virtual-cpus``, and set the distribution."""
+    """Join the job (`--coordinator`), check `--virtual-cpus`, and set the distribution."""
     import jax
     import keras
 
@@ -102,7 +102,7 @@ def start(config):
 
 
 def join_processes(coordinator, num_processes, process_id):
-    """Start JAX's multi-process runtime (``keras.distribution.initialize``)."""
+    """Start JAX's multi-process runtime (`keras.distribution.initialize`)."""
     import keras
 
     global joined_a_job
@@ -118,9 +118,9 @@ def join_processes(coordinator, num_processes, process_id):
 
 
 def local_copy(model):
-    """A single-device copy of ``model``'s network and weights, for evaluation and prediction.
+    """A single-device copy of `model`'s network and weights, for evaluation and prediction.
 
-    Under ``DataParallel`` the last, smaller batch of a test set need not
+    Under `DataParallel` the last, smaller batch of a test set need not
     split over the devices, and with several processes a prediction is spread
     over hosts; a plain copy on this process's first device avoids both.
     """

@@ -1,6 +1,6 @@
-"""The plans themselves: :class:`Plan` (one device) and :class:`DataParallelPlan`, the base of
-the per-engine plans (:mod:`~zoo.training.distribute.jax_plan`,
-:mod:`~zoo.training.distribute.tensorflow_plan`, :mod:`~zoo.training.distribute.torch_ddp`)."""
+"""The plans themselves: [`Plan`][] (one device) and [`DataParallelPlan`][], the base of
+the per-engine plans ([`zoo.training.distribute.jax_plan`][],
+[`zoo.training.distribute.tensorflow_plan`][], [`zoo.training.distribute.torch_ddp`][])."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ class DistributeError(ZooError):
 
 @dataclass(frozen=True)
 class Plan:
-    """One process on one device: the plan of every run without ``--distribute``.
+    """One process on one device: the plan of every run without `--distribute`.
 
-    ``conv_impl`` is the run's ``--conv-impl``, given to every model this plan
+    `conv_impl` is the run's `--conv-impl`, given to every model this plan
     prepares (a copy for evaluation too). The subclasses change only what
     their engine does differently.
     """
@@ -41,7 +41,7 @@ class Plan:
         """Refuse a global batch this plan cannot split; one device takes any."""
 
     def process_batch(self, global_batch):
-        """The batch this process feeds ``fit``: all of it, here."""
+        """The batch this process feeds `fit`: all of it, here."""
         return global_batch
 
     def scope(self):
@@ -49,7 +49,7 @@ class Plan:
         return contextlib.nullcontext()
 
     def shard(self, count):
-        """Indices of this process's share of ``count`` images: all of them, here."""
+        """Indices of this process's share of `count` images: all of them, here."""
         import numpy as np
 
         return np.arange(count)
@@ -59,37 +59,37 @@ class Plan:
         return split
 
     def validation_shard(self, split):
-        """This process's share of the validation split (``None`` stays ``None``)."""
+        """This process's share of the validation split (`None` stays `None`)."""
         return split
 
     def prepare(self, model):
-        """Give ``model`` the backend's speed-ups and the run's convolutions
-        (:func:`zoo.accel.accelerate`)."""
+        """Give `model` the backend's speed-ups and the run's convolutions
+        ([`zoo.accel.accelerate`][])."""
         from zoo.accel import accelerate
 
         return accelerate(model, conv_impl=self.conv_impl)
 
     def evaluate_copy(self, model, compile_copy):
-        """The model to evaluate and predict with: ``model`` itself, here.
+        """The model to evaluate and predict with: `model` itself, here.
 
-        ``compile_copy(copy)`` compiles a copy as the run compiled ``model``,
+        `compile_copy(copy)` compiles a copy as the run compiled `model`,
         for the plans that evaluate a copy.
         """
         return model
 
     def lost_process(self, output):
-        """Around ``fit``: what a lost process of the job becomes (nothing to lose, here)."""
+        """Around `fit`: what a lost process of the job becomes (nothing to lose, here)."""
         return contextlib.nullcontext()
 
     def finish(self):
         """Wait for the job's other processes before this one ends (there are none, here)."""
 
     def describe(self, global_batch):
-        """The start-up banner's ``distribute`` line; ``None``: no line."""
+        """The start-up banner's `distribute` line; `None`: no line."""
         return None
 
     def report(self, global_batch):
-        """The entries this plan adds to ``metrics.json``: none, here."""
+        """The entries this plan adds to `metrics.json`: none, here."""
         return {}
 
 
@@ -97,11 +97,11 @@ class Plan:
 class DataParallelPlan(Plan):
     """One copy of the model per device, each global batch split over them.
 
-    ``devices`` are all replicas (every process's); ``local_devices`` this
-    process's. Each device gets ``global_batch / len(devices)`` images of a
+    `devices` are all replicas (every process's); `local_devices` this
+    process's. Each device gets `global_batch / len(devices)` images of a
     global batch. Every batch must split evenly and every process take the
-    same number of steps, so :meth:`shard` cuts the image count to a multiple
-    of the device count (at most ``len(devices) - 1`` images dropped) and
+    same number of steps, so `shard` cuts the image count to a multiple
+    of the device count (at most `len(devices) - 1` images dropped) and
     deals the rest out to the processes.
     """
 

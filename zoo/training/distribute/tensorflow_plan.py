@@ -1,10 +1,10 @@
-"""Data parallelism on TensorFlow: ``tf.distribute.MirroredStrategy`` (TensorFlow only).
+"""Data parallelism on TensorFlow: `tf.distribute.MirroredStrategy` (TensorFlow only).
 
 The strategy keeps a mirrored copy of every variable on each local GPU (or
 each logical CPU device when there is no GPU), splits every global batch over
 them, itself, unevenly if it must, and combines the gradients with an all-reduce
 (see TensorFlow's guide "Distributed training with Keras"). Keras builds,
-loads and compiles models inside the strategy's scope; ``fit`` is fed the
+loads and compiles models inside the strategy's scope; `fit` is fed the
 whole global batch.
 """
 
@@ -19,7 +19,7 @@ __all__ = ["TensorFlowPlan", "split_cpu", "start"]
 
 @dataclass(frozen=True)
 class TensorFlowPlan(DataParallelPlan):
-    """``tf.distribute.MirroredStrategy`` over this machine's devices (one process)."""
+    """`tf.distribute.MirroredStrategy` over this machine's devices (one process)."""
 
     strategy: object = field(default=None, repr=False, compare=False)
 
@@ -41,7 +41,7 @@ class TensorFlowPlan(DataParallelPlan):
 
 
 def start(config):
-    """Split the CPU for ``--virtual-cpus``, then mirror over the GPUs, else the CPUs."""
+    """Split the CPU for `--virtual-cpus`, then mirror over the GPUs, else the CPUs."""
     import tensorflow as tf
 
     if config.virtual_cpus:
@@ -59,7 +59,7 @@ def start(config):
 
 
 def split_cpu(count):
-    """Split the first physical CPU into ``count`` logical devices (before TF starts)."""
+    """Split the first physical CPU into `count` logical devices (before TF starts)."""
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]

@@ -1,29 +1,29 @@
-"""Data-parallel training on the PyTorch backend, with ``torch.distributed`` (PyTorch only).
+"""Data-parallel training on the PyTorch backend, with `torch.distributed` (PyTorch only).
 
 Keras has no distribution API for the torch backend, but a Keras model on
-that backend *is* a ``torch.nn.Module``, so PyTorch's own engine applies:
+that backend *is* a `torch.nn.Module`, so PyTorch's own engine applies:
 
-1. every process joins one process group (``gloo`` on CPUs, ``nccl`` on GPUs),
-   started by ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``,
-   ``MASTER_ADDR`` and ``MASTER_PORT``) or by ``zoo-train --processes N``;
-2. the model is wrapped in ``torch.nn.parallel.DistributedDataParallel``,
+1. every process joins one process group (`gloo` on CPUs, `nccl` on GPUs),
+   started by `torchrun` (which sets `RANK`, `WORLD_SIZE`,
+   `MASTER_ADDR` and `MASTER_PORT`) or by `zoo-train --processes N`;
+2. the model is wrapped in `torch.nn.parallel.DistributedDataParallel`,
    which copies process 0's initial weights to every process and, during
    each backward pass, averages every gradient over the processes;
-3. each process feeds ``--batch-size / N`` images of every global batch from
+3. each process feeds `--batch-size / N` images of every global batch from
    its own shard of the data, so one step computes the same update as a single
    process would on the whole global batch.
 
-Keras's ``fit`` still runs the epochs, callbacks, checkpoints and progress:
-only the model's ``train_step`` is replaced, by :meth:`TorchPlan.prepare`
-(:func:`zoo.accel.accelerate` with ``data_parallel=True``, see
-:func:`zoo.accel.torch_step.use_ddp_step`), which runs the forward pass
+Keras's `fit` still runs the epochs, callbacks, checkpoints and progress:
+only the model's `train_step` is replaced, by [`TorchPlan.prepare`][]
+([`zoo.accel.accelerate`][] with `data_parallel=True`, see
+[`zoo.accel.torch_step.use_ddp_step`][]), which runs the forward pass
 through the DDP wrapper. Process 0 writes every file; a collective that
 waits longer than the group's timeout (a killed process) ends every process
-with an error instead of a hang (:meth:`TorchPlan.lost_process`).
+with an error instead of a hang ([`TorchPlan.lost_process`][]).
 
-``zoo-train --processes N`` (:func:`launch`) starts the N processes on this
-machine as ``torchrun --nproc-per-node N`` would. Only the functions that
-need ``torch`` import it, so the launcher runs on any backend.
+`zoo-train --processes N` ([`launch`][]) starts the N processes on this
+machine as `torchrun --nproc-per-node N` would. Only the functions that
+need `torch` import it, so the launcher runs on any backend.
 """
 
 from __future__ import annotations
@@ -54,12 +54,12 @@ class TorchDistributedError(ZooError):
 
 
 def launched_by_torchrun():
-    """Whether this process is one of a ``torchrun`` (or ``--processes``) job."""
+    """Whether this process is one of a `torchrun` (or `--processes`) job."""
     return all(name in os.environ for name in TORCHRUN_VARIABLES)
 
 
 def timeout_seconds():
-    """How long a collective waits: ``ZOO_DISTRIBUTED_TIMEOUT``, read now, or 120 s."""
+    """How long a collective waits: `ZOO_DISTRIBUTED_TIMEOUT`, read now, or 120 s."""
     value = os.environ.get("ZOO_DISTRIBUTED_TIMEOUT", "")
     if not value:
         return TIMEOUT_SECONDS
@@ -71,7 +71,7 @@ def timeout_seconds():
 
 
 def join_process_group():
-    """Join the job's process group; returns ``(rank, world_size, engine)``."""
+    """Join the job's process group; returns `(rank, world_size, engine)`."""
     import torch
     import torch.distributed as dist
 
@@ -100,12 +100,12 @@ def join_process_group():
 
 @dataclass(frozen=True)
 class TorchPlan(DataParallelPlan):
-    """``DistributedDataParallel``: one process per device, each with its own model copy."""
+    """`DistributedDataParallel`: one process per device, each with its own model copy."""
 
     def prepare(self, model):
         """The speed-ups, with the training step through DDP (process 0's weights everywhere).
 
-        Also after ``compile`` and on a resumed model; DDP's constructor is a
+        Also after `compile` and on a resumed model; DDP's constructor is a
         collective, so every process prepares each model exactly as often.
         """
         from zoo.accel import accelerate
@@ -162,14 +162,14 @@ def _free_port():
 
 
 def launch(argv, processes):
-    """``zoo-train --processes N``: run ``argv`` as N processes of one job on this machine.
+    """`zoo-train --processes N`: run `argv` as N processes of one job on this machine.
 
-    Each worker gets what ``torchrun --nproc-per-node N`` would set. If one
+    Each worker gets what `torchrun --nproc-per-node N` would set. If one
     fails, the others are stopped; Ctrl-C reaches every worker (they share the
     terminal's process group) and the launcher waits for them. Returns the
     job's exit code: 0, the first failure's code, or 130. SIGTERM to the
     launcher is passed on to the workers (each stops after its step); a
-    launcher killed outright is noticed by its workers (:func:`follow_launcher`).
+    launcher killed outright is noticed by its workers ([`follow_launcher`][]).
     """
     argv = _without_processes_flag(argv)
     port = str(_free_port())
@@ -213,7 +213,7 @@ def _terminated(signum, frame):
 
 
 def follow_launcher():
-    """In a worker that ``--processes`` started: stop (as on SIGTERM) if the launcher dies.
+    """In a worker that `--processes` started: stop (as on SIGTERM) if the launcher dies.
 
     A launcher killed outright (SIGKILL, a crash) cannot pass anything on; its
     workers notice that their parent changed and stop after their step, so
@@ -232,7 +232,7 @@ def follow_launcher():
 
 
 def _without_processes_flag(argv):
-    """``argv`` less ``--processes N``: each worker is one of the N processes."""
+    """`argv` less `--processes N`: each worker is one of the N processes."""
     kept, skip = [], False
     for arg in argv:
         if skip:

@@ -1,14 +1,14 @@
 """Every named set of weights the zoo knows, each declared once, as data beside its family.
 
-``zoo/weights/presets/FAMILY.py`` declares ``PRESETS``, a tuple of
-:class:`~zoo.weights.presets.declaration.Preset`, and where a model of the family reads
-PyTorch files, ``TORCH_LAYOUTS``; the files the package ships lie beside them. Everything
-else is derived from these declarations: each ``ModelSpec.weights`` and so
-``zoo.model_info(name)["weights"]`` (:func:`preset_names`), what
-:func:`zoo.weights.load_weights` accepts and from where, the SHA-256 it checks, and what
-``make weights`` trains. Adding a preset is one ``Preset(...)`` in its family's file plus
-its file (``make weights`` writes it and prints its SHA-256 and test accuracy); adding a
-family is its file and one entry in :data:`FAMILIES`.
+`zoo/weights/presets/FAMILY.py` declares `PRESETS`, a tuple of
+[`zoo.weights.presets.declaration.Preset`][], and where a model of the family reads
+PyTorch files, `TORCH_LAYOUTS`; the files the package ships lie beside them. Everything
+else is derived from these declarations: each `ModelSpec.weights` and so
+`zoo.model_info(name)["weights"]` ([`preset_names`][]), what
+[`zoo.weights.load_weights`][] accepts and from where, the SHA-256 it checks, and what
+`make weights` trains. Adding a preset is one `Preset(...)` in its family's file plus
+its file (`make weights` writes it and prints its SHA-256 and test accuracy); adding a
+family is its file and one entry in `FAMILIES`.
 """
 
 from zoo.errors import ZooError
@@ -31,9 +31,9 @@ FAMILIES = (lenet, alexnet)
 
 
 def collect(declarations):
-    """``{(model, name): preset}`` and ``{model: layout}`` from ``declarations``.
+    """`{(model, name): preset}` and `{model: layout}` from `declarations`.
 
-    ``declarations`` holds :class:`Preset` and :class:`TorchLayout` objects. A second
+    `declarations` holds [`Preset`][] and [`TorchLayout`][] objects. A second
     declaration of the same preset, file or layout is refused: each is declared once.
     """
     presets, layouts, files = {}, {}, {}
@@ -58,15 +58,15 @@ PRESETS, TORCH_LAYOUTS = collect(
 
 
 def find(model, name):
-    """The :class:`Preset` ``name`` of ``model``, or ``None``."""
+    """The [`Preset`][] `name` of `model`, or `None`."""
     return PRESETS.get((model, name))
 
 
 def preset_names(model):
-    """The preset names ``model`` accepts as ``weights=``, sorted (``("digits",)``)."""
+    """The preset names `model` accepts as `weights=`, sorted (`("digits",)`)."""
     return tuple(sorted(name for owner, name in PRESETS if owner == model))
 
 
 def torch_layout(model):
-    """The :class:`TorchLayout` by which ``model`` reads PyTorch state dicts, or ``None``."""
+    """The [`TorchLayout`][] by which `model` reads PyTorch state dicts, or `None`."""
     return TORCH_LAYOUTS.get(model)

@@ -1,9 +1,9 @@
 """AlexNet's weights: torchvision's layout and its ImageNet file, read where PyTorch keeps it.
 
-``alexnet_torchvision`` is torchvision's single-stream AlexNet (widths 64-192-384-256-256, not
+`alexnet_torchvision` is torchvision's single-stream AlexNet (widths 64-192-384-256-256, not
 those of the "One weird trick" paper its documentation cites), so it reads torchvision's state
-dicts through :mod:`zoo.weights.torchvision`, and ``weights="imagenet"`` names the file of
-torchvision's ``AlexNet_Weights.IMAGENET1K_V1``. The zoo ships no AlexNet weights and never
+dicts through [`zoo.weights.torchvision`][], and `weights="imagenet"` names the file of
+torchvision's `AlexNet_Weights.IMAGENET1K_V1`. The zoo ships no AlexNet weights and never
 downloads: that file is read from the PyTorch hub cache, where torchvision leaves it, if the
 user has it.
 """

@@ -1,19 +1,20 @@
 """LeNet-5's presets: weights the zoo's own recipe trained on the digits and on MNIST.
 
-``"digits"``: trained on scikit-learn's 8x8 handwritten digits, resized to 28x28, which the
+`"digits"`: trained on scikit-learn's 8x8 handwritten digits, resized to 28x28, which the
 package carries, so every backend has a trained LeNet-5 to look inside without a download.
 
-``"mnist"``: trained on real MNIST, as LeCun et al. (1998) did, but on the 10,000 images of its
+`"mnist"`: trained on real MNIST, as LeCun et al. (1998) did, but on the 10,000 images of its
 test set (t10k), the one MNIST this project keeps (outside the package, at
-``../shared/data/mnist-t10k`` from the repository's root; the package never carries it): the
-first 8,000 to train, with ``--augment digits`` (turned, scaled, shifted, thicker and thinner
+`../shared/data/mnist-t10k` from the repository's root; the package never carries it): the
+first 8,000 to train, with `--augment digits` (turned, scaled, shifted, thicker and thinner
 strokes) so that the models also read digits people draw, and the last 2,000 held out to
-test, the split ``zoo-train`` makes of a folder holding a test set alone. MNIST is by Yann
+test, the split `zoo-train` makes of a folder holding a test set alone. MNIST is by Yann
 LeCun and Corinna Cortes (with Christopher J. C. Burges), licensed CC BY-SA 3.0. Its inputs are
-prepared as MNIST's were: :func:`zoo.preprocess_digit` for a photo or drawing of a digit.
+prepared as MNIST's were: [`zoo.preprocess_digit`][zoo.data.digit.preprocess_digit] for a photo
+or drawing of a digit.
 
-``make weights`` (:func:`zoo.training.presets.make_presets`) trains each one again with its
-``training`` and checks the file's SHA-256 and the test accuracy against what is declared here.
+`make weights` ([`zoo.training.presets.make_presets`][]) trains each one again with its
+`training` and checks the file's SHA-256 and the test accuracy against what is declared here.
 """
 
 from zoo.weights.presets.declaration import Preset
