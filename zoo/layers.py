@@ -1,7 +1,7 @@
-"""Two small layers the classic networks need, written with ``keras.ops`` only.
+"""Small pieces the classic networks need, written with ``keras.ops`` only.
 
-Both are channels-last and registered as serializable, so a saved
-``model.keras`` that uses them loads again on any backend.
+Two layers (channels-last) and LeNet-5's activation, all registered as
+serializable, so a saved ``model.keras`` that uses them loads again on any backend.
 """
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from keras import ops
 
 from zoo.shapes import pair
 
-__all__ = ["AdaptiveAveragePooling2D", "LocalResponseNormalization", "adaptive_pooling_matrix"]
+__all__ = [
+    "AdaptiveAveragePooling2D",
+    "LocalResponseNormalization",
+    "adaptive_pooling_matrix",
+    "scaled_tanh",
+]
+
+# LeNet-5's squashing function f(a) = A tanh(S a) (LeCun et al., 1998, sec. II-B, Appendix A)
+SCALED_TANH_AMPLITUDE = 1.7159
+SCALED_TANH_SLOPE = 2.0 / 3.0
 
 
 def adaptive_pooling_matrix(in_size, out_size):
@@ -123,3 +132,17 @@ class LocalResponseNormalization(keras.layers.Layer):
             "alpha": self.alpha,
             "beta": self.beta,
         }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+def scaled_tanh(x):
+    """LeNet-5's activation, ``f(a) = 1.7159 * tanh(2a / 3)``, element by element.
+
+    LeCun et al., 1998, sec. II-B and Appendix A: the amplitude and slope make
+    ``f(1) = 1`` and ``f(-1) = -1``, put the largest curvature near ``a = +-1``
+    and keep the gain close to 1 over the usual range of inputs; the outputs lie
+    in ``(-1.7159, 1.7159)``. Any shape in, the same shape out. Registered as
+    ``zoo>scaled_tanh``, so a layer built with ``activation=scaled_tanh`` saves
+    and loads with ``model.keras``.
+    """
+    return SCALED_TANH_AMPLITUDE * ops.tanh(SCALED_TANH_SLOPE * x)
