@@ -1,7 +1,7 @@
-"""Small pieces the classic networks need, written with ``keras.ops`` only.
+"""Small pieces the classic networks need, written with `keras.ops` only.
 
 Two layers (channels-last) and LeNet-5's activation, all registered as
-serializable, so a saved ``model.keras`` that uses them loads again on any backend.
+serializable, so a saved `model.keras` that uses them loads again on any backend.
 """
 
 from __future__ import annotations
@@ -136,13 +136,13 @@ class LocalResponseNormalization(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="zoo")
 def scaled_tanh(x):
-    """LeNet-5's activation, ``f(a) = 1.7159 * tanh(2a / 3)``, element by element.
+    """LeNet-5's activation, `f(a) = 1.7159 * tanh(2a / 3)`, element by element.
 
     LeCun et al., 1998, sec. II-B and Appendix A: the amplitude and slope make
-    ``f(1) = 1`` and ``f(-1) = -1``, put the largest curvature near ``a = +-1``
+    `f(1) = 1` and `f(-1) = -1`, put the largest curvature near `a = +-1`
     and keep the gain close to 1 over the usual range of inputs; the outputs lie
-    in ``(-1.7159, 1.7159)``. Any shape in, the same shape out. Registered as
-    ``zoo>scaled_tanh``, so a layer built with ``activation=scaled_tanh`` saves
-    and loads with ``model.keras``.
+    in `(-1.7159, 1.7159)`. Any shape in, the same shape out. Registered as
+    `zoo>scaled_tanh`, so a layer built with `activation=scaled_tanh` saves
+    and loads with `model.keras`.
     """
     return SCALED_TANH_AMPLITUDE * ops.tanh(SCALED_TANH_SLOPE * x)
