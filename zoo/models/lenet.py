@@ -23,9 +23,9 @@ fc1 (120,) -> fc2 (84,) -> predictions (classes,)``. The 28x28 input with a
 "same" first convolution plays the role of the paper's 32x32 input with a
 valid one.
 
-``activation=`` replaces the variant's activation in conv1, conv2, fc1 and fc2
-(the pooling stays the variant's); ``"scaled_tanh"`` is the paper's
-``1.7159 tanh(2a/3)`` (:func:`zoo.layers.scaled_tanh`).
+`activation=` replaces the variant's activation in conv1, conv2, fc1 and fc2
+(the pooling stays the variant's); `"scaled_tanh"` is the paper's
+`1.7159 tanh(2a/3)` ([`zoo.layers.scaled_tanh`][]).
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ ZOO_ACTIVATIONS = {"scaled_tanh": scaled_tanh}
 
 
 def hidden_activation(variant, activation=None):
-    """The activation of conv1, conv2, fc1 and fc2: the variant's, or ``activation`` instead.
+    """The activation of conv1, conv2, fc1 and fc2: the variant's, or `activation` instead.
 
-    ``"scaled_tanh"`` gives :func:`zoo.layers.scaled_tanh` (LeCun et al., 1998,
-    Appendix A); any other name must be one Keras knows (``"tanh"``, ``"relu"``, ...).
+    `"scaled_tanh"` gives [`zoo.layers.scaled_tanh`][] (LeCun et al., 1998,
+    Appendix A); any other name must be one Keras knows (`"tanh"`, `"relu"`, ...).
     """
     if activation is None:
         return VARIANTS[variant][0]
@@ -181,10 +181,10 @@ def lenet(
         feature_extractor: return a dict of named feature maps instead:
             ``conv1``, ``pool1``, ``conv2``, ``pool2``, plus ``predictions``
             (or ``avg_pool`` / ``max_pool``).
-        activation: ``None`` (the variant's: sigmoid or ReLU), or the activation of
-            conv1, conv2, fc1 and fc2 instead: a Keras name such as ``"tanh"``, or
-            ``"scaled_tanh"``, the paper's ``1.7159 tanh(2a/3)`` (LeCun et al., 1998,
-            Appendix A; :func:`zoo.layers.scaled_tanh`). Shapes and parameter count
+        activation: `None` (the variant's: sigmoid or ReLU), or the activation of
+            conv1, conv2, fc1 and fc2 instead: a Keras name such as `"tanh"`, or
+            `"scaled_tanh"`, the paper's `1.7159 tanh(2a/3)` (LeCun et al., 1998,
+            Appendix A; [`zoo.layers.scaled_tanh`][]). Shapes and parameter count
             stay the same; the pooling stays the variant's. The shipped presets were
             trained with the variant's own activation, so they refuse another one.
 
