@@ -22,6 +22,10 @@ Shapes at the default input: ``(28, 28, 1) -> conv1 (28, 28, 6) -> pool1
 fc1 (120,) -> fc2 (84,) -> predictions (classes,)``. The 28x28 input with a
 "same" first convolution plays the role of the paper's 32x32 input with a
 valid one.
+
+`activation=` replaces the variant's activation in conv1, conv2, fc1 and fc2
+(the pooling stays the variant's); `"scaled_tanh"` is the paper's
+`1.7159 tanh(2a/3)` ([`zoo.layers.scaled_tanh`][]).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 import keras
 
 import zoo.models._builder as _builder
+from zoo.errors import ZooError
+from zoo.layers import scaled_tanh
 from zoo.models._builder import CHANNELS_LAST
 from zoo.registry import ModelSpec, Paper, Recipe, register_model
 from zoo.weights.presets import preset_names
@@ -55,9 +61,34 @@ VARIANTS = {
 }
 
 
-def lenet_features(variant="classic"):
+# Activations the zoo defines itself; any other name goes to Keras as it is.
+ZOO_ACTIVATIONS = {"scaled_tanh": scaled_tanh}
+
+
+def hidden_activation(variant, activation=None):
+    """The activation of conv1, conv2, fc1 and fc2: the variant's, or `activation` instead.
+
+    `"scaled_tanh"` gives [`zoo.layers.scaled_tanh`][] (LeCun et al., 1998,
+    Appendix A); any other name must be one Keras knows (`"tanh"`, `"relu"`, ...).
+    """
+    if activation is None:
+        return VARIANTS[variant][0]
+    if activation in ZOO_ACTIVATIONS:
+        return ZOO_ACTIVATIONS[activation]
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ZooError(
+            f"Unknown activation {activation!r}. Use a Keras activation name such as "
+            "'sigmoid', 'tanh' or 'relu', or 'scaled_tanh' (the paper's 1.7159 tanh(2a/3))."
+        ) from None
+    return activation
+
+
+def lenet_features(variant="classic", activation=None):
     """The convolutional part of LeNet-5 as a list of (unbuilt) layers."""
-    activation, pool = VARIANTS[variant]
+    _, pool = VARIANTS[variant]
+    activation = hidden_activation(variant, activation)
     conv = dict(kernel_size=5, activation=activation, data_format=CHANNELS_LAST)
     return [
         keras.layers.Conv2D(6, padding="same", name="conv1", **conv),
@@ -67,9 +98,9 @@ def lenet_features(variant="classic"):
     ]
 
 
-def lenet_classifier(variant, classes, classifier_activation):
+def lenet_classifier(variant, classes, classifier_activation, activation=None):
     """Flatten, two hidden dense layers (120, 84) and the output layer."""
-    activation, _ = VARIANTS[variant]
+    activation = hidden_activation(variant, activation)
     return [
         keras.layers.Flatten(data_format=CHANNELS_LAST, name="flatten"),
         keras.layers.Dense(120, activation=activation, name="fc1"),
@@ -122,6 +153,7 @@ def lenet(
     weights=None,
     name=None,
     feature_extractor=False,
+    activation=None,
 ):
     """Build LeNet-5 (LeCun et al., 1998), channels-last.
 
@@ -149,6 +181,12 @@ def lenet(
         feature_extractor: return a dict of named feature maps instead:
             ``conv1``, ``pool1``, ``conv2``, ``pool2``, plus ``predictions``
             (or ``avg_pool`` / ``max_pool``).
+        activation: `None` (the variant's: sigmoid or ReLU), or the activation of
+            conv1, conv2, fc1 and fc2 instead: a Keras name such as `"tanh"`, or
+            `"scaled_tanh"`, the paper's `1.7159 tanh(2a/3)` (LeCun et al., 1998,
+            Appendix A; [`zoo.layers.scaled_tanh`][]). Shapes and parameter count
+            stay the same; the pooling stays the variant's. The shipped presets were
+            trained with the variant's own activation, so they refuse another one.
 
     Returns:
         A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``
@@ -157,17 +195,25 @@ def lenet(
     _builder.check_choice("variant", variant, tuple(VARIANTS))
     _builder.check_choice("pooling", pooling, (None, "avg", "max"))
     _builder.check_classes(classes, include_top)
-    name = name or ("lenet5" if variant == "classic" else "lenet5_modern")
+    weights_for = "lenet5" if variant == "classic" else "lenet5_modern"
+    own = activation is None or activation == VARIANTS[variant][0]
+    if not own and weights in preset_names(weights_for):
+        raise ZooError(
+            f"The {weights!r} preset of {weights_for} was trained with "
+            f"{VARIANTS[variant][0]}; it does not fit activation={activation!r}. "
+            "Leave activation out, or train the model with it."
+        )
+    name = name or weights_for
     return _builder.assemble(
         name,
-        lenet_features(variant),
-        lenet_classifier(variant, classes, classifier_activation),
+        lenet_features(variant, activation),
+        lenet_classifier(variant, classes, classifier_activation, activation),
         input_shape=input_shape,
         input_tensor=input_tensor,
         include_top=include_top,
         pooling=pooling,
         weights=weights,
-        weights_for="lenet5" if variant == "classic" else "lenet5_modern",
+        weights_for=weights_for,
         default_input_shape=LENET_FACTS["default_input_shape"],
         feature_extractor=feature_extractor,
     )
