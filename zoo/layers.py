@@ -25,11 +25,11 @@ SCALED_TANH_SLOPE = 2.0 / 3.0
 
 
 def adaptive_pooling_matrix(in_size, out_size):
-    """An ``(out_size, in_size)`` matrix whose row ``i`` averages PyTorch's bin ``i``.
+    """An `(out_size, in_size)` matrix whose row `i` averages PyTorch's bin `i`.
 
-    PyTorch's ``AdaptiveAvgPool2d`` gives output cell ``i`` the mean of input
-    cells ``floor(i * W / o)`` up to (not including) ``ceil((i + 1) * W / o)``.
-    Bins may overlap, and when ``W < o`` an input cell is repeated.
+    PyTorch's `AdaptiveAvgPool2d` gives output cell `i` the mean of input
+    cells `floor(i * W / o)` up to (not including) `ceil((i + 1) * W / o)`.
+    Bins may overlap, and when `W < o` an input cell is repeated.
     """
     matrix = np.zeros((out_size, in_size), dtype="float32")
     for i in range(out_size):
@@ -40,11 +40,11 @@ def adaptive_pooling_matrix(in_size, out_size):
 
 
 def _pooling_matrix(inputs, axis, out_size):
-    """:func:`adaptive_pooling_matrix` for ``inputs``'s ``axis``, in its dtype.
+    """[`adaptive_pooling_matrix`][] for `inputs`'s `axis`, in its dtype.
 
     A known size gives the constant NumPy matrix; an unknown one (a model built
-    with ``input_shape=(None, None, 3)``, traced by TensorFlow) builds the same
-    matrix with ``keras.ops`` from the runtime size.
+    with `input_shape=(None, None, 3)`, traced by TensorFlow) builds the same
+    matrix with `keras.ops` from the runtime size.
     """
     size = inputs.shape[axis]
     if size is not None:
@@ -63,15 +63,15 @@ def _pooling_matrix(inputs, axis, out_size):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class AdaptiveAveragePooling2D(keras.layers.Layer):
-    """Average pooling to a fixed ``output_size``, with PyTorch's bin boundaries.
+    """Average pooling to a fixed `output_size`, with PyTorch's bin boundaries.
 
-    Input ``(batch, H, W, C)``, output ``(batch, out_h, out_w, C)`` for any
-    ``H, W >= 1``, known when the model is built or only when it runs. Each
+    Input `(batch, H, W, C)`, output `(batch, out_h, out_w, C)` for any
+    `H, W >= 1`, known when the model is built or only when it runs. Each
     axis is pooled by multiplying with a constant averaging matrix (see
-    :func:`adaptive_pooling_matrix`), which is exact and cheap:
-    ``y = P_h @ x @ P_w^T`` for every channel.
+    [`adaptive_pooling_matrix`][]), which is exact and cheap:
+    `y = P_h @ x @ P_w^T` for every channel.
 
-    Used by the torchvision AlexNet, whose ``AdaptiveAvgPool2d((6, 6))`` lets
+    Used by the torchvision AlexNet, whose `AdaptiveAvgPool2d((6, 6))` lets
     the classifier accept any input at or above the minimum size.
     """
 
@@ -95,14 +95,14 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
 class LocalResponseNormalization(keras.layers.Layer):
     """Local response normalisation across channels (Krizhevsky et al., 2012, sec. 3.3).
 
-    ``b[c] = a[c] / (k + alpha * sum_{j = c - r}^{c + r} a[j]^2) ** beta``,
-    summing over the ``n = 2r + 1`` neighbouring channels that exist. The
-    paper's values are ``n = 5`` (``depth_radius=2``), ``k = 2``,
-    ``alpha = 1e-4`` and ``beta = 0.75``. No trainable parameters.
-    Note that ``alpha`` is used as written in the paper, not divided by ``n``
-    as PyTorch's ``LocalResponseNorm`` does.
+    `b[c] = a[c] / (k + alpha * sum_{j = c - r}^{c + r} a[j]^2) ** beta`,
+    summing over the `n = 2r + 1` neighbouring channels that exist. The
+    paper's values are `n = 5` (`depth_radius=2`), `k = 2`,
+    `alpha = 1e-4` and `beta = 0.75`. No trainable parameters.
+    Note that `alpha` is used as written in the paper, not divided by `n`
+    as PyTorch's `LocalResponseNorm` does.
 
-    Input and output: ``(batch, H, W, C)``.
+    Input and output: `(batch, H, W, C)`.
     """
 
     def __init__(self, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, **kwargs):

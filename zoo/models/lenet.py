@@ -1,4 +1,4 @@
-"""LeNet-5, channels-last, in the style of ``keras.applications``.
+"""LeNet-5, channels-last, in the style of `keras.applications`.
 
 Reference:
 - Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning
@@ -6,20 +6,19 @@ Reference:
 
 Two variants, both 61,706 parameters at 28x28x1 with 10 classes:
 
-===========  =======================  ==========================
-layer        ``"classic"``            ``"modern"``
-===========  =======================  ==========================
+```text
+layer        "classic"                "modern"
 conv1        6 @ 5x5, same, sigmoid   6 @ 5x5, same, ReLU
 pool1        2x2 average, stride 2    2x2 max, stride 2
 conv2        16 @ 5x5, valid, sigmoid 16 @ 5x5, valid, ReLU
 pool2        2x2 average, stride 2    2x2 max, stride 2
 fc1, fc2     120, 84, sigmoid         120, 84, ReLU
-predictions  ``classes``              ``classes``
-===========  =======================  ==========================
+predictions  classes                  classes
+```
 
-Shapes at the default input: ``(28, 28, 1) -> conv1 (28, 28, 6) -> pool1
+Shapes at the default input: `(28, 28, 1) -> conv1 (28, 28, 6) -> pool1
 (14, 14, 6) -> conv2 (10, 10, 16) -> pool2 (5, 5, 16) -> flatten (400,) ->
-fc1 (120,) -> fc2 (84,) -> predictions (classes,)``. The 28x28 input with a
+fc1 (120,) -> fc2 (84,) -> predictions (classes,)`. The 28x28 input with a
 "same" first convolution plays the role of the paper's 32x32 input with a
 valid one.
 
@@ -158,29 +157,29 @@ def lenet(
     """Build LeNet-5 (LeCun et al., 1998), channels-last.
 
     Args:
-        input_shape: ``(height, width, channels)``; at least ``(12, 12, c)``.
-            ``None`` (as in ``keras.applications``): ``(28, 28, 1)``, or
-            ``(None, None, 1)`` with ``include_top=False``. Ignored when
-            ``input_tensor`` is given.
-        classes: number of output units (used when ``include_top=True``).
-        variant: ``"classic"`` (sigmoid, average pooling) or ``"modern"``
+        input_shape: `(height, width, channels)`; at least `(12, 12, c)`.
+            `None` (as in `keras.applications`): `(28, 28, 1)`, or
+            `(None, None, 1)` with `include_top=False`. Ignored when
+            `input_tensor` is given.
+        classes: number of output units (used when `include_top=True`).
+        variant: `"classic"` (sigmoid, average pooling) or `"modern"`
             (ReLU, max pooling).
-        include_top: build the dense classifier; ``False`` gives a feature
-            extractor whose output is ``pool2``, ``(batch, h', w', 16)``.
-        pooling: for ``include_top=False``: ``None`` (4-D output), ``"avg"``
-            or ``"max"`` (global pooling to ``(batch, 16)``).
-        classifier_activation: activation of the output layer; ``None`` gives logits.
+        include_top: build the dense classifier; `False` gives a feature
+            extractor whose output is `pool2`, `(batch, h', w', 16)`.
+        pooling: for `include_top=False`: `None` (4-D output), `"avg"`
+            or `"max"` (global pooling to `(batch, 16)`).
+        classifier_activation: activation of the output layer; `None` gives logits.
         input_tensor: optional Keras tensor to use as the model's input.
-        weights: ``None`` (random initialisation), ``"digits"`` (the shipped
-            preset trained on the embedded 8x8 digits resized to 28x28), ``"mnist"`` (the
-            shipped preset trained on MNIST with augmentation; prepare a person's digit with
-            :func:`zoo.preprocess_digit`), each checked by SHA-256, for 1 channel and, with
-            the classifier, 28x28 and 10 classes (see :mod:`zoo.weights.presets.lenet`), or
-            a ``.weights.h5`` path.
-        name: model name (default ``"lenet5"`` or ``"lenet5_modern"``).
+        weights: `None` (random initialisation), `"digits"` (the shipped
+            preset trained on the embedded 8x8 digits resized to 28x28), `"mnist"` (the
+            shipped preset trained on MNIST with augmentation; prepare a person's digit
+            with [`zoo.preprocess_digit`][zoo.data.digit.preprocess_digit]), each checked by
+            SHA-256, for 1 channel and, with the classifier, 28x28 and 10 classes (see
+            [`zoo.weights.presets.lenet`][]), or a `.weights.h5` path.
+        name: model name (default `"lenet5"` or `"lenet5_modern"`).
         feature_extractor: return a dict of named feature maps instead:
-            ``conv1``, ``pool1``, ``conv2``, ``pool2``, plus ``predictions``
-            (or ``avg_pool`` / ``max_pool``).
+            `conv1`, `pool1`, `conv2`, `pool2`, plus `predictions`
+            (or `avg_pool` / `max_pool`).
         activation: `None` (the variant's: sigmoid or ReLU), or the activation of
             conv1, conv2, fc1 and fc2 instead: a Keras name such as `"tanh"`, or
             `"scaled_tanh"`, the paper's `1.7159 tanh(2a/3)` (LeCun et al., 1998,
@@ -189,7 +188,7 @@ def lenet(
             trained with the variant's own activation, so they refuse another one.
 
     Returns:
-        A ``keras.Model`` mapping ``(batch, H, W, C)`` to ``(batch, classes)``
+        A `keras.Model` mapping `(batch, H, W, C)` to `(batch, classes)`
         (float32 predictions, even under a mixed precision policy).
     """
     _builder.check_choice("variant", variant, tuple(VARIANTS))
