@@ -23,3 +23,21 @@ def test_one_fit_step_changes_every_weight(name):
     after = model.get_weights()
     changed = [not np.array_equal(b, a) for b, a in zip(before, after, strict=True)]
     assert all(changed), f"{changed.count(False)} weight tensors did not change"
+
+
+def test_the_batch_methods_take_numpy_arrays_like_any_keras_model():
+    """train_on_batch / test_on_batch / predict_on_batch with NumPy, as a user calls them.
+
+    On PyTorch the zoo's lean step once passed NumPy straight to the layers and crashed
+    (``'str' object has no attribute 'type'``); Keras's own step converts first.
+    """
+    model = zoo.lenet(variant="modern")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 28, 28, 1), dtype="float32")
+    y = rng.integers(0, 10, size=8)
+    loss, accuracy = model.train_on_batch(x, y)
+    assert np.isfinite(loss) and 0 <= accuracy <= 1
+    assert np.isfinite(model.test_on_batch(x, y)[0])
+    probabilities = model.predict_on_batch(x)
+    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1, rtol=1e-5)

@@ -122,6 +122,7 @@ def graph_forward(model, images, training=False):
         What `model(images, training=training)` returns, e.g. `(batch, classes)`.
     """
     (images,) = keras.tree.flatten(images)  # also as [images] or {"image": images}
+    images = keras.ops.convert_to_tensor(images)  # a NumPy batch too, as `model(images)` takes
     wanted = model.inputs[0].dtype
     if keras.backend.standardize_dtype(images.dtype) != wanted:
         images = keras.ops.cast(images, wanted)  # as Layer.__call__ casts its inputs
