@@ -84,14 +84,16 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
 
 
 def _start_tensorflow_if_backend(keras):
-    """On the TensorFlow backend, make the first tensor now: TensorFlow looks for a GPU then.
+    """On the TensorFlow backend, let TensorFlow look for a GPU now.
 
-    On a CPU machine that search prints "failed call to cuInit" to file descriptor 2; made
+    On a CPU machine that search prints "failed call to cuInit" to file descriptor 2; done
     here, inside `tensorflow_start_up_hidden`, it is dropped with the import's own lines
-    instead of appearing under the user's first cell that computes something.
+    instead of appearing under the user's first cell that computes something. Listing the
+    physical devices searches without starting TensorFlow's runtime, so `zoo-train
+    --virtual-cpus` can still split the CPU afterwards.
     """
     if keras.backend.backend() == "tensorflow":
-        keras.ops.convert_to_tensor(0.0)
+        sys.modules["tensorflow"].config.list_physical_devices()
 
 
 def _stop_waiting_for_keras():
