@@ -8,6 +8,7 @@
 #   make notebooks        open the tutorials in JupyterLab
 #   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
 #   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
+#   make accuracy         the default recipe's test accuracy, backend x seed (ACCURACY_ARGS=...)
 #   make docs             build the documentation site into site/ (runs the notebooks on JAX;
 #                         installs onnxruntime-web with npm for the explainer page)
 #   make test-docs        build it and check every page in headless Chromium (installs chromium)
@@ -22,6 +23,7 @@ BACKENDS := jax tensorflow torch
 BACKEND ?= jax
 TRAIN_ARGS ?=
 BENCH_ARGS ?=
+ACCURACY_ARGS ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Docs: the browser the site test drives (Debian's package), and where the notebook tests leave
@@ -39,7 +41,7 @@ NODE_STAMP := node_modules/.zoo-installed
 # A user's one-backend install: zoo[torch] and the test tools, nothing else.
 TORCH_ONLY_VENV := .venv-torch-only
 
-.PHONY: install test lint train bench notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs \
+.PHONY: install test lint train bench accuracy notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs \
 	weights test-torch-only
 
 install: $(STAMP)
@@ -94,6 +96,11 @@ train: install
 bench: install
 	@mkdir -p runs
 	$(BIN)/python benchmarks/bench.py --json runs/bench.json $(BENCH_ARGS)
+
+# Prints a Markdown table and its targets (exit 1 if one is missed); BENCHMARKS.md keeps it.
+accuracy: install
+	@mkdir -p runs
+	$(BIN)/python benchmarks/accuracy.py --json runs/accuracy.json $(ACCURACY_ARGS)
 
 # The shipped presets: each trained on JAX as its declaration in zoo/weights/presets/FAMILY.py
 # says (seed 0: the same bytes each time); fails, naming the new SHA-256 and test accuracy, if

@@ -57,7 +57,10 @@ class Recipe:
     `"warmup-cosine"` (see [`zoo.training.compile.learning_rate_schedule`][]).
     `label_smoothing` ε trains toward `1 - ε + ε/K` for the true class and
     `ε/K` for each of the other `K - 1` (Szegedy et al., 2016, "Rethinking
-    the Inception architecture"); 0 is plain cross-entropy.
+    the Inception architecture"); 0 is plain cross-entropy. `min_steps`: when
+    `--epochs` is left out and `epochs` would take fewer optimizer steps than this
+    on the data at hand (a small dataset), `zoo-train` runs just enough more epochs
+    ([`zoo.training.recipe.epochs_for_data`][]); 0 keeps `epochs` on any data.
     """
 
     epochs: int = 10
@@ -66,6 +69,7 @@ class Recipe:
     optimizer: str = "adam"
     schedule: str = "constant"
     label_smoothing: float = 0.0
+    min_steps: int = 0
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,8 @@ def describe(run):
         f"{config.batch_size}, epochs {run.state['epochs_completed'] + 1}..{config.epochs}, "
         f"seed {config.seed}, augment {config.augment}",
     ]
+    if run.epochs_note:
+        lines.append(f"epochs      {run.epochs_note}")
     speedups, distribution = applied(model), run.plan.describe(config.batch_size)
     if speedups is not None:
         lines.append(f"speed-ups   {speedups.describe()}")

@@ -82,6 +82,7 @@ class Run:
     history: dict = field(default_factory=dict)
     seconds: float = 0.0
     evaluation: dict | None = None
+    epochs_note: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,9 +110,12 @@ def run(config: TrainConfig, *, own_process: bool = False) -> TrainResult:
 def train_on(run):
     """The stages of [`run`][], once the backend and the devices are running."""
     with output_folder.claim(run.config, run.plan.is_chief) as (run.output, run.replacing):
+        epochs_from_recipe = run.config.epochs is None and not run.config.resume
         run.config = complete_config(run.config)
         run.plan.check_batch(run.config.batch_size)
         run.data = splits.load_data(run.config)
+        if epochs_from_recipe:
+            run.config, run.epochs_note = recipe.epochs_for_data(run.config, len(run.data.train))
         run.model, run.state, run.history = build_or_resume(run)
         say(run.config, report.describe(run))
         if run.state["epochs_completed"] < run.config.epochs:
