@@ -11,7 +11,7 @@ implementation chosen per layer live here, as do the process settings a
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = ["Applied", "accelerate", "applied"]
 
@@ -34,6 +34,7 @@ class Applied:
     fused_bias: tuple = ()
     step: str = "keras"  # "keras", "lean" (zoo.accel.torch_step) or "ddp" (with DDP)
     optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam)
+    predict: str = "keras"  # or "lean" (zoo.accel.predict)
 
     def describe(self):
         """One line for the start-up banner, e.g. `conv native x2; pooling by reshape x2`."""
@@ -50,6 +51,8 @@ class Applied:
             parts.append({"lean": "lean training step", "ddp": "DDP training step"}[self.step])
         if self.optimizer != "keras":
             parts.append(self.optimizer)
+        if self.predict != "keras":
+            parts.append("lean predict")
         return "; ".join(parts)
 
 
@@ -75,7 +78,9 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
       ([`zoo.accel.torch_step`][]), or with `data_parallel` the same step through
       `DistributedDataParallel`, and once compiled with Adam the fused update
       ([`zoo.accel.torch_adam`][]);
-    - TensorFlow: nothing more.
+    - TensorFlow: nothing more;
+    - every backend, last: `predict` on an array without Keras's input pipeline
+      ([`zoo.accel.predict`][]).
 
     Called by the builders (`zoo.models._builder.finish_model`) and once more after
     `compile` by `zoo-train` and the benchmark. A clone (`keras.models.clone_model`)
@@ -83,7 +88,7 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
     """
     import keras
 
-    from zoo.accel import conv
+    from zoo.accel import conv, predict
 
     backend = keras.backend.backend()
     before = _APPLIED.get(model)
@@ -97,12 +102,13 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
         result = _on_torch(
             model, result, data_parallel, already_ddp=before and before.step == "ddp"
         )
+    if predict.use_lean_predict(model):
+        result = replace(result, predict="lean")
     _APPLIED[model] = result
     return result
 
 
 def _on_jax(model, result):
-    from dataclasses import replace
 
     from zoo.accel import jax_pooling
 
@@ -110,7 +116,6 @@ def _on_jax(model, result):
 
 
 def _on_torch(model, result, data_parallel, already_ddp):
-    from dataclasses import replace
 
     from zoo.accel import torch_adam, torch_conv, torch_pooling, torch_step
 
