@@ -313,6 +313,24 @@ def test_zoo_train_on_jax_sets_the_lean_xla_flag_in_its_own_process_only(tmp_pat
     assert LEAN_XLA_FLAG not in run_python(session)
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="a TensorFlow setting")
+def test_zoo_train_on_tensorflow_asks_for_onednn_in_its_own_process_only(tmp_path, monkeypatch):
+    run = f"['--epochs', '1', '--limit', '64', '--output', {str(tmp_path / 'a')!r}, '--quiet']"
+    own = "import os\nfrom zoo.cli import zoo_train as main\n"
+    own += f"main({run})\nprint(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert run_python(own) == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # the user's choice is kept
+    assert run_python(own.replace("'a'", "'b'")) == "0"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    session = (
+        "import os, zoo\n"
+        f"zoo.train(epochs=1, limit=64, output={str(tmp_path / 'c')!r}, quiet=True)\n"
+        "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
+    )
+    assert run_python(session) == "None"
+
+
 @pytest.mark.skipif(BACKEND == "jax", reason="JAX is this run's backend")
 def test_zoo_train_on_tensorflow_or_torch_never_imports_jax(tmp_path):
     """The command owns its process: Keras's import of JAX (for Orbax) is skipped there."""

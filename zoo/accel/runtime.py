@@ -12,7 +12,8 @@ In the order a `zoo-train` process needs them:
 2. [`choose_backend`][] (`KERAS_BACKEND`) and [`request_virtual_cpus`][]
    (`XLA_FLAGS`): before Keras, and JAX, are imported.
 3. [`import_keras_lean`][]: imports Keras without the packages a training
-   run never uses, and on JAX with [`use_lean_xla_flags`][]. Only in a
+   run never uses, on JAX with [`use_lean_xla_flags`][], on TensorFlow with
+   [`use_onednn_for_tensorflow`][]. Only in a
    process the zoo owns (`zoo-train`, the benchmark), never a user's session.
 4. [`tensorflow_left_alone`][]: while a JAX or PyTorch run trains, Keras does
    not import TensorFlow just to look for it.
@@ -45,6 +46,7 @@ __all__ = [
     "tensorflow_left_alone",
     "tensorflow_start_up_hidden",
     "use_lean_xla_flags",
+    "use_onednn_for_tensorflow",
 ]
 
 # --------------------------------------------------------------------------- 1. import zoo
@@ -174,6 +176,24 @@ def use_lean_xla_flags():
     return True
 
 
+ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def use_onednn_for_tensorflow():
+    """In a process the zoo owns, on TensorFlow: its oneDNN CPU kernels, unless the user chose.
+
+    TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI or newer; on
+    others (the AVX2 AMD EPYC of BENCHMARKS.md's 2026-12-05 run) it trains LeNet-5 on its
+    Eigen kernels, 2 to 2.5 times slower. TensorFlow reads the variable when it starts,
+    so this comes before Keras is imported. oneDNN rounds differently, so results move in
+    the last digits, as on the CPUs where TensorFlow uses it anyway. A value the user set
+    (`0` too) is kept. Returns whether oneDNN is now asked for.
+    """
+    if ONEDNN_SWITCH not in os.environ:
+        os.environ[ONEDNN_SWITCH] = "1"
+    return os.environ[ONEDNN_SWITCH] == "1"
+
+
 def import_keras_lean():
     """Import Keras in a process the zoo owns without the packages of `KERAS_EXTRAS`.
 
@@ -183,13 +203,16 @@ def import_keras_lean():
     import it itself (matplotlib for its plots, scikit-learn for the digits).
     What Keras built without them (`keras.wrappers`, the image gallery) is
     unusable in that process. Returns `keras`; nothing is hidden when Keras
-    is already imported. On JAX it also sets [`use_lean_xla_flags`][].
+    is already imported. On JAX it also sets [`use_lean_xla_flags`][], on
+    TensorFlow [`use_onednn_for_tensorflow`][].
     """
     if "keras" in sys.modules:
         return sys.modules["keras"]
     backend = os.environ.get("KERAS_BACKEND", "jax")
     if backend == "jax":
         use_lean_xla_flags()
+    elif backend == "tensorflow":
+        use_onednn_for_tensorflow()
     hidden = [name for name in KERAS_EXTRAS if name != backend and name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # `import name` now raises ImportError, which Keras expects
