@@ -9,6 +9,8 @@
 #   make train            train LeNet-5 on the embedded digits (BACKEND=jax|tensorflow|torch)
 #   make bench            benchmark every backend against native loops (BENCH_ARGS=--quick)
 #   make accuracy         the default recipe's test accuracy, backend x seed (ACCURACY_ARGS=...)
+#   make gpu-check        on a GPU machine: tests on PyTorch and JAX, AlexNet GPU bench (see the
+#                         script); make gpu-wheels downloads what that machine lacks into .whl/
 #   make docs             build the documentation site into site/ (runs the notebooks on JAX;
 #                         installs onnxruntime-web with npm for the explainer page)
 #   make test-docs        build it and check every page in headless Chromium (installs chromium)
@@ -41,7 +43,7 @@ NODE_STAMP := node_modules/.zoo-installed
 # A user's one-backend install: zoo[torch] and the test tools, nothing else.
 TORCH_ONLY_VENV := .venv-torch-only
 
-.PHONY: install test lint train bench accuracy notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs \
+.PHONY: install test lint train bench accuracy gpu-check gpu-wheels notebooks $(addprefix test-,$(BACKENDS)) clean docs test-docs \
 	weights test-torch-only
 
 install: $(STAMP)
@@ -101,6 +103,17 @@ bench: install
 accuracy: install
 	@mkdir -p runs
 	$(BIN)/python benchmarks/accuracy.py --json runs/accuracy.json $(ACCURACY_ARGS)
+
+# No install step: the GPU machine brings its own PyTorch and JAX (GPU_PYTHON names its Python).
+gpu-check:
+	bash benchmarks/gpu_check.sh
+
+# Keras and the two packages it needs that the GPU machine lacks, as wheels for its Python 3.12.
+GPU_WHEELS := keras==3.15.1 namex optree
+gpu-wheels: install
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
 
 # The shipped presets: each trained on JAX as its declaration in zoo/weights/presets/FAMILY.py
 # says (seed 0: the same bytes each time); fails, naming the new SHA-256 and test accuracy, if

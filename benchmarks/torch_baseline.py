@@ -49,8 +49,11 @@ def lenet5_modern(classes=10):
     )
 
 
-def alexnet(classes=1000):
-    """AlexNet as in the paper, one stream; (N, 3, 227, 227) -> (N, classes) logits."""
+def alexnet(classes=1000, image_size=227):
+    """AlexNet as in the paper, one stream; (N, 3, S, S) -> (N, classes) logits (S = 227)."""
+    side = (image_size - 11) // 4 + 1  # conv1, then three 3x3 stride-2 poolings
+    for _ in range(3):
+        side = (side - 3) // 2 + 1
 
     def conv(cin, cout, kernel, stride=1, padding=0):
         return [nn.Conv2d(cin, cout, kernel, stride, padding), nn.ReLU()]
@@ -66,7 +69,7 @@ def alexnet(classes=1000):
         nn.MaxPool2d(3, 2),
         nn.Flatten(),
         nn.Dropout(0.5),
-        nn.Linear(9216, 4096),
+        nn.Linear(256 * side * side, 4096),
         nn.ReLU(),
         nn.Dropout(0.5),
         nn.Linear(4096, 4096),

@@ -412,3 +412,34 @@ def test_torch_step_profile_compares_the_loops_operator_by_operator():
     assert rows[""] == ["keras-torch", "zoo-torch", "torch-eager"]
     backward = rows["`aten::convolution_backward`"]
     assert all(float(cell) > 0 for cell in backward), backward
+
+
+# --------------------------------------------------------------------------- make gpu-check
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="runs once, in the PyTorch pass: it starts both")
+def test_gpu_check_runs_its_cpu_path_and_reports_the_bench(tmp_path):
+    """`make gpu-check`'s steps on a CPU, smaller: the script a GPU session runs works."""
+    pytest.importorskip("torch")
+    env = {**os.environ, "GPU_CHECK_CPU": "1", "GPU_CHECK_OUT": str(tmp_path)}
+    env["GPU_PYTHON"] = sys.executable
+    script = os.path.join(BENCHMARKS, "gpu_check.sh")
+    done = subprocess.run(["bash", script], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "gpu-check passed" in done.stdout
+    results = json.loads((tmp_path / "gpu_bench.json").read_text())
+    by_runner = {r["runner"]: r for r in results}
+    assert set(by_runner) == {"zoo-torch", "torch-eager"}
+    assert by_runner["torch-eager"]["ratio"] == 1.0 and by_runner["zoo-torch"]["images_per_s"] > 0
+    assert "passed" in (tmp_path / "tests-torch.log").read_text()
+
+
+def test_gpu_bench_sizes_the_baseline_alexnet_for_the_image():
+    torch = pytest.importorskip("torch")
+    import torch_baseline
+
+    for size in (67, 224, 227):
+        net = torch_baseline.alexnet(10, size)
+        assert net(torch.zeros(1, 3, size, size)).shape == (1, 10)
+        keras_params = get_model("alexnet", input_shape=(size, size, 3), classes=10).count_params()
+        assert sum(p.numel() for p in net.parameters()) == keras_params
