@@ -228,6 +228,16 @@ def test_bad_model_files(tmp_path, capsys, case, message):
     assert not (tmp_path / "out.onnx").exists()
 
 
+@pytest.mark.parametrize("name", ["model.onnx", "model.tflite", "weights.pth"])
+def test_an_exported_or_foreign_file_is_named_in_one_whole_line(tmp_path, capsys, name):
+    path = tmp_path / name
+    path.write_bytes(b"\x08\x07not keras")
+    assert cli.zoo_predict([str(path), str(tmp_path / "image.png")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.endswith("or one saved with model.save().\n")
+    assert f"{path} is a" in error and "[...]" not in error and "Traceback" not in error
+
+
 def test_bad_export_and_predict_arguments(run_dir, tmp_path, capsys):
     model = str(run_dir / "model.keras")
     assert cli.zoo_export([model, "--format", "onnx", "--output", "/no/such/dir/x.onnx"]) == 2

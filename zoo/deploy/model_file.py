@@ -12,6 +12,16 @@ from zoo.errors import ZooError, first_line
 __all__ = ["DeployError", "as_model", "keras_outputs", "load_zoo_model"]
 
 
+# Files people hand to zoo-predict by mistake, named before Keras tries to read them.
+OTHER_FORMATS = {
+    ".onnx": "an ONNX model (zoo-export writes those; onnxruntime runs them)",
+    ".tflite": "a TensorFlow Lite model (zoo-export writes those; a LiteRT interpreter runs them)",
+    ".pt": "a PyTorch file",
+    ".pth": "a PyTorch file",
+    ".pb": "a TensorFlow graph",
+}
+
+
 class DeployError(ZooError):
     """Bad input for export or prediction; the message names the fix."""
 
@@ -27,6 +37,12 @@ def load_zoo_model(path):
         raise DeployError(
             f"model file not found: {path}. Pass the model.keras a zoo-train run wrote "
             "(OUTPUT/model.keras)."
+        )
+    other = OTHER_FORMATS.get(os.path.splitext(path)[1].lower())
+    if other is not None:
+        raise DeployError(
+            f"{path} is {other}, not a Keras model. Pass the model.keras a zoo-train run wrote "
+            "(OUTPUT/model.keras) or one saved with model.save()."
         )
     import keras
 
