@@ -294,6 +294,39 @@ def test_lean_xla_flag_is_added_for_the_measured_jaxlib_and_a_users_choice_kept(
     assert not use_lean_xla_flags() and "XLA_FLAGS" not in os.environ
 
 
+def test_jax_compilation_cache_goes_under_the_users_cache_and_their_choice_wins(
+    tmp_path, monkeypatch
+):
+    from zoo.accel.runtime import use_jax_compilation_cache
+
+    for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_COMPILATION_CACHE_MAX_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "2")  # the user's
+    assert use_jax_compilation_cache() == str(tmp_path / "zoo" / "jax")
+    assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "2"
+    assert int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"]) == 512 * 2**20
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "")  # off
+    assert use_jax_compilation_cache() is None and os.environ["JAX_COMPILATION_CACHE_DIR"] == ""
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="a JAX setting")
+def test_zoo_train_on_jax_keeps_its_compiled_steps_for_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    run = f"['--epochs', '1', '--limit', '64', '--output', {str(tmp_path / 'a')!r}, '--quiet']"
+    own = f"from zoo.cli import zoo_train as main\nprint(main({run}))"
+    assert run_python(own) == "0"
+    cached = list((tmp_path / "cache" / "zoo" / "jax").iterdir())
+    assert cached, "zoo-train wrote nothing to JAX's compilation cache"
+    session = (
+        "import os, zoo\n"
+        f"zoo.train(epochs=1, limit=64, output={str(tmp_path / 'b')!r}, quiet=True)\n"
+        "print(os.environ.get('JAX_COMPILATION_CACHE_DIR'))\n"
+    )
+    assert run_python(session) == "None"  # a user's session is left as it is
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="an XLA setting")
 def test_zoo_train_on_jax_sets_the_lean_xla_flag_in_its_own_process_only(tmp_path):
     import importlib.metadata

@@ -1,13 +1,12 @@
 """Every backend: `model.predict` on an in-memory array without Keras's input pipeline.
 
 Keras's `predict` first turns its input into a dataset for the backend (on
-TensorFlow a `tf.data` pipeline whose functions are traced again on every call,
-about 40 ms before the first image), then iterates it through an epoch iterator
-and its callbacks. For a NumPy array none of that is needed: [`lean_predict`][]
-slices the array into batches and hands each to `model.predict_on_batch`, the
-same compiled predict function Keras's loop calls, and joins the results. On a
-2-core CPU this made LeNet-5's inference over 2,000 images about 1.8x faster on
-TensorFlow and 1.25x on JAX (`benchmarks/bench.py`, BENCHMARKS.md).
+TensorFlow a `tf.data` pipeline whose functions are traced again on every call),
+then iterates it through an epoch iterator and its callbacks. For a NumPy array
+none of that is needed: [`lean_predict`][] slices the array into batches and
+hands each to `model.predict_on_batch`, the same compiled predict function
+Keras's loop calls, and joins the results. What it saves on each backend is in
+BENCHMARKS.md ("Issue 32, 2026-12-05").
 
 Only the common case takes this path: one NumPy array into a model with one input
 and one output, no `steps`, no callbacks, no distribution; anything else is

@@ -12,7 +12,8 @@ In the order a `zoo-train` process needs them:
 2. [`choose_backend`][] (`KERAS_BACKEND`) and [`request_virtual_cpus`][]
    (`XLA_FLAGS`): before Keras, and JAX, are imported.
 3. [`import_keras_lean`][]: imports Keras without the packages a training
-   run never uses, on JAX with [`use_lean_xla_flags`][], on TensorFlow with
+   run never uses, on JAX with [`use_lean_xla_flags`][] and
+   [`use_jax_compilation_cache`][], on TensorFlow with
    [`use_onednn_for_tensorflow`][]. Only in a
    process the zoo owns (`zoo-train`, the benchmark), never a user's session.
 4. [`tensorflow_left_alone`][]: while a JAX or PyTorch run trains, Keras does
@@ -45,6 +46,7 @@ __all__ = [
     "seed",
     "tensorflow_left_alone",
     "tensorflow_start_up_hidden",
+    "use_jax_compilation_cache",
     "use_lean_xla_flags",
     "use_onednn_for_tensorflow",
 ]
@@ -176,6 +178,31 @@ def use_lean_xla_flags():
     return True
 
 
+JAX_CACHE_SETTINGS = {  # JAX reads these when it starts; a value the user set is kept
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # LeNet's steps compile in under 1 s
+    "JAX_COMPILATION_CACHE_MAX_SIZE": str(512 * 2**20),  # bytes; least recently used go first
+}
+
+
+def use_jax_compilation_cache():
+    """In a process the zoo owns, on JAX: keep compiled steps on disk for the next run.
+
+    Most of a JAX run's start-up is compiling its steps; JAX's persistent cache keeps
+    them (keyed by program, JAX version and compiler flags) for the next run of the same
+    model and batch (BENCHMARKS.md). Folder: `$XDG_CACHE_HOME/zoo/jax` (`~/.cache/zoo/jax`),
+    under 512 MiB; a user's `JAX_COMPILATION_CACHE_DIR` wins, empty turns it off.
+    Returns the folder, or `None` when off.
+    """
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        home = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(
+            os.path.expanduser(home), "zoo", "jax"
+        )
+    for name, value in JAX_CACHE_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    return os.environ["JAX_COMPILATION_CACHE_DIR"] or None
+
+
 ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
 
 
@@ -183,11 +210,9 @@ def use_onednn_for_tensorflow():
     """In a process the zoo owns, on TensorFlow: its oneDNN CPU kernels, unless the user chose.
 
     TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI or newer; on
-    others (the AVX2 AMD EPYC of BENCHMARKS.md's 2026-12-05 run) it trains LeNet-5 on its
-    Eigen kernels, 2 to 2.5 times slower. TensorFlow reads the variable when it starts,
-    so this comes before Keras is imported. oneDNN rounds differently, so results move in
-    the last digits, as on the CPUs where TensorFlow uses it anyway. A value the user set
-    (`0` too) is kept. Returns whether oneDNN is now asked for.
+    others it runs its slower Eigen kernels (BENCHMARKS.md, "Issue 32, 2026-12-05"). It
+    reads the variable when it starts: before Keras is imported. oneDNN rounds
+    differently, as where TensorFlow uses it anyway. A user's value (`0` too) is kept.
     """
     if ONEDNN_SWITCH not in os.environ:
         os.environ[ONEDNN_SWITCH] = "1"
@@ -203,14 +228,15 @@ def import_keras_lean():
     import it itself (matplotlib for its plots, scikit-learn for the digits).
     What Keras built without them (`keras.wrappers`, the image gallery) is
     unusable in that process. Returns `keras`; nothing is hidden when Keras
-    is already imported. On JAX it also sets [`use_lean_xla_flags`][], on
-    TensorFlow [`use_onednn_for_tensorflow`][].
+    is already imported. On JAX it also sets [`use_lean_xla_flags`][] and
+    [`use_jax_compilation_cache`][], on TensorFlow [`use_onednn_for_tensorflow`][].
     """
     if "keras" in sys.modules:
         return sys.modules["keras"]
     backend = os.environ.get("KERAS_BACKEND", "jax")
     if backend == "jax":
         use_lean_xla_flags()
+        use_jax_compilation_cache()
     elif backend == "tensorflow":
         use_onednn_for_tensorflow()
     hidden = [name for name in KERAS_EXTRAS if name != backend and name not in sys.modules]
