@@ -191,8 +191,9 @@ def main(argv=None):
     add_ratios(results)
     print(markdown(results))
     if options.json:
-        with open(options.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+        from zoo._io import write_json
+
+        write_json(options.json, results)
     return 0 if all("images_per_s" in r for r in results) else 1
 
 

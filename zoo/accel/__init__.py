@@ -109,14 +109,12 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
 
 
 def _on_jax(model, result):
-
     from zoo.accel import jax_pooling
 
     return replace(result, pooling=tuple(jax_pooling.apply_to_model(model)))
 
 
 def _on_torch(model, result, data_parallel, already_ddp):
-
     from zoo.accel import torch_adam, torch_conv, torch_pooling, torch_step
 
     pooling = tuple(torch_pooling.apply_to_model(model))
