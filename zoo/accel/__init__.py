@@ -3,7 +3,7 @@
 The models, weights, data, training and deploy folders build and use plain
 `keras.Model` objects. The speed-ups that make them fast on one backend
 (JAX pooling by reshape, PyTorch's channels-last pooling, the bias inside the
-convolution, the lean training step, fused Adam) and the convolution
+convolution, the lean training step, fused Adam, TensorFlow's array input) and the convolution
 implementation chosen per layer live here, as do the process settings a
 `zoo-train` run makes before Keras starts ([`zoo.accel.runtime`][]).
 """
@@ -35,6 +35,7 @@ class Applied:
     step: str = "keras"  # "keras", "lean" (zoo.accel.torch_step) or "ddp" (with DDP)
     optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam)
     predict: str = "keras"  # or "lean" (zoo.accel.predict)
+    fit_input: str = "keras"  # or "lean" (zoo.accel.tf_input)
 
     def describe(self):
         """One line for the start-up banner, e.g. `conv native x2; pooling by reshape x2`."""
@@ -53,6 +54,8 @@ class Applied:
             parts.append(self.optimizer)
         if self.predict != "keras":
             parts.append("lean predict")
+        if self.fit_input != "keras":
+            parts.append("array input without tf.data autotuning")
         return "; ".join(parts)
 
 
@@ -78,7 +81,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
       ([`zoo.accel.torch_step`][]), or with `data_parallel` the same step through
       `DistributedDataParallel`, and once compiled with Adam the fused update
       ([`zoo.accel.torch_adam`][]);
-    - TensorFlow: nothing more;
+    - TensorFlow: `fit` and `evaluate` on arrays without tf.data's autotuning
+      ([`zoo.accel.tf_input`][]);
     - every backend, last: `predict` on an array without Keras's input pipeline
       ([`zoo.accel.predict`][]).
 
@@ -102,6 +106,11 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
         result = _on_torch(
             model, result, data_parallel, already_ddp=before and before.step == "ddp"
         )
+    elif backend == "tensorflow":
+        from zoo.accel import tf_input
+
+        if tf_input.use_lean_input(model):
+            result = replace(result, fit_input="lean")
     if predict.use_lean_predict(model):
         result = replace(result, predict="lean")
     _APPLIED[model] = result
