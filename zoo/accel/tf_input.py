@@ -27,9 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.accel.predict import DEFAULT_BATCH_SIZE  # Keras's own, when batch_size is left out
+
 __all__ = ["array_dataset", "lean_evaluate", "lean_fit", "takes_lean_path", "use_lean_input"]
 
-DEFAULT_BATCH_SIZE = 32  # Keras's own, when `batch_size` is left out
 # Arguments that make Keras do more with arrays than batch them: left to Keras.
 KERAS_ONLY = (
     "sample_weight",
