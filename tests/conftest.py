@@ -2,6 +2,14 @@
 
 import importlib.util
 import os
+import signal
+
+# A suite started in the background of a script (`make test &`) inherits Ctrl-C ignored, and so
+# would every zoo-train it starts, which the zoo then rightly leaves alone: the Ctrl-C tests need
+# what a user at a terminal has, so the suite takes Python's own handler (its children, Ctrl-C's
+# default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # On JAX the suite compiles the same small programs again and again (one model in many tests,
