@@ -13,20 +13,23 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # On JAX the suite compiles the same small programs again and again (one model in many tests,
-# and in every zoo-train it starts): JAX's persistent cache, in a folder of the checkout's own
-# build/, compiles each once (a cold JAX pass took 14 % less). A developer's own folder wins.
+# and in every zoo-train it starts): the zoo's persistent-cache settings, in a folder of the
+# checkout's own build/, compile each once (four test files, cold: 14 % less time). A
+# developer's own folder wins.
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR",
     os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "build", "jax-cache")),
 )
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+from zoo.accel.runtime import use_jax_compilation_cache  # noqa: E402 (imports no Keras)
+
+use_jax_compilation_cache()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-from zoo import shapes
+from zoo import shapes  # noqa: E402
 from zoo.explain import reference  # noqa: E402
 
 settings.register_profile("zoo", deadline=None, max_examples=40, derandomize=True)
