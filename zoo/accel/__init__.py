@@ -84,7 +84,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
     - TensorFlow: `fit` and `evaluate` on arrays without tf.data's autotuning
       ([`zoo.accel.tf_input`][]);
     - every backend, last: `predict` on an array without Keras's input pipeline
-      ([`zoo.accel.predict`][]).
+      ([`zoo.accel.predict`][]), on JAX through a forward pass compiled for inference
+      ([`zoo.accel.jax_predict`][]).
 
     Called by the builders (`zoo.models._builder.finish_model`) and once more after
     `compile` by `zoo-train` and the benchmark. A clone (`keras.models.clone_model`)

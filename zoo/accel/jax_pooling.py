@@ -22,6 +22,8 @@ It makes LeNet-5's JAX training faster and TensorFlow's slower (BENCHMARKS.md,
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import types
 
 import keras
@@ -29,9 +31,22 @@ from keras import ops
 
 from zoo.accel.walk import changed_layers
 
-__all__ = ["apply_to_model", "pool_by_reshape", "use_reshape_pooling"]
+__all__ = ["apply_to_model", "keras_pooling", "pool_by_reshape", "use_reshape_pooling"]
 
 _REDUCTIONS = {keras.layers.MaxPooling2D: ops.max, keras.layers.AveragePooling2D: ops.mean}
+_KERAS_POOLING = threading.local()  # .on: trace Keras's own pooling in this thread
+
+
+@contextlib.contextmanager
+def keras_pooling():
+    """Inside this block the changed layers pool as Keras does (`reduce_window`): faster
+    for a forward pass alone ([`zoo.accel.jax_predict`][]), slower to differentiate."""
+    before = getattr(_KERAS_POOLING, "on", False)
+    _KERAS_POOLING.on = True
+    try:
+        yield
+    finally:
+        _KERAS_POOLING.on = before
 
 
 def pool_by_reshape(inputs, size, reduce):
@@ -47,8 +62,8 @@ def pool_by_reshape(inputs, size, reduce):
 
 
 def _reshape_call(layer, inputs):
-    if inputs.shape[1] is None or inputs.shape[2] is None:  # sizes known only when run
-        return type(layer).call(layer, inputs)
+    if inputs.shape[1] is None or inputs.shape[2] is None or getattr(_KERAS_POOLING, "on", False):
+        return type(layer).call(layer, inputs)  # sizes known only when run, or keras_pooling
     return pool_by_reshape(inputs, layer.pool_size, _REDUCTIONS[type(layer)])
 
 

@@ -10,7 +10,8 @@ BENCHMARKS.md ("Issue 32, 2026-12-05").
 
 Only the common case takes this path: one NumPy array into a model with one input
 and one output, no `steps`, no callbacks, no distribution; anything else is
-Keras's own `predict`. `verbose` shows the same progress bar. As with the other
+Keras's own `predict`. `verbose` shows the same progress bar. On JAX each batch goes
+through a forward pass compiled for inference ([`zoo.accel.jax_predict`][]). As with the other
 speed-ups only the model *instance*'s `predict` is replaced, so the model stays
 a `keras.Model` and a saved file is plain Keras.
 """
@@ -58,9 +59,19 @@ def lean_predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks
     starts = range(0, len(x), size)
     shown = 1 if verbose == "auto" else verbose
     progress = None if shown == 0 else keras.utils.Progbar(len(starts), verbose=shown)
+    predict_on_batch = _batch_predictor(self)
     outputs = []
     for step, start in enumerate(starts, 1):
-        outputs.append(np.asarray(self.predict_on_batch(x[start : start + size])))
+        outputs.append(np.asarray(predict_on_batch(x[start : start + size])))
         if progress is not None:
             progress.update(step)
     return np.concatenate(outputs)
+
+
+def _batch_predictor(model):
+    """`model.predict_on_batch`, or on JAX the forward pass compiled for inference."""
+    if keras.backend.backend() != "jax":
+        return model.predict_on_batch
+    from zoo.accel import jax_predict
+
+    return lambda batch: jax_predict.predict_on_batch(model, batch)
