@@ -116,3 +116,23 @@ def test_predict_inside_fit_sees_the_weights_of_that_step():
     after = model.predict(x[:8], verbose=0)
     assert not np.allclose(after, seen[1][0])  # and so did the steps after the second
     np.testing.assert_allclose(after, keras_predict(model, x[:8], verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_new_choice_of_convolution_traces_the_forward_pass_again():
+    from zoo.accel import accelerate, applied, jax_predict
+
+    lenet = zoo.get_model("lenet5_modern")
+    x = RNG.random((5, 28, 28, 1), dtype="float32")
+    lenet.predict(x, verbose=0)
+    before = jax_predict.forward_function(lenet)
+    accelerate(lenet, conv_impl="native")
+    assert set(applied(lenet).conv.values()) == {"native"}
+    assert jax_predict.forward_function(lenet) is not before
+    native = lenet.predict(x, verbose=0)
+    text = (
+        jax_predict.forward_function(lenet)
+        .lower([v.value for v in lenet.trainable_variables], [], x)
+        .as_text()
+    )
+    assert text.count("convolution") >= 2  # both layers now run XLA's own kernel
+    np.testing.assert_allclose(native, keras_predict(lenet, x, verbose=0), rtol=1e-5, atol=1e-6)

@@ -102,6 +102,7 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
     data_parallel = data_parallel or (before is not None and before.step == "ddp")
     result = Applied(backend, conv_impl, conv.apply_to_model(model, conv_impl))
     if backend == "jax":
+        model.__dict__.pop("_zoo_jax_forward", None)  # traced with the choices made before
         result = _on_jax(model, result)
     elif backend == "torch":
         result = _on_torch(
