@@ -5,7 +5,8 @@ predict step. What suits the training step slows a forward pass alone:
 
 - **pooling.** The training step pools by reshape ([`zoo.accel.jax_pooling`][]) for
   its fast gradient. Without a gradient, Keras's own `reduce_window` pool is faster,
-  so this forward pass is traced with Keras's pooling ([`keras_pooling`][]).
+  so this forward pass is traced with Keras's pooling
+  ([`zoo.accel.jax_pooling.keras_pooling`][]).
 - **library fusions.** XLA's CPU backend hands element-wise and reduction
   fusions to its YNNPACK library by default. After LeNet-5's first convolution
   (a sum of 25 taps, [`zoo.accel.conv`][]) that library fusion keeps every tap in
@@ -26,7 +27,7 @@ import importlib.metadata
 import jax
 import numpy as np
 
-from zoo.accel import jax_pooling
+from zoo.accel.jax_pooling import keras_pooling
 
 __all__ = ["COMPILER_OPTIONS", "compiler_options", "forward_function", "predict_on_batch"]
 
@@ -53,7 +54,7 @@ def forward_function(model):
     if forward is None:
 
         def outputs(trainable, non_trainable, x):
-            with jax_pooling.keras_pooling():  # read while JAX traces, for each new shape
+            with keras_pooling():  # read while JAX traces, for each new shape
                 return model.stateless_call(trainable, non_trainable, x, training=False)[0]
 
         forward = jax.jit(outputs, compiler_options=compiler_options())

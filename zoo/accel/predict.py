@@ -72,6 +72,6 @@ def _batch_predictor(model):
     """`model.predict_on_batch`, or on JAX the forward pass compiled for inference."""
     if keras.backend.backend() != "jax":
         return model.predict_on_batch
-    from zoo.accel import jax_predict
+    from zoo.accel.jax_predict import predict_on_batch
 
-    return lambda batch: jax_predict.predict_on_batch(model, batch)
+    return lambda batch: predict_on_batch(model, batch)
