@@ -11,7 +11,7 @@ predict step. What suits the training step slows a forward pass alone:
   fusions to its YNNPACK library by default. After LeNet-5's first convolution
   (a sum of 25 taps, [`zoo.accel.conv`][]) that library fusion keeps every tap in
   memory before pooling; with only matrix products handed to the library
-  ([`COMPILER_OPTIONS`][], this one compilation only), XLA's own loops compute
+  (`COMPILER_OPTIONS`, this one compilation only), XLA's own loops compute
   the convolution and the pool in one pass (BENCHMARKS.md, "Issue 32,
   2026-12-06, JAX inference").
 
@@ -37,7 +37,7 @@ OPTIONS_JAXLIB = ("0.10.",)
 
 
 def compiler_options():
-    """[`COMPILER_OPTIONS`][] on a CPU with a jaxlib that knows them, else `None`."""
+    """`COMPILER_OPTIONS` on a CPU with a jaxlib that knows them, else `None`."""
     if jax.default_backend() != "cpu":
         return None
     try:
