@@ -78,3 +78,19 @@ def test_a_model_with_several_outputs_keeps_kerass_predict():
     assert applied(features).predict == "keras"
     out = features.predict(RNG.random((3, 28, 28, 1), dtype="float32"), verbose=0)
     assert isinstance(out, dict) and len(out) > 1
+
+
+def test_a_subclassed_model_is_accelerated_and_keeps_kerass_predict():
+    class Doubler(keras.Model):  # no `inputs` or `outputs` until Keras traces it
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, inputs):
+            return 2 * self.dense(inputs)
+
+    model = Doubler()
+    model(np.zeros((1, 4), "float32"))
+    assert zoo.accel.accelerate(model).predict == "keras"
+    x = RNG.standard_normal((5, 4)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), keras_predict(model, x, verbose=0))

@@ -52,10 +52,11 @@ def forward_function(model):
     batch `x`, jitted with [`compiler_options`][]; made once per model."""
     forward = model.__dict__.get("_zoo_jax_forward")
     if forward is None:
+        options = {"training": False} if model._call_has_training_arg else {}
 
         def outputs(trainable, non_trainable, x):
             with keras_pooling():  # read while JAX traces, for each new shape
-                return model.stateless_call(trainable, non_trainable, x, training=False)[0]
+                return model.stateless_call(trainable, non_trainable, x, **options)[0]
 
         forward = jax.jit(outputs, compiler_options=compiler_options())
         model._zoo_jax_forward = forward

@@ -28,7 +28,8 @@ DEFAULT_BATCH_SIZE = 32  # Keras's own, when `batch_size` is left out
 
 def use_lean_predict(model):
     """Give `model` [`lean_predict`][] as its `predict`; returns whether it took it."""
-    if len(model.inputs or ()) != 1 or len(model.outputs or ()) != 1:
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if len(inputs or ()) != 1 or len(outputs or ()) != 1:  # a subclassed model has neither
         return False
     if not getattr(model, "_zoo_lean_predict", False):
         model.predict = lean_predict.__get__(model)
