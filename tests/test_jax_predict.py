@@ -137,24 +137,3 @@ def test_a_new_choice_of_convolution_traces_the_forward_pass_again():
     )
     assert text.count("convolution") >= 2  # both layers now run XLA's own kernel
     np.testing.assert_allclose(native, keras_predict(lenet, x, verbose=0), rtol=1e-5, atol=1e-6)
-
-
-def test_a_subclassed_model_without_a_training_argument_predicts_too():
-    class Doubler(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = keras.layers.Dense(3)
-
-        def call(self, inputs):
-            return 2 * self.dense(inputs)
-
-    from zoo.accel import applied, jax_predict
-
-    model = Doubler()
-    model(np.zeros((1, 4), "float32"))
-    zoo.accel.accelerate(model)
-    assert applied(model).predict == "keras"  # no `inputs` to check: Keras's own predict
-    x = RNG.standard_normal((9, 4)).astype("float32")
-    expected = keras_predict(model, x, verbose=0)
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6)
-    np.testing.assert_allclose(jax_predict.predict_on_batch(model, x), expected, rtol=1e-6)

@@ -102,7 +102,6 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
     data_parallel = data_parallel or (before is not None and before.step == "ddp")
     result = Applied(backend, conv_impl, conv.apply_to_model(model, conv_impl))
     if backend == "jax":
-        model.__dict__.pop("_zoo_jax_forward", None)  # traced with the choices made before
         result = _on_jax(model, result)
     elif backend == "torch":
         result = _on_torch(
@@ -120,8 +119,9 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
 
 
 def _on_jax(model, result):
-    from zoo.accel import jax_pooling
+    from zoo.accel import jax_pooling, jax_predict
 
+    jax_predict.forget_forward(model)  # traced with the choices made before
     return replace(result, pooling=tuple(jax_pooling.apply_to_model(model)))
 
 

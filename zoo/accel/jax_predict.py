@@ -29,11 +29,18 @@ import numpy as np
 
 from zoo.accel.jax_pooling import keras_pooling
 
-__all__ = ["COMPILER_OPTIONS", "compiler_options", "forward_function", "predict_on_batch"]
+__all__ = [
+    "COMPILER_OPTIONS",
+    "compiler_options",
+    "forget_forward",
+    "forward_function",
+    "predict_on_batch",
+]
 
 # XLA's debug option, known to jaxlib 0.10 (an unknown one fails the compilation).
 COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
 OPTIONS_JAXLIB = ("0.10.",)
+_FORWARD = "_zoo_jax_forward"  # where a model keeps its forward pass
 
 
 def compiler_options():
@@ -50,7 +57,7 @@ def compiler_options():
 def forward_function(model):
     """`forward(trainable_values, non_trainable_values, x)`: `model`'s outputs for the
     batch `x`, jitted with [`compiler_options`][]; made once per model."""
-    forward = model.__dict__.get("_zoo_jax_forward")
+    forward = model.__dict__.get(_FORWARD)
     if forward is None:
         options = {"training": False} if model._call_has_training_arg else {}
 
@@ -59,8 +66,14 @@ def forward_function(model):
                 return model.stateless_call(trainable, non_trainable, x, **options)[0]
 
         forward = jax.jit(outputs, compiler_options=compiler_options())
-        model._zoo_jax_forward = forward
+        setattr(model, _FORWARD, forward)
     return forward
+
+
+def forget_forward(model):
+    """Drop `model`'s forward pass, traced with the layers as they computed then; the
+    next `predict` traces them as they compute now."""
+    model.__dict__.pop(_FORWARD, None)
 
 
 def predict_on_batch(model, x):
