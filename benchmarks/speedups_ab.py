@@ -3,12 +3,16 @@
     KERAS_BACKEND=jax python benchmarks/speedups_ab.py               # LeNet-5 (modern)
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --model alexnet
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --each      # and one off at a time
+    KERAS_BACKEND=torch python benchmarks/speedups_ab.py --recipe    # the model's own recipe
 
 Builds the model as the zoo builds it (``zoo.models._builder.apply_backend_speedups``: pooling by
 reshape on JAX; channels-last pooling, the bias inside the convolution, the lean training
-step and fused Adam on PyTorch) and with those instance overrides removed (Keras's own
-code); with ``--each``, also once per speed-up with only that one removed. It alternates one
-epoch of each on random images and prints the median images per second of each. The A/B
+step, fused Adam and the cosine schedule in plain numbers on PyTorch) and with those
+instance overrides removed (Keras's own code); with ``--each``, also once per speed-up with
+only that one removed. By default every model trains with Adam at a constant 1e-3 and LeNet
+at batch 128; with ``--recipe``, as the model's registry recipe says (``lenet5_modern``: batch
+64, warm-up and cosine decay, label smoothing, as time to accuracy trains it). It alternates
+one epoch of each on random images and prints the median images per second of each. The A/B
 figures in BENCHMARKS.md ("Where the time went") come from runs like this one.
 """
 
@@ -44,17 +48,34 @@ REMOVERS = {
     "conv-bias": lambda model: _pop_layer_calls(model, ("Conv2D",)),
     "lean-step": _pop_steps,
     "fused-adam": lambda model: vars(model.optimizer).pop("_parallel_update_step", None),
+    "plain-schedule": lambda model: vars(model.optimizer).pop("_get_current_learning_rate", None),
 }
 APPLIES = {"torch": tuple(REMOVERS), "jax": ("pooling",), "tensorflow": ()}
 
 
-def build(name, shape, removed=None):
-    """The zoo's compiled model with the speed-ups named in ``removed`` (default: all) undone."""
+def build(name, shape, removed=None, recipe=None):
+    """The zoo's compiled model with the speed-ups named in ``removed`` (default: all) undone.
+
+    ``recipe``: a :class:`~zoo.registry.Recipe` and the run's total steps to compile with,
+    else Adam at a constant 1e-3.
+    """
     import zoo
     from zoo.accel import accelerate
     from zoo.training.compile import compile_model
 
-    model = compile_model(zoo.get_model(name, input_shape=shape), "adam", 1e-3)
+    model = zoo.get_model(name, input_shape=shape)
+    if recipe is None:
+        compile_model(model, "adam", 1e-3)
+    else:
+        recipe, total_steps = recipe
+        compile_model(
+            model,
+            recipe.optimizer,
+            recipe.learning_rate,
+            schedule=recipe.schedule,
+            total_steps=total_steps,
+            label_smoothing=recipe.label_smoothing,
+        )
     accelerate(model)  # as zoo-train does after compile (fused Adam)
     for speedup in REMOVERS if removed is None else removed:
         REMOVERS[speedup](model)
@@ -66,20 +87,34 @@ def main():
     parser.add_argument("--model", default="lenet5_modern", choices=["lenet5_modern", "alexnet"])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--each", action="store_true", help="also each speed-up off alone")
+    parser.add_argument("--recipe", action="store_true", help="train with the model's recipe")
     args = parser.parse_args()
     import keras
 
     from zoo.accel.runtime import tensorflow_left_alone
+    from zoo.models import model_spec
+    from zoo.training.compile import wants_one_hot
 
     lenet = args.model == "lenet5_modern"
     shape, batch, count = ((28, 28, 1), 128, 8000) if lenet else ((227, 227, 3), 16, 128)
+    recipe = None
+    if args.recipe:
+        spec = model_spec(args.model).recipe
+        batch = spec.batch_size
+        recipe = (spec, -(-count // batch) * (args.rounds + 1))  # the rounds stay in the schedule
+    classes = 10 if lenet else 1000
     rng = np.random.default_rng(0)
     x = rng.random((count, *shape), dtype=np.float32)
-    y = rng.integers(0, 10 if lenet else 1000, count)
+    y = rng.integers(0, classes, count)
     with tensorflow_left_alone(keras.backend.backend()):
-        models = {"keras": build(args.model, shape), "zoo": build(args.model, shape, ())}
+        models = {
+            "keras": build(args.model, shape, recipe=recipe),
+            "zoo": build(args.model, shape, (), recipe),
+        }
         for speedup in APPLIES[keras.backend.backend()] if args.each else ():
-            models[f"zoo without {speedup}"] = build(args.model, shape, (speedup,))
+            models[f"zoo without {speedup}"] = build(args.model, shape, (speedup,), recipe)
+        if wants_one_hot(models["zoo"]):  # a label-smoothed loss
+            y = np.eye(classes, dtype="float32")[y]
         for model in models.values():
             model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, verbose=0)
         rates = {name: [] for name in models}

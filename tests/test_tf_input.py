@@ -63,6 +63,22 @@ def test_the_dataset_declares_its_length_turns_autotuning_off_and_reshuffles_eve
 
 
 @needs_tensorflow
+def test_fit_traces_its_training_step_once_where_kerass_own_fit_traces_it_twice():
+    def traces_of_one_fit(fit):
+        model = compiled()
+        step, traces = model.train_step, []
+        model.train_step = lambda data: traces.append(1) or step(data)
+        fit(model, X, Y, batch_size=32, epochs=1, verbose=0)
+        assert model.optimizer.built and model._compile_metrics.built
+        return len(traces)
+
+    # Keras creates the optimizer's and the metrics' variables inside its first trace, and
+    # tf.function traces a function that created variables a second time.
+    assert traces_of_one_fit(keras.Model.fit) == 2
+    assert traces_of_one_fit(lambda model, *a, **k: model.fit(*a, **k)) == 1
+
+
+@needs_tensorflow
 def test_unshuffled_fit_and_evaluate_give_kerass_weights_history_and_scores():
     lean, plain = compiled(), compiled()
     options = dict(batch_size=32, epochs=2, verbose=0, validation_data=(VX, VY), shuffle=False)

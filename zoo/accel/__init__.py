@@ -34,6 +34,7 @@ class Applied:
     fused_bias: tuple = ()
     step: str = "keras"  # "keras", "lean" (zoo.accel.torch_step) or "ddp" (with DDP)
     optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam)
+    schedule: str = "keras"  # or "plain" (zoo.accel.torch_schedule)
     predict: str = "keras"  # or "lean" (zoo.accel.predict)
     fit_input: str = "keras"  # or "lean" (zoo.accel.tf_input)
 
@@ -52,6 +53,8 @@ class Applied:
             parts.append({"lean": "lean training step", "ddp": "DDP training step"}[self.step])
         if self.optimizer != "keras":
             parts.append(self.optimizer)
+        if self.schedule != "keras":
+            parts.append("cosine schedule in plain numbers")
         if self.predict != "keras":
             parts.append("lean predict")
         if self.fit_input != "keras":
@@ -80,7 +83,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
       the convolution ([`zoo.accel.torch_conv`][]), the lean training step
       ([`zoo.accel.torch_step`][]), or with `data_parallel` the same step through
       `DistributedDataParallel`, and once compiled with Adam the fused update
-      ([`zoo.accel.torch_adam`][]);
+      ([`zoo.accel.torch_adam`][]), with a cosine schedule its rate computed
+      without tensors ([`zoo.accel.torch_schedule`][]);
     - TensorFlow: `fit` and `evaluate` on arrays without tf.data's autotuning
       ([`zoo.accel.tf_input`][]);
     - every backend, last: `predict` on an array without Keras's input pipeline
@@ -126,7 +130,7 @@ def _on_jax(model, result):
 
 
 def _on_torch(model, result, data_parallel, already_ddp):
-    from zoo.accel import torch_adam, torch_conv, torch_pooling, torch_step
+    from zoo.accel import torch_adam, torch_conv, torch_pooling, torch_schedule, torch_step
 
     pooling = tuple(torch_pooling.apply_to_model(model))
     fused_bias = tuple(torch_conv.apply_to_model(model))
@@ -138,10 +142,12 @@ def _on_torch(model, result, data_parallel, already_ddp):
         step = "lean" if torch_step.use_lean_step(model) else "keras"
     optimizer = getattr(model, "optimizer", None)
     fused = optimizer is not None and torch_adam.use_fused_adam(optimizer)
+    plain_schedule = optimizer is not None and torch_schedule.use_plain_schedule(optimizer)
     return replace(
         result,
         pooling=pooling,
         fused_bias=fused_bias,
         step=step,
         optimizer="fused adam" if fused else "keras",
+        schedule="plain" if plain_schedule else "keras",
     )

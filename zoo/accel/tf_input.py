@@ -10,7 +10,10 @@ its shuffle also repeats the first epoch's order in every epoch.
 [`array_dataset`][] gathers the same batches from the arrays with autotuning off,
 the length declared, and a new order on every pass, drawn from a seed and the
 epoch's number; [`lean_fit`][] and [`lean_evaluate`][] hand it to Keras's `fit`
-and `evaluate`. Unshuffled, the numbers are Keras's exactly (a test compares
+and `evaluate`. Before the first `fit`, [`lean_fit`][] also creates the metrics' and
+the optimizer's variables ([`build_before_tracing`][]): Keras on TensorFlow otherwise
+creates them inside the first trace of its training step, and a `tf.function` that
+creates variables is traced twice. Unshuffled, the numbers are Keras's exactly (a test compares
 every weight). Only arrays in the common case take this path: `x` and `y` NumPy
 arrays, no sample or class weights, no `validation_split` or `steps_per_epoch`,
 no distribution strategy other than `MirroredStrategy`; anything else is Keras's
@@ -29,7 +32,14 @@ import tensorflow as tf
 
 from zoo.accel.predict import DEFAULT_BATCH_SIZE  # Keras's own, when batch_size is left out
 
-__all__ = ["array_dataset", "lean_evaluate", "lean_fit", "takes_lean_path", "use_lean_input"]
+__all__ = [
+    "array_dataset",
+    "build_before_tracing",
+    "lean_evaluate",
+    "lean_fit",
+    "takes_lean_path",
+    "use_lean_input",
+]
 
 # Arguments that make Keras do more with arrays than batch them: left to Keras.
 KERAS_ONLY = (
@@ -165,11 +175,30 @@ def lean_fit(self, *args, **kwargs):
     first = arguments.get("initial_epoch", 0)
     passes = max(1, arguments.get("epochs", 1) - first)
     dataset = array_dataset(x, y, size, shuffle, seed, first, passes)
+    build_before_tracing(self, x[:size], y[:size])
     arguments["steps_per_epoch"] = math.ceil(len(x) / size)  # one pass; the next epoch goes on
     if arguments.get("validation_data") is not None:
         every = arguments.pop("validation_batch_size", None) or size
         arguments["validation_data"] = _validation(arguments["validation_data"], every)
     return keras_fit(self, dataset, shuffle=False, **arguments)
+
+
+def build_before_tracing(model, x, y):
+    """Create `model`'s metric and optimizer variables from one batch's shapes, as Keras
+    does before `fit` under a distribution strategy.
+
+    Without a strategy Keras defers this to the first trace of its training step,
+    and `tf.function` traces a function that created variables a second time
+    (BENCHMARKS.md: one trace instead of two shortens the first epoch). Under a
+    strategy, or once everything is built, Keras's own `fit` has nothing left for it.
+
+    Args:
+        model: a compiled `keras.Model`.
+        x: one batch of inputs, e.g. `(64, 28, 28, 1)`.
+        y: its targets, e.g. `(64,)` or `(64, classes)`.
+    """
+    if getattr(model, "_distribute_strategy", None) is None and hasattr(model, "_symbolic_build"):
+        model._symbolic_build(data_batch=(x, y))
 
 
 def lean_evaluate(self, *args, **kwargs):
