@@ -245,7 +245,9 @@ def test_quick_jobs_are_smaller_than_full_ones():
     recipe = {"epochs": 5, "batch_size": 64, "learning_rate": 3e-3, "schedule": "warmup-cosine"}
     quick_tta = bench.make_tta_jobs("x.npz", quick=True, zoo_recipe=recipe)
     full_tta = bench.make_tta_jobs("x.npz", quick=False, zoo_recipe=recipe)
-    assert [job["seed"] for job in full_tta] == [0, 1, 2, 3, 4] and len(quick_tta) == 1
+    assert [job["seed"] for job in full_tta] == list(range(10)) and len(quick_tta) == 1
+    five = bench.make_tta_jobs("x.npz", quick=False, zoo_recipe=recipe, seeds=5)
+    assert [job["seed"] for job in five] == [0, 1, 2, 3, 4]
     assert full_tta[0]["recipes"] == {"plain": bench.PLAIN_RECIPE, "zoo": recipe}
     assert {r["epochs"] for r in quick_tta[0]["recipes"].values()} == {1}
 
@@ -256,6 +258,7 @@ def test_quick_jobs_are_smaller_than_full_ones():
         (["--runners", "zoo-jax,pytorch"], "unknown pytorch"),
         (["--models", "vgg16"], "unknown vgg16"),
         (["--repeats", "0"], "--repeats must be at least 1"),
+        (["--tta-seeds", "0"], "--tta-seeds must be at least 1"),
         (["--order-seed", "-2"], "--order-seed must be -1"),
         (["--compile-options", "{jit"], "not valid JSON"),
         (["--json", "/no/such/folder/out.json"], "does not exist"),
