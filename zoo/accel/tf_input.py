@@ -10,15 +10,16 @@ its shuffle also repeats the first epoch's order in every epoch.
 [`array_dataset`][] gathers the same batches from the arrays with autotuning off,
 the length declared, and a new order on every pass, drawn from a seed and the
 epoch's number; [`lean_fit`][] and [`lean_evaluate`][] hand it to Keras's `fit`
-and `evaluate`. Before the first `fit`, [`lean_fit`][] also creates the metrics' and
-the optimizer's variables ([`build_before_tracing`][]): Keras on TensorFlow otherwise
-creates them inside the first trace of its training step, and a `tf.function` that
-creates variables is traced twice. Unshuffled, the numbers are Keras's exactly (a test compares
-every weight). Only arrays in the common case take this path: `x` and `y` NumPy
-arrays, no sample or class weights, no `validation_split` or `steps_per_epoch`,
-no distribution strategy other than `MirroredStrategy`; anything else is Keras's
-own call. As with the other speed-ups only the model *instance*'s methods are
-replaced, so the model stays a `keras.Model` and a saved file is plain Keras.
+and `evaluate`. Before the first `fit`, [`lean_fit`][] also creates the metrics'
+and the optimizer's variables ([`build_before_tracing`][]): Keras on TensorFlow
+otherwise creates them inside the first trace of its training step, and a
+`tf.function` that creates variables is traced twice. Unshuffled, the numbers are
+Keras's exactly (a test compares every weight). Only arrays in the common case take
+this path: `x` and `y` NumPy arrays, no sample or class weights, no
+`validation_split` or `steps_per_epoch`, no distribution strategy other than
+`MirroredStrategy`; anything else is Keras's own call. As with the other speed-ups
+only the model *instance*'s methods are replaced, so the model stays a
+`keras.Model` and a saved file is plain Keras.
 """
 
 from __future__ import annotations
