@@ -76,6 +76,13 @@ def time_windows(run_window, count):
     return seconds
 
 
+def median_ms(function, calls, warmups=1):
+    """Median milliseconds of ``function()`` over ``calls`` calls after ``warmups`` untimed ones."""
+    for _ in range(warmups):
+        function()
+    return 1000 * statistics.median(time_windows(function, calls))
+
+
 def learning_rate(recipe, step, total_steps):
     """The rate of ``recipe`` at ``step`` (counted from 0) of a run of ``total_steps``.
 

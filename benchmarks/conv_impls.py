@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
+from _harness import median_ms
 
 BACKENDS = ("jax", "tensorflow", "torch")
 IMPLS = ("native", "im2col", "taps")
@@ -53,18 +52,6 @@ def zoo_layers(models):
             shape = (batch, *layer.input.shape[1:])
             found.append((f"{network} {layer.name}", layer, shape, index > 0))
     return found
-
-
-def median_ms(function, calls):
-    """Median milliseconds of ``function()`` over ``calls`` calls after two warm-up calls."""
-    function()
-    function()
-    seconds = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - start)
-    return 1000 * statistics.median(seconds)
 
 
 def jax_runners(layer, x, input_grad):
@@ -146,8 +133,8 @@ def measure(models, calls):
         for impl in IMPLS:
             conv.apply_conv_impl(layer, impl)
             forward, step = runners[backend](layer, x, input_grad)
-            times[label][impl, "forward"] = median_ms(forward, calls)
-            times[label][impl, "fwd+bwd"] = median_ms(step, calls)
+            times[label][impl, "forward"] = median_ms(forward, calls, warmups=2)
+            times[label][impl, "fwd+bwd"] = median_ms(step, calls, warmups=2)
         conv.apply_conv_impl(layer, "native")
         print(f"  measured {label}", file=sys.stderr, flush=True)
     return times, classes

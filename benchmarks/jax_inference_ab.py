@@ -21,23 +21,14 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 
 os.environ["KERAS_BACKEND"] = "jax"
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from _harness import median_ms  # noqa: E402 (after the backend is chosen)
+
 BATCH = 128
 ROUNDS = 3
-
-
-def median_ms(function, calls=30):
-    function()
-    seconds = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - start)
-    return 1000 * statistics.median(seconds)
 
 
 def interleaved(functions):
@@ -45,7 +36,7 @@ def interleaved(functions):
     rounds = {name: [] for name in functions}
     for _ in range(ROUNDS):
         for name, function in functions.items():
-            rounds[name].append(median_ms(function))
+            rounds[name].append(median_ms(function, 30))
     return {name: statistics.median(values) for name, values in rounds.items()}
 
 
