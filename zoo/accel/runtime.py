@@ -1,5 +1,6 @@
 """Process settings the zoo makes: every write to `os.environ`, `sys.modules` and
-`sys.meta_path` in the package is here, with the moment it must happen.
+`sys.meta_path` in the package is here, with the moment it must happen (the stand-in
+`torch._dynamo` of step 3 is in [`zoo.accel.torch_import`][]).
 
 In the order a `zoo-train` process needs them:
 
@@ -222,15 +223,17 @@ def use_onednn_for_tensorflow():
 def import_keras_lean():
     """Import Keras in a process the zoo owns without the packages of `KERAS_EXTRAS`.
 
-    While Keras imports, each of those packages except the backend
-    (`KERAS_BACKEND`; when it is unset JAX is left alone) is marked absent
-    in `sys.modules`, and unmarked at once afterwards, so the run can still
-    import it itself (matplotlib for its plots, scikit-learn for the digits).
-    What Keras built without them (`keras.wrappers`, the image gallery) is
-    unusable in that process. Returns `keras`; nothing is hidden when Keras
-    is already imported. On JAX it also sets [`use_lean_xla_flags`][] and
-    [`use_jax_compilation_cache`][], on TensorFlow [`use_onednn_for_tensorflow`][].
+    While Keras imports, each of those packages except the backend (`KERAS_BACKEND`;
+    unset: JAX) is marked absent in `sys.modules`, and unmarked at once afterwards, so
+    the run can still import it itself (matplotlib for plots, scikit-learn for the
+    digits); `keras.wrappers` and the image gallery are unusable in that process.
+    Returns `keras`; nothing is hidden when Keras is already imported. On JAX it
+    also sets [`use_lean_xla_flags`][] and [`use_jax_compilation_cache`][], on
+    TensorFlow [`use_onednn_for_tensorflow`][], on PyTorch it defers TorchDynamo
+    ([`zoo.accel.torch_import`][]).
     """
+    from zoo.accel import torch_import  # imports no PyTorch
+
     if "keras" in sys.modules:
         return sys.modules["keras"]
     backend = os.environ.get("KERAS_BACKEND", "jax")
@@ -242,8 +245,10 @@ def import_keras_lean():
     hidden = [name for name in KERAS_EXTRAS if name != backend and name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # `import name` now raises ImportError, which Keras expects
+    deferred = torch_import.dynamo_deferred if backend == "torch" else contextlib.nullcontext
     try:
-        import keras
+        with deferred():
+            import keras
     finally:
         for name in hidden:
             if name in sys.modules and sys.modules[name] is None:
@@ -282,13 +287,9 @@ def tensorflow_left_alone(backend):
 def seed(value):
     """Seed Python's `random`, NumPy and the active Keras backend, for repeatable runs.
 
-    What `keras.utils.set_random_seed` does, without its side effect on JAX or
-    PyTorch: that call imports TensorFlow whenever it is installed, only to seed it,
-    which costs seconds and prints TensorFlow's start-up logs into a notebook. Here
-    TensorFlow is seeded only when it is the backend or already imported.
-
-    Args:
-        value: a non-negative int.
+    What `keras.utils.set_random_seed(value)` does (`value` a non-negative int), without
+    importing TensorFlow on JAX or PyTorch only to seed it (seconds, and TensorFlow's
+    start-up logs in a notebook): TensorFlow is seeded when it is the backend or imported.
     """
     import keras
 
