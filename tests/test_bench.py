@@ -372,6 +372,24 @@ def test_memory_stages_prints_a_growing_peak_for_each_stage_of_a_run():
             assert extra not in imported, imported
 
 
+def test_startup_ab_times_each_way_of_importing_keras_on_this_backend():
+    """One row per way of importing Keras (TorchDynamo's row on PyTorch only), each a time."""
+    script = os.path.join(BENCHMARKS, "startup_ab.py")
+    done = subprocess.run(
+        [sys.executable, script, "--rounds", "1", "--backends", BACKEND],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    sides = [(row[1].strip(), row[2].strip()) for row in rows[2:]]
+    expected = ["plain", "zoo"] + (["zoo + TorchDynamo"] if BACKEND == "torch" else [])
+    assert sides == [(BACKEND, side) for side in expected]
+    assert all(float(row[3]) > 0 for row in rows[2:])
+    assert done.stdout.strip().splitlines()[-1].startswith("ml_dtypes ")
+
+
 def test_a_runs_peak_memory_is_its_own_not_the_process_that_started_it():
     """``ru_maxrss`` survives ``exec``: read from a child of this big test process, it would be
     this process's size. A run's figure must be its own (here, Python, NumPy and bench.py)."""
