@@ -7,9 +7,10 @@
 
 Builds the model as the zoo builds it (``zoo.models._builder.apply_backend_speedups``: pooling by
 reshape on JAX; channels-last pooling, the bias inside the convolution, the lean training
-step, fused Adam and the cosine schedule in plain numbers on PyTorch) and with those
-instance overrides removed (Keras's own code); with ``--each``, also once per speed-up with
-only that one removed. By default every model trains with Adam at a constant 1e-3 and LeNet
+step, fused Adam and the cosine schedule in plain numbers on PyTorch; on every backend the
+batch callbacks called only when heard) and with those instance overrides removed (Keras's
+own code; TensorFlow's lean input stays in both); with ``--each``, also once per speed-up
+with only that one removed. By default every model trains with Adam at a constant 1e-3 and LeNet
 at batch 128; with ``--recipe``, as the model's registry recipe says (``lenet5_modern``: batch
 64, warm-up and cosine decay, label smoothing, as time to accuracy trains it). It alternates
 one epoch of each on random images and prints the median images per second of each. The A/B
@@ -19,6 +20,7 @@ figures in BENCHMARKS.md ("Where the time went") come from runs like this one.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -42,6 +44,17 @@ def _pop_steps(model):
         vars(model).pop(step, None)
 
 
+def _pop_quiet_fit(model):
+    """Back to the `fit` that zoo.accel.batch_hooks wrapped (Keras's, or TensorFlow's lean one)."""
+    fit = vars(model).get("fit")
+    if isinstance(fit, functools.partial) and fit.func.__name__ == "quiet_fit":
+        inner = fit.args[1]
+        if getattr(inner, "__func__", None) is type(model).fit:
+            vars(model).pop("fit")
+        else:
+            model.fit = inner
+
+
 # What undoes each speed-up: back to Keras's own method on the instances it changed.
 REMOVERS = {
     "pooling": lambda model: _pop_layer_calls(model, POOLS),
@@ -49,8 +62,13 @@ REMOVERS = {
     "lean-step": _pop_steps,
     "fused-adam": lambda model: vars(model.optimizer).pop("_parallel_update_step", None),
     "plain-schedule": lambda model: vars(model.optimizer).pop("_get_current_learning_rate", None),
+    "batch-hooks": _pop_quiet_fit,
 }
-APPLIES = {"torch": tuple(REMOVERS), "jax": ("pooling",), "tensorflow": ()}
+APPLIES = {
+    "torch": tuple(REMOVERS),
+    "jax": ("pooling", "batch-hooks"),
+    "tensorflow": ("batch-hooks",),
+}
 
 
 def build(name, shape, removed=None, recipe=None):

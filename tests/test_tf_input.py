@@ -34,9 +34,9 @@ def test_other_backends_keep_kerass_fit():
         assert applied(model).fit_input == "lean"
         assert "without tf.data autotuning" in applied(model).describe()
         assert "fit" in vars(model) and "evaluate" in vars(model)
-    else:
+    else:  # fit is only wrapped for its callbacks (zoo.accel.batch_hooks)
         assert applied(model).fit_input == "keras"
-        assert "fit" not in vars(model) and "evaluate" not in vars(model)
+        assert "evaluate" not in vars(model)
 
 
 needs_tensorflow = pytest.mark.skipif(not TENSORFLOW, reason="a TensorFlow input pipeline")

@@ -37,6 +37,7 @@ class Applied:
     schedule: str = "keras"  # or "plain" (zoo.accel.torch_schedule)
     predict: str = "keras"  # or "lean" (zoo.accel.predict)
     fit_input: str = "keras"  # or "lean" (zoo.accel.tf_input)
+    batch_hooks: str = "keras"  # or "when heard" (zoo.accel.batch_hooks)
 
     def describe(self):
         """One line for the start-up banner, e.g. `conv native x2; pooling by reshape x2`."""
@@ -59,6 +60,8 @@ class Applied:
             parts.append("lean predict")
         if self.fit_input != "keras":
             parts.append("array input without tf.data autotuning")
+        if self.batch_hooks != "keras":
+            parts.append("batch callbacks only when heard")
         return "; ".join(parts)
 
 
@@ -87,9 +90,10 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
       without tensors ([`zoo.accel.torch_schedule`][]);
     - TensorFlow: `fit` and `evaluate` on arrays without tf.data's autotuning
       ([`zoo.accel.tf_input`][]);
-    - every backend, last: `predict` on an array without Keras's input pipeline
-      ([`zoo.accel.predict`][]), on JAX through a forward pass compiled for inference
-      ([`zoo.accel.jax_predict`][]).
+    - every backend, last: `fit` without the per-batch callback calls no callback
+      listens to ([`zoo.accel.batch_hooks`][]), and `predict` on an array without
+      Keras's input pipeline ([`zoo.accel.predict`][]), on JAX through a forward pass
+      compiled for inference ([`zoo.accel.jax_predict`][]).
 
     Called by the builders (`zoo.models._builder.finish_model`) and once more after
     `compile` by `zoo-train` and the benchmark. A clone (`keras.models.clone_model`)
@@ -97,7 +101,7 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
     """
     import keras
 
-    from zoo.accel import conv, predict
+    from zoo.accel import batch_hooks, conv, predict
 
     backend = keras.backend.backend()
     before = _APPLIED.get(model)
@@ -116,6 +120,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
 
         if tf_input.use_lean_input(model):
             result = replace(result, fit_input="lean")
+    if batch_hooks.use_quiet_batch_hooks(model):
+        result = replace(result, batch_hooks="when heard")
     if predict.use_lean_predict(model):
         result = replace(result, predict="lean")
     _APPLIED[model] = result
