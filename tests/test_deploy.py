@@ -192,6 +192,30 @@ def test_predict_prints_top_classes_with_saved_names(run_dir, digits_batch, tmp_
     assert float(lines[1].split()[0]) == pytest.approx(float(expected[0].max()), abs=1e-4)
 
 
+def test_predict_in_its_own_process_imports_keras_as_zoo_train_does(
+    run_dir, digits_batch, tmp_path
+):
+    """Without the packages a command never uses (JAX unless it is the backend, matplotlib,
+    scikit-learn) and on PyTorch without TorchDynamo: seconds of every command's start-up."""
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.round(digits_batch[0, ..., 0] * 255).astype("uint8"), mode="L").save(image)
+    code = (
+        "import sys\n"
+        "from zoo.cli import zoo_predict\n"
+        f"status = zoo_predict([{str(run_dir / 'model.keras')!r}, {str(image)!r}])\n"
+        "extras = ('jax', 'matplotlib', 'sklearn', 'torch._dynamo')\n"
+        "print(status, [name for name in extras if name in sys.modules])\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == str(image) and len(lines) == 1 + 3 + 1  # the image, its top 3, ours
+    assert lines[-1] == f"0 {['jax'] if BACKEND == 'jax' else []}"
+
+
 def test_predict_without_classes_json_prints_indices(run_dir, digits_batch, tmp_path, capsys):
     model_path = tmp_path / "model.keras"
     model_path.write_bytes((run_dir / "model.keras").read_bytes())

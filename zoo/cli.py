@@ -124,11 +124,20 @@ def export_parser():
     return parser
 
 
+def _lean_keras():
+    """Keras imported as `zoo-train` imports it, in the command's own process: without the
+    packages a command never uses, on PyTorch without TorchDynamo (`import_keras_lean`)."""
+    from zoo.accel.runtime import import_keras_lean
+
+    import_keras_lean()
+
+
 def _export(argv):
     from zoo.deploy.export import CHECK_BATCH, export
     from zoo.deploy.safe_output import recover_killed_exports
 
     options = export_parser().parse_args(argv)
+    _lean_keras()
     folder = os.path.dirname(os.path.abspath(options.output))
     if os.path.isdir(folder):  # said first: the export may then refuse what came back
         for path in recover_killed_exports(folder):
@@ -232,6 +241,7 @@ def _predict(argv):
         if getattr(options, flag) < 1:
             value = getattr(options, flag)
             raise DeployError(f"--{flag.replace('_', '-')} must be at least 1, got {value}.")
+    _lean_keras()
     source = open_source(options.model)
     count = int(source.model.outputs[0].shape[-1])
     names = source.names
@@ -307,6 +317,7 @@ def _convert(argv):
     from zoo.weights.convert import convert
 
     options = convert_parser().parse_args(argv)
+    _lean_keras()
     classes = convert(options.source, options.destination, options.overwrite)
     print(
         f"wrote {options.destination}: load it with zoo.get_model('alexnet_torchvision', "

@@ -16,7 +16,7 @@ In the order a `zoo-train` process needs them:
    run never uses, on JAX with [`use_lean_xla_flags`][] and
    [`use_jax_compilation_cache`][], on TensorFlow with
    [`use_onednn_for_tensorflow`][]. Only in a
-   process the zoo owns (`zoo-train`, the benchmark), never a user's session.
+   process the zoo owns (its commands, the benchmark), never a user's session.
 4. [`tensorflow_left_alone`][]: while a JAX or PyTorch run trains, Keras does
    not import TensorFlow just to look for it.
 
