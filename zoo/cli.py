@@ -5,8 +5,8 @@ package and prints what a person reads; [`run_command`][] turns a
 [`zoo.errors.ZooError`][] into one line on stderr and an exit code
 (`--debug` or `ZOO_DEBUG=1` shows the traceback instead). `python -m zoo
 COMMAND ...` runs the same functions (`python -m zoo` alone prints the
-model table). This module imports the package lazily: `zoo-train --backend
-torch` must choose the backend before Keras is imported.
+model table). The package is imported lazily (`zoo-train --backend torch` must choose
+the backend before Keras loads), and each command imports Keras lean (`import_keras_lean`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from zoo.accel.runtime import tensorflow_start_up_hidden
+from zoo.accel.runtime import import_keras_lean, tensorflow_start_up_hidden
 from zoo.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ZooError, one_line
 
 __all__ = ["main", "run_command", "zoo_convert", "zoo_export", "zoo_predict", "zoo_train"]
@@ -35,10 +35,9 @@ def _say(line):
 def run_command(prog, command, argv=None):
     """Run `command(argv)` as the command `prog`; return its exit status.
 
-    A [`ZooError`][] becomes `prog: error: MESSAGE` on stderr and its
-    exit code; Ctrl-C becomes `prog: interrupted` and 130. With `--debug`
-    (removed from `argv`) or `ZOO_DEBUG=1` the exception propagates with
-    its traceback.
+    A [`ZooError`][] becomes `prog: error: MESSAGE` on stderr and its exit code; Ctrl-C
+    becomes `prog: interrupted` and 130. With `--debug` (removed from `argv`) or
+    `ZOO_DEBUG=1` the exception propagates with its traceback.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debugging(argv)
@@ -124,20 +123,12 @@ def export_parser():
     return parser
 
 
-def _lean_keras():
-    """Keras imported as `zoo-train` imports it, in the command's own process: without the
-    packages a command never uses, on PyTorch without TorchDynamo (`import_keras_lean`)."""
-    from zoo.accel.runtime import import_keras_lean
-
-    import_keras_lean()
-
-
 def _export(argv):
     from zoo.deploy.export import CHECK_BATCH, export
     from zoo.deploy.safe_output import recover_killed_exports
 
     options = export_parser().parse_args(argv)
-    _lean_keras()
+    import_keras_lean()
     folder = os.path.dirname(os.path.abspath(options.output))
     if os.path.isdir(folder):  # said first: the export may then refuse what came back
         for path in recover_killed_exports(folder):
@@ -237,11 +228,10 @@ def _predict(argv):
     )
 
     options = predict_parser().parse_args(argv)
-    for flag in ("top", "batch_size"):
-        if getattr(options, flag) < 1:
-            value = getattr(options, flag)
-            raise DeployError(f"--{flag.replace('_', '-')} must be at least 1, got {value}.")
-    _lean_keras()
+    for flag, value in (("top", options.top), ("batch-size", options.batch_size)):
+        if value < 1:
+            raise DeployError(f"--{flag} must be at least 1, got {value}.")
+    import_keras_lean()
     source = open_source(options.model)
     count = int(source.model.outputs[0].shape[-1])
     names = source.names
@@ -285,11 +275,11 @@ def _say_skipped(problem):
 def zoo_predict(argv=None):
     """`zoo-predict`: exit code 0 when every image was classified.
 
-    An image that cannot be read (missing, not an image, too large to decode,
-    or a blank digit with `--preprocess digit`) is one line on stderr (and,
-    with `--json`, an `{"image", "error"}` entry) and the others are still
-    classified, batch by batch, with exit code 1. Bad input that stops everything (the model, a
-    flag, no readable image at all) is one line and exit code 2.
+    An image that cannot be read (missing, not an image, too large to decode, or a blank
+    digit with `--preprocess digit`) is one line on stderr (and, with `--json`, an
+    `{"image", "error"}` entry) and the others are still classified, batch by batch, with
+    exit code 1. Bad input that stops everything (the model, a flag, no readable image at
+    all) is one line and exit code 2.
     """
     with tensorflow_start_up_hidden():
         return run_command("zoo-predict", _predict, argv)
@@ -317,7 +307,7 @@ def _convert(argv):
     from zoo.weights.convert import convert
 
     options = convert_parser().parse_args(argv)
-    _lean_keras()
+    import_keras_lean()
     classes = convert(options.source, options.destination, options.overwrite)
     print(
         f"wrote {options.destination}: load it with zoo.get_model('alexnet_torchvision', "
