@@ -3,6 +3,8 @@
 import importlib.util
 import os
 import signal
+import subprocess
+import sys
 
 # A suite started in the background of a script (`make test &`) inherits Ctrl-C ignored, and so
 # would every zoo-train it starts, which the zoo then rightly leaves alone: the Ctrl-C tests need
@@ -89,6 +91,19 @@ def pytest_sessionfinish(session):
 def installed(module):
     """Whether ``module`` can be imported here (CI also runs the suite with only torch)."""
     return importlib.util.find_spec(module) is not None
+
+
+def python_lines(code, backend=None):
+    """Run ``code`` in a fresh Python on ``backend`` (default: this run's); its stdout lines.
+
+    A non-zero exit fails the test with the end of its stderr.
+    """
+    env = {**os.environ, "KERAS_BACKEND": backend or keras.backend.backend()}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip().splitlines()
 
 
 def needs(*modules):

@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import needs
+from conftest import needs, python_lines
 from PIL import Image
 
 import zoo
@@ -206,12 +206,7 @@ def test_predict_in_its_own_process_imports_keras_as_zoo_train_does(
         "extras = ('jax', 'matplotlib', 'sklearn', 'torch._dynamo')\n"
         "print(status, [name for name in extras if name in sys.modules])\n"
     )
-    env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.strip().splitlines()
+    lines = python_lines(code)
     assert lines[0] == str(image) and len(lines) == 1 + 3 + 1  # the image, its top 3, ours
     assert lines[-1] == f"0 {['jax'] if BACKEND == 'jax' else []}"
 

@@ -4,12 +4,9 @@
 Each test starts a fresh process: the stand-in matters only while Keras imports.
 """
 
-import os
-import subprocess
-import sys
-
 import keras
 import pytest
+from conftest import python_lines
 
 on_torch = pytest.mark.skipif(
     keras.backend.backend() != "torch", reason="a PyTorch-only start-up speed-up"
@@ -28,12 +25,7 @@ LEAN = "from zoo.accel.runtime import import_keras_lean\nkeras = import_keras_le
 
 def run_python(code):
     """Run ``code`` in a fresh PyTorch process; returns its last line of output."""
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout.strip().splitlines()[-1]
+    return python_lines(code, "torch")[-1]
 
 
 @on_torch

@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import BACKENDS, MNIST_DIR, installed, needs, needs_shared_mnist
+from conftest import BACKENDS, MNIST_DIR, installed, needs, needs_shared_mnist, python_lines
 
 from zoo.cli import zoo_train as main
 from zoo.errors import EXIT_BAD_INPUT, EXIT_DIVERGED
@@ -247,12 +247,7 @@ EXTRAS = ("jax", "sklearn", "matplotlib")  # what Keras imports for features a r
 
 def run_python(code):
     """Run ``code`` in a fresh process on this backend; returns its last line of output."""
-    env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout.strip().splitlines()[-1]
+    return python_lines(code)[-1]
 
 
 def test_a_lean_keras_import_skips_the_extras_and_leaves_them_importable():
@@ -398,9 +393,4 @@ def test_a_run_on_jax_or_torch_never_imports_tensorflow(tmp_path):
         "quiet=True)\n"
         "print('tensorflow' in sys.modules)\n"
     )
-    env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert run_python(code) == "False"

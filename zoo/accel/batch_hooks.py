@@ -28,7 +28,14 @@ import keras
 
 from zoo.accel.predict import DEFAULT_BATCH_SIZE  # Keras's own, when batch_size is left out
 
-__all__ = ["BatchHooksWhenHeard", "HOOKS", "listens", "quiet_fit", "use_quiet_batch_hooks"]
+__all__ = [
+    "BatchHooksWhenHeard",
+    "HOOKS",
+    "call_arguments",
+    "listens",
+    "quiet_fit",
+    "use_quiet_batch_hooks",
+]
 
 # Each `CallbackList` hook skipped when unheard, and the `Callback` methods it may reach.
 HOOKS = {
@@ -72,6 +79,15 @@ class BatchHooksWhenHeard(keras.callbacks.CallbackList):
             super().on_test_batch_end(batch, logs)
 
 
+def call_arguments(method, model, args, kwargs):
+    """The arguments of a Keras `method` call (`fit`, `evaluate`) by name, positional ones too."""
+    bound = inspect.signature(method).bind(model, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    del arguments[next(iter(arguments))]  # the model itself
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments
+
+
 def _is_array(x):
     return hasattr(x, "shape") and hasattr(x, "__len__") and len(x) > 0
 
@@ -89,9 +105,7 @@ def _takes_quiet_path(arguments):
 def quiet_fit(self, fit, *args, **kwargs):
     """`fit(*args, **kwargs)` (`keras.Model.fit`'s arguments and result), its callbacks in a
     [`BatchHooksWhenHeard`][] list where the call takes the plain path (module docstring)."""
-    bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
-    arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
-    arguments.update(arguments.pop("kwargs", {}))
+    arguments = call_arguments(keras.Model.fit, self, args, kwargs)
     if not _takes_quiet_path(arguments):
         return fit(*args, **kwargs)
     size = arguments.get("batch_size") or DEFAULT_BATCH_SIZE

@@ -24,13 +24,13 @@ only the model *instance*'s methods are replaced, so the model stays a
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.accel.batch_hooks import call_arguments
 from zoo.accel.predict import DEFAULT_BATCH_SIZE  # Keras's own, when batch_size is left out
 
 __all__ = [
@@ -119,15 +119,6 @@ def _given(value):
     return bool(value) if isinstance(value, (bool, int, float)) else value is not None
 
 
-def _arguments(method, model, args, kwargs):
-    """The arguments of a Keras `method` call by name, positional ones included."""
-    bound = inspect.signature(method).bind(model, *args, **kwargs)
-    arguments = dict(bound.arguments)
-    del arguments[next(iter(arguments))]  # the model itself
-    arguments.update(arguments.pop("kwargs", {}))
-    return arguments
-
-
 def takes_lean_path(model, arguments):
     """Whether a `fit` or `evaluate` call, its arguments by name, reads its arrays
     through [`array_dataset`][]."""
@@ -166,7 +157,7 @@ def _validation(data, batch_size):
 def lean_fit(self, *args, **kwargs):
     """`keras.Model.fit`'s arguments and result (its `History`)."""
     keras_fit = type(self).fit
-    arguments = _arguments(keras_fit, self, args, kwargs)
+    arguments = call_arguments(keras_fit, self, args, kwargs)
     if not takes_lean_path(self, arguments):
         return keras_fit(self, *args, **kwargs)
     size = arguments.pop("batch_size", None) or DEFAULT_BATCH_SIZE
@@ -205,7 +196,7 @@ def build_before_tracing(model, x, y):
 def lean_evaluate(self, *args, **kwargs):
     """`keras.Model.evaluate`'s arguments and result."""
     keras_evaluate = type(self).evaluate
-    arguments = _arguments(keras_evaluate, self, args, kwargs)
+    arguments = call_arguments(keras_evaluate, self, args, kwargs)
     if not takes_lean_path(self, arguments):
         return keras_evaluate(self, *args, **kwargs)
     size = arguments.pop("batch_size", None) or DEFAULT_BATCH_SIZE
