@@ -1,6 +1,7 @@
 """The backend speed-ups compute what Keras's own code does: on PyTorch copy-free pooling,
 convolutions with the bias in the kernel and the fused Adam update, on JAX pooling by reshape
-(zoo.accel). The PyTorch training step is tested in test_torch_step.py."""
+and max pooling with a gradient from shifted slices (zoo.accel). The PyTorch training step
+is tested in test_torch_step.py."""
 
 import keras
 import numpy as np
@@ -72,8 +73,6 @@ def test_zoo_models_get_it_on_torch_and_jax_and_save_as_plain_keras(name, tmp_pa
     changed = sorted(name for name in vars_with_own_call(model))
     pools = sorted(layer.name for layer in model.layers if "pool" in layer.name)
     convs = sorted(layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
-    if BACKEND == "jax":  # AlexNet's 3x3 windows overlap (stride 2): they keep Keras's code
-        pools = pools if name.startswith("lenet") else []
     # On PyTorch every convolution adds its bias in the kernel: all are valid, or same at stride 1
     expected = {"torch": sorted(pools + convs), "jax": pools}.get(BACKEND, [])
     assert changed == expected
@@ -248,7 +247,7 @@ def test_fused_adam_only_for_plain_adam_and_accelerate_after_compile_applies_it(
     assert "_parallel_update_step" not in vars(model.optimizer)
 
 
-# --------------------------------------------------------------------------- pooling by reshape
+# --------------------------------------------------------------------------- JAX pooling
 
 RESHAPE_CASES = [((8, 28, 28, 6), 2), ((2, 10, 10, 16), 2), ((3, 7, 9, 5), 3), ((2, 6, 4, 3), 2)]
 
@@ -274,11 +273,11 @@ def test_pooling_by_reshape_has_kerass_gradients_on_jax(kind):
     import jax
     import jax.numpy as jnp
 
-    from zoo.accel.jax_pooling import use_reshape_pooling
+    from zoo.accel.jax_pooling import use_fast_pooling
 
     cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
     keras_layer, fast_layer = cls(2), cls(2)
-    assert use_reshape_pooling(fast_layer)
+    assert use_fast_pooling(fast_layer)
     rng = np.random.default_rng(3)
     x = jnp.asarray(rng.standard_normal((4, 13, 12, 6)).astype("float32"))  # 13: a row dropped
     weights = jnp.asarray(rng.standard_normal((4, 6, 6, 6)).astype("float32"))
@@ -290,10 +289,103 @@ def test_pooling_by_reshape_has_kerass_gradients_on_jax(kind):
     assert float(jnp.abs(grads[0]).sum()) > 0
 
 
-def test_only_non_overlapping_valid_pools_are_reshaped():
-    from zoo.accel.jax_pooling import use_reshape_pooling
+def test_which_pools_change_on_jax():
+    from zoo.accel.jax_pooling import _reshape_call, _slices_call, use_fast_pooling
 
-    assert not use_reshape_pooling(keras.layers.MaxPooling2D(3, strides=2))
-    assert not use_reshape_pooling(keras.layers.MaxPooling2D(2, padding="same"))
-    assert not use_reshape_pooling(keras.layers.MaxPooling2D(2, data_format="channels_first"))
-    assert use_reshape_pooling(keras.layers.AveragePooling2D(2))
+    def call_of(layer):
+        return layer.call.__func__ if use_fast_pooling(layer) else None
+
+    assert call_of(keras.layers.MaxPooling2D(2)) is _reshape_call
+    assert call_of(keras.layers.AveragePooling2D(2)) is _reshape_call
+    assert call_of(keras.layers.MaxPooling2D(3, strides=2)) is _slices_call
+    assert call_of(keras.layers.MaxPooling2D((2, 3), strides=(1, 4))) is _slices_call
+    assert call_of(keras.layers.AveragePooling2D(3, strides=2)) is None  # Keras's mean
+    assert call_of(keras.layers.MaxPooling2D(2, padding="same")) is None
+    assert call_of(keras.layers.MaxPooling2D(2, data_format="channels_first")) is None
+    assert call_of(keras.layers.GlobalMaxPooling2D()) is None
+
+
+# (input shape, pool size, strides): AlexNet's 3x3/2 (55 -> 27, and 13 -> 6 with a row
+# left over), a window wider than tall, strides larger than the window, stride 1
+SLICES_CASES = [
+    ((2, 55, 55, 4), (3, 3), (2, 2)),
+    ((3, 13, 14, 5), (3, 3), (2, 2)),
+    ((2, 9, 11, 3), (2, 3), (1, 2)),
+    ((2, 10, 12, 3), (2, 2), (3, 4)),
+    ((2, 6, 7, 2), (3, 2), (1, 1)),
+]
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="used on JAX only")
+@pytest.mark.parametrize("inputs", ["normal", "after a ReLU", "small integers"])
+@pytest.mark.parametrize("shape, size, strides", SLICES_CASES)
+def test_max_pool_by_slices_has_kerass_values_and_gradients(inputs, shape, size, strides):
+    """Keras's, ties included: ReLU zeros and repeated integers tie in many windows, and the
+    gradient must go to the entry Keras's does, not be shared among the tied ones."""
+    import jax
+    import jax.numpy as jnp
+
+    from zoo.accel.jax_max_pool import max_pool
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype("float32")
+    if inputs == "after a ReLU":
+        x = np.maximum(x, 0)
+    elif inputs == "small integers":
+        x = rng.integers(0, 3, shape).astype("float32")
+    layer = keras.layers.MaxPooling2D(size, strides=strides)
+    weights = jnp.asarray(rng.standard_normal(layer.compute_output_shape(shape)), "float32")
+
+    def keras_pool(x):
+        return layer(x)
+
+    def fast_pool(x):
+        return max_pool(x, size, strides)
+
+    for pool in (keras_pool, fast_pool):
+        assert pool(jnp.asarray(x)).shape == layer.compute_output_shape(shape)
+    np.testing.assert_array_equal(np.asarray(fast_pool(x)), np.asarray(keras_pool(x)))
+    grads = [
+        np.asarray(jax.jit(jax.grad(lambda x, pool=pool: jnp.sum(pool(x) * weights)))(x))
+        for pool in (keras_pool, fast_pool)
+    ]
+    # The same entries get gradient (ties go where Keras sends them); an entry in two windows
+    # sums its shares in another order, so the sum may differ in the last bit.
+    np.testing.assert_array_equal(grads[1] != 0, grads[0] != 0)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6, atol=1e-6)
+    overlapping = any(k > s for k, s in zip(size, strides, strict=True))
+    shared = np.count_nonzero(grads[0]) < np.prod(weights.shape)  # some entry took two shares
+    assert np.count_nonzero(grads[0]) > 0 and (shared or not overlapping or inputs == "normal")
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="used on JAX only")
+def test_alexnet_trains_as_with_kerass_pooling_on_jax():
+    """One training step of AlexNet's feature layers with the fast pools and with Keras's:
+    the same loss and the same weights after it."""
+    from zoo.accel import jax_pooling
+
+    def trained(fast):
+        keras.utils.set_random_seed(5)
+        model = keras.Sequential(
+            [
+                keras.Input((31, 31, 3)),
+                keras.layers.Conv2D(8, 5, strides=2, activation="relu"),
+                keras.layers.MaxPooling2D(3, strides=2),
+                keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+                keras.layers.MaxPooling2D(3, strides=2),
+                keras.layers.Flatten(),
+                keras.layers.Dense(4),
+            ]
+        )
+        changed = jax_pooling.apply_to_model(model) if fast else []
+        assert len(changed) == (2 if fast else 0)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rng = np.random.default_rng(6)
+        x, y = rng.random((16, 31, 31, 3), dtype="float32"), rng.integers(0, 4, 16)
+        loss = model.train_on_batch(x, y)
+        return loss, [np.asarray(w) for w in model.get_weights()]
+
+    (keras_loss, keras_weights), (fast_loss, fast_weights) = trained(False), trained(True)
+    assert fast_loss == keras_loss
+    for fast, want in zip(fast_weights, keras_weights, strict=True):
+        np.testing.assert_allclose(fast, want, rtol=0, atol=1e-7)

@@ -2,7 +2,7 @@
 
 The models, weights, data, training and deploy folders build and use plain
 `keras.Model` objects. The speed-ups that make them fast on one backend
-(JAX pooling by reshape, PyTorch's channels-last pooling, the bias inside the
+(JAX pooling by reshape or by slices, PyTorch's channels-last pooling, the bias inside the
 convolution, the lean training step, fused Adam, TensorFlow's array input) and the convolution
 implementation chosen per layer live here, as do the process settings a
 `zoo-train` run makes before Keras starts ([`zoo.accel.runtime`][]).
@@ -40,14 +40,14 @@ class Applied:
     batch_hooks: str = "keras"  # or "when heard" (zoo.accel.batch_hooks)
 
     def describe(self):
-        """One line for the start-up banner, e.g. `conv native x2; pooling by reshape x2`."""
+        """One line for the start-up banner, e.g. `conv native x2; pooling channels-last x2`."""
         counts = {}
         for impl in self.conv.values():
             counts[impl] = counts.get(impl, 0) + 1
         parts = [f"conv {self.conv_setting}: " + ", ".join(f"{k} x{n}" for k, n in counts.items())]
-        pooling = "pooling by reshape" if self.backend == "jax" else "channels-last pooling"
+        pooling = "channels-last" if self.backend == "torch" else "by reshape or slices"
         if self.pooling:
-            parts.append(f"{pooling} x{len(self.pooling)}")
+            parts.append(f"pooling {pooling} x{len(self.pooling)}")
         if self.fused_bias:
             parts.append(f"bias inside the convolution x{len(self.fused_bias)}")
         if self.step != "keras":
@@ -81,7 +81,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
 
     - every backend: each `Conv2D` runs `conv_impl` ([`zoo.accel.conv`][]; default:
       what the model was given before, else [`zoo.accel.conv.get_conv_impl`][]);
-    - JAX: non-overlapping pooling by reshape ([`zoo.accel.jax_pooling`][]);
+    - JAX: pooling by reshape, or max pooling with a gradient from slices where windows
+      overlap ([`zoo.accel.jax_pooling`][]);
     - PyTorch: channels-last pooling ([`zoo.accel.torch_pooling`][]), the bias inside
       the convolution ([`zoo.accel.torch_conv`][]), the lean training step
       ([`zoo.accel.torch_step`][]), or with `data_parallel` the same step through

@@ -1,23 +1,25 @@
-"""Non-overlapping pooling as a reshape and a reduction, used on JAX.
+"""Pooling whose gradient XLA computes quickly, used on JAX.
 
-A backend-specific speed-up, in `keras.ops`, applied only when Keras runs on
-JAX. Keras pools with `lax.reduce_window`, whose gradient for a max is XLA's
-`select_and_scatter`; on a CPU that gradient is slow. When the windows do
-not overlap (`pool_size == strides`, `"valid"` padding, as in LeNet) a
-pool is a reshape: `(B, H, W, C)` becomes `(B, H/k, k, W/k, k, C)` and the
-window is the two `k` axes, which a plain `max` or `mean` reduces. XLA
-fuses that reduction and its gradient into simple loops. Rows and columns past
-the last whole window are dropped first, as `"valid"` pooling drops them.
+A backend-specific speed-up, applied only when Keras runs on JAX. Keras pools with
+`lax.reduce_window`, whose gradient for a max is XLA's `select_and_scatter`; on a CPU
+that gradient is slow. Two cases of `"valid"`, channels-last pooling are computed
+another way:
 
-The forward numbers are Keras's exactly. So are the gradients, except where a
-window holds its maximum twice: Keras's gradient goes to one of the tied
-entries, this one shares it among them. After a ReLU the usual tie is a
-window of zeros, whose gradient the ReLU then stops either way.
+- **windows that do not overlap** (`pool_size == strides`, LeNet's 2x2), max or average:
+  a reshape, `(B, H, W, C)` to `(B, H/k, k, W/k, k, C)`, and a `max` or `mean` over the
+  two `k` axes, after dropping the rows and columns past the last whole window, as
+  `"valid"` pooling drops them. XLA fuses the reduction and its gradient into simple loops.
+  The numbers are Keras's, except where a window holds its maximum twice: Keras's
+  gradient goes to one of the tied entries, this one shares it among them. After a ReLU
+  the usual tie is a window of zeros, whose gradient the ReLU then stops either way.
+- **max pooling whose windows overlap** (AlexNet's 3x3 at stride 2): Keras's maximum, with
+  a gradient computed from the window's shifted slices ([`zoo.accel.jax_max_pool`][]),
+  Keras's exactly. (For LeNet's windows the reshape measured faster: XLA then keeps the
+  first convolution's output instead of computing it again inside each later loop.)
 
-It makes LeNet-5's JAX training faster and TensorFlow's slower (BENCHMARKS.md,
-`benchmarks/speedups_ab.py`), so it is used on JAX only; PyTorch has
-[`zoo.accel.torch_pooling`][]. As with [`zoo.accel.conv`][], only the layer *instance*'s
-`call` changes: the saved model is plain Keras.
+The reshape made LeNet-5's TensorFlow training slower (BENCHMARKS.md), so all this is
+for JAX only; PyTorch has [`zoo.accel.torch_pooling`][]. As with [`zoo.accel.conv`][],
+only the layer *instance*'s `call` changes: the saved model is plain Keras.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from keras import ops
 
 from zoo.accel.walk import changed_layers
 
-__all__ = ["apply_to_model", "keras_pooling", "pool_by_reshape", "use_reshape_pooling"]
+__all__ = ["apply_to_model", "keras_pooling", "pool_by_reshape", "use_fast_pooling"]
 
 _REDUCTIONS = {keras.layers.MaxPooling2D: ops.max, keras.layers.AveragePooling2D: ops.mean}
 _KERAS_POOLING = threading.local()  # .on: trace Keras's own pooling in this thread
@@ -61,26 +63,44 @@ def pool_by_reshape(inputs, size, reduce):
     return reduce(windows, axis=(2, 4))
 
 
+def _keras_pools(inputs):
+    """Whether Keras's own pooling runs: sizes known only when run, or inside keras_pooling."""
+    unknown = inputs.shape[1] is None or inputs.shape[2] is None
+    return unknown or getattr(_KERAS_POOLING, "on", False)
+
+
+def _slices_call(layer, inputs):
+    if _keras_pools(inputs):
+        return type(layer).call(layer, inputs)
+    from zoo.accel.jax_max_pool import max_pool
+
+    return max_pool(inputs, tuple(layer.pool_size), tuple(layer.strides))
+
+
 def _reshape_call(layer, inputs):
-    if inputs.shape[1] is None or inputs.shape[2] is None or getattr(_KERAS_POOLING, "on", False):
-        return type(layer).call(layer, inputs)  # sizes known only when run, or keras_pooling
+    if _keras_pools(inputs):
+        return type(layer).call(layer, inputs)
     return pool_by_reshape(inputs, layer.pool_size, _REDUCTIONS[type(layer)])
 
 
-def use_reshape_pooling(layer):
-    """Give a non-overlapping, `"valid"`, channels-last `MaxPooling2D` or
-    `AveragePooling2D` the reshape call; returns whether it applies."""
+def use_fast_pooling(layer):
+    """Give a `"valid"`, channels-last `MaxPooling2D` or `AveragePooling2D` whose windows
+    do not overlap the reshape call, or such a `MaxPooling2D` whose windows overlap the
+    slices call; returns whether either applies."""
     if type(layer) not in _REDUCTIONS:
         return False
     if layer.padding != "valid" or layer.data_format != "channels_last":
         return False
-    if tuple(layer.pool_size) != tuple(layer.strides):
+    if tuple(layer.pool_size) == tuple(layer.strides):
+        layer.call = types.MethodType(_reshape_call, layer)
+    elif type(layer) is keras.layers.MaxPooling2D:
+        layer.call = types.MethodType(_slices_call, layer)
+    else:
         return False
-    layer.call = types.MethodType(_reshape_call, layer)
     return True
 
 
 def apply_to_model(model):
-    """Apply [`use_reshape_pooling`][] to every layer of `model` that allows it, on JAX;
+    """Apply [`use_fast_pooling`][] to every layer of `model` that allows it, on JAX;
     returns the names of the layers changed."""
-    return changed_layers(model, "jax", use_reshape_pooling)
+    return changed_layers(model, "jax", use_fast_pooling)
