@@ -31,7 +31,7 @@ import numpy as np
 from _harness import median_ms
 
 BACKENDS = ("jax", "tensorflow", "torch")
-IMPLS = ("native", "im2col", "taps")
+IMPLS = ("native", "im2col", "taps", "chunked")
 
 
 def zoo_layers(models):

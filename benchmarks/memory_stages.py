@@ -88,7 +88,7 @@ def main(argv=None):
     parser.add_argument(
         "--conv-impl",
         default="auto",
-        choices=["auto", "native", "im2col", "taps"],
+        choices=["auto", "native", "im2col", "taps", "chunked"],
         help="how the convolutions compute (zoo.accel.conv), as zoo-train's flag",
     )
     options = parser.parse_args(argv)

@@ -126,7 +126,8 @@ def test_every_impl_equals_native_and_the_numpy_reference(
 ):
     # Not square, so height and width cannot be swapped unnoticed; with a stride, "same" pads
     # both unevenly (e.g. 1 before and 2 after for 5x5 stride 2), so the sides cannot be either.
-    shape = (2, 14, 12, c_in)
+    # Six images: "chunked" convolves a chunk of four, then the two left over.
+    shape = (conv.CHUNK + 2, 14, 12, c_in)
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape).astype("float32")
     layer = make_layer(c_in, c_out, kernel, stride, dilation, padding, shape)
@@ -137,13 +138,13 @@ def test_every_impl_equals_native_and_the_numpy_reference(
     d_bias = upstream.astype(np.float64).sum(axis=(0, 1, 2))
 
     results = {}
-    for impl in ("native", "im2col", "taps"):
+    for impl in ("native", "im2col", "taps", "chunked"):
         assert conv.apply_conv_impl(layer, impl) == impl == conv.layer_conv_impl(layer)
         assert type(layer) is keras.layers.Conv2D
         results[impl] = forward_and_gradients(layer, x, upstream)
         for got, want in zip(results[impl], (expected, d_x, d_kernel, d_bias), strict=True):
             assert_close_to_reference(got, want, TOL)
-    for impl in ("im2col", "taps"):
+    for impl in ("im2col", "taps", "chunked"):
         for native, other in zip(results["native"], results[impl], strict=True):
             assert_close_to_reference(other, native, TOL)
 
@@ -162,7 +163,7 @@ def test_auto_on_an_unbuilt_layer_chooses_when_it_sees_its_input(monkeypatch):
     assert_close_to_reference(out, reference.conv2d(x, w, b), TOL)
 
 
-@pytest.mark.parametrize("impl", ["im2col", "taps"])
+@pytest.mark.parametrize("impl", ["im2col", "taps", "chunked"])
 def test_unknown_height_and_width_fall_back_to_the_native_kernel(impl):
     inputs = keras.Input((None, None, 3))
     layer = keras.layers.Conv2D(4, 3, padding="same")
@@ -245,11 +246,11 @@ def test_the_saved_file_loads_where_zoo_cannot_be_imported(im2col_model_file, tm
     assert_close_to_reference(np.load(out), predicted, TOL)
 
 
-def test_an_im2col_or_taps_model_trains_like_a_native_one():
+def test_every_impl_trains_like_the_native_one():
     x = np.random.default_rng(4).random((32, 28, 28, 1), dtype=np.float32)
     y = np.arange(32) % 10
     losses = {}
-    for impl in ("native", "im2col", "taps"):
+    for impl in ("native", "im2col", "taps", "chunked"):
         with zoo.conv_impl(impl):
             model = zoo.get_model("lenet5_modern")
         set_fixed_weights(model)
@@ -258,6 +259,7 @@ def test_an_im2col_or_taps_model_trains_like_a_native_one():
         losses[impl] = history.history["loss"]
     np.testing.assert_allclose(losses["im2col"], losses["native"], rtol=1e-4)
     np.testing.assert_allclose(losses["taps"], losses["native"], rtol=1e-4)
+    np.testing.assert_allclose(losses["chunked"], losses["native"], rtol=1e-4)
 
 
 exporter = exporting.EXPORTER.get(("onnx", BACKEND))
@@ -278,7 +280,8 @@ def test_a_model_built_under_im2col_exports_to_onnx(tmp_path):
 
 
 def test_the_setting_and_its_errors():
-    assert conv.CONV_IMPLS == config.CONV_IMPLS == ("auto", "native", "im2col", "taps")
+    impls = ("auto", "native", "im2col", "taps", "chunked")
+    assert conv.CONV_IMPLS == config.CONV_IMPLS == impls
     assert zoo.get_conv_impl() == "auto"
     with zoo.conv_impl("im2col"):
         assert zoo.get_conv_impl() == "im2col"
@@ -287,7 +290,8 @@ def test_the_setting_and_its_errors():
         assert zoo.get_conv_impl() == "im2col"
     assert zoo.get_conv_impl() == "auto"
     message = (
-        "Unknown convolution implementation 'fast'. Use one of: 'auto', 'native', 'im2col', 'taps'."
+        "Unknown convolution implementation 'fast'. "
+        "Use one of: 'auto', 'native', 'im2col', 'taps', 'chunked'."
     )
     with pytest.raises(ZooError) as error:
         zoo.set_conv_impl("fast")
@@ -301,7 +305,7 @@ def test_the_table_is_well_formed():
     assert set(conv.AUTO_TABLE) <= set(BACKENDS)
     for entries in conv.AUTO_TABLE.values():
         for (bucket, kernel, stride), impl in entries.items():
-            assert impl in ("native", "im2col", "taps")
+            assert impl in conv.CONV_IMPLS and impl != "auto"
             assert isinstance(kernel, int) and isinstance(stride, int)
             low = bucket.rstrip("+").split("-")[0]
             assert conv.shape_class(int(low), keras.layers.Conv2D(1, kernel, strides=stride)) == (
@@ -352,6 +356,6 @@ def test_a_bad_conv_impl_is_one_error_line(tmp_path, capsys):
     code = main(["--conv-impl", "fast", "--output", str(tmp_path / "out")])
     assert code == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    expected = "--conv-impl must be one of auto, native, im2col, taps, got 'fast'."
+    expected = "--conv-impl must be one of auto, native, im2col, taps, chunked, got 'fast'."
     assert err == f"zoo-train: error: {expected}\n"
     assert not (tmp_path / "out").exists()

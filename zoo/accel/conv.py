@@ -1,4 +1,4 @@
-"""How a `Conv2D` computes: Keras's native kernel, or im2col (one matrix product).
+"""How a `Conv2D` computes: Keras's native kernel, im2col, taps, or the kernel on chunks.
 
 The *model* never changes, only the *implementation* of its convolutions:
 
@@ -38,6 +38,7 @@ __all__ = [
     "apply_conv_impl",
     "apply_to_model",
     "auto_choice",
+    "conv2d_chunked",
     "conv2d_im2col",
     "conv2d_taps",
     "conv_impl",
@@ -48,20 +49,20 @@ __all__ = [
     "shape_class",
 ]
 
-CONV_IMPLS = ("auto", "native", "im2col", "taps")
+CONV_IMPLS = ("auto", "native", "im2col", "taps", "chunked")
 
 # Where another implementation beat the native kernel on forward+backward by at least 15 %,
 # per backend and shape class (see shape_class); every other layer is native, and so is every
-# layer on a GPU or TPU (only CPUs were measured). Measured with `python
-# benchmarks/conv_impls.py` on a 2-core AVX-512 CPU on 2026-11-25 (BENCHMARKS.md has the
-# tables). JAX, on a quiet machine: LeNet's conv1 (5x5 on 1 channel) with taps, whose forward
-# pass fuses into one loop and whose gradients are XLA's own (zoo.accel.jax_conv), took 1.98 ms
-# against 8.13 (0.24x); conv2 (5x5 on 6 channels) with im2col 4.57 ms against 6.44 (0.71x);
-# AlexNet's conv1 (11x11 stride 4 on 3 channels) with im2col 0.77x and 0.62x in two runs on
-# a busy machine. TensorFlow and PyTorch: both were slower than native for every layer (1.3x
-# to 9x). The script prints the entries its measurements support: rerun it on your machine.
+# layer on a GPU or TPU (only CPUs were measured), with `python benchmarks/conv_impls.py`
+# (BENCHMARKS.md has the tables). JAX, on a quiet 2-core AVX-512 CPU (2026-11-25): LeNet's
+# conv1 (5x5 on 1 channel) with taps, whose forward pass fuses into one loop and whose
+# gradients are XLA's own (zoo.accel.jax_conv), 1.98 ms against 8.13 (0.24x); conv2 (5x5 on 6
+# channels) with im2col 4.57 ms against 6.44 (0.71x). On a 2-core AVX2 CPU (2026-12-07):
+# AlexNet's conv1 (11x11 stride 4 on 3 channels) chunked 0.50x (im2col 0.52x), and forward
+# alone 0.45x to 0.76x (im2col 0.92x to 1.02x). TensorFlow and PyTorch: nothing 15 % faster
+# than native. The script prints the entries its measurements support: rerun it on your machine.
 AUTO_TABLE = {
-    "jax": {("1-4", 5, 1): "taps", ("5-16", 5, 1): "im2col", ("1-4", 11, 4): "im2col"},
+    "jax": {("1-4", 5, 1): "taps", ("5-16", 5, 1): "im2col", ("1-4", 11, 4): "chunked"},
     "tensorflow": {},
     "torch": {},
 }
@@ -170,6 +171,31 @@ def conv2d_taps(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(
     return out
 
 
+CHUNK = 4  # images per chunk in conv2d_chunked
+
+
+def conv2d_chunked(inputs, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
+    """The native convolution run on `CHUNK` images at a time, the outputs concatenated.
+
+    Same shapes and numbers as `keras.ops.conv` (each image is convolved on its own
+    either way). On a CPU, XLA ran AlexNet's first layer (11x11 at stride 4 on 3
+    channels) on one core for a batch of 16, and twice as fast per image on chunks of
+    4, which it also runs side by side (BENCHMARKS.md). A batch whose size is not known
+    until run, or no larger than a chunk, is convolved whole.
+    """
+    arguments = (strides, padding, "channels_last", dilation_rate)
+    batch = inputs.shape[0]
+    if batch is None or batch <= CHUNK:
+        return ops.conv(inputs, kernel, *arguments)
+    chunks = [inputs[start : start + CHUNK] for start in range(0, batch, CHUNK)]
+    return ops.concatenate([ops.conv(chunk, kernel, *arguments) for chunk in chunks], axis=0)
+
+
+def _chunked_op(layer, inputs, kernel):
+    """`convolution_op` of a layer that runs [`conv2d_chunked`][]."""
+    return conv2d_chunked(inputs, kernel, layer.strides, layer.padding, layer.dilation_rate)
+
+
 def _im2col_op(layer, inputs, kernel):
     """`convolution_op` of a layer that runs im2col."""
     return conv2d_im2col(inputs, kernel, layer.strides, layer.padding, layer.dilation_rate)
@@ -190,7 +216,7 @@ def _taps_op(layer, inputs, kernel):
     return conv2d_taps(inputs, kernel, *arguments)
 
 
-_OPS = {"im2col": _im2col_op, "taps": _taps_op}
+_OPS = {"im2col": _im2col_op, "taps": _taps_op, "chunked": _chunked_op}
 
 
 def _auto_op(layer, inputs, kernel):

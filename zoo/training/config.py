@@ -38,6 +38,7 @@ CONV_IMPLS = (
     "native",
     "im2col",
     "taps",
+    "chunked",
 )  # zoo.accel.conv.CONV_IMPLS (which imports Keras; this can't)
 
 
@@ -118,9 +119,10 @@ class TrainConfig:
     conv_impl: str = option(
         "auto",
         "how each Conv2D computes: native (the backend's kernel), im2col (one matrix product), "
-        "taps (a sum over the kernel's taps) or auto (per backend and layer shape, from "
-        "zoo.accel.conv's measured table); the weights and the saved model are the same either way",
-        metavar="{auto,native,im2col,taps}",
+        "taps (a sum over the kernel's taps), chunked (the kernel on 4 images at a time) or auto "
+        "(per backend and layer shape, from zoo.accel.conv's measured table); the weights and "
+        "the saved model are the same either way",
+        metavar="{auto,native,im2col,taps,chunked}",
     )
     distribute: str | None = option(
         None,
