@@ -52,17 +52,18 @@ __all__ = [
 CONV_IMPLS = ("auto", "native", "im2col", "taps", "chunked")
 
 # Where another implementation beat the native kernel on forward+backward by at least 15 %,
-# per backend and shape class (see shape_class); every other layer is native, and so is every
-# layer on a GPU or TPU (only CPUs were measured), with `python benchmarks/conv_impls.py`
-# (BENCHMARKS.md has the tables). JAX, on a quiet 2-core AVX-512 CPU (2026-11-25): LeNet's
-# conv1 (5x5 on 1 channel) with taps, whose forward pass fuses into one loop and whose
-# gradients are XLA's own (zoo.accel.jax_conv), 1.98 ms against 8.13 (0.24x); conv2 (5x5 on 6
-# channels) with im2col 4.57 ms against 6.44 (0.71x). On a 2-core AVX2 CPU (2026-12-07):
-# AlexNet's conv1 (11x11 stride 4 on 3 channels) chunked 0.50x (im2col 0.52x), and forward
-# alone 0.45x to 0.76x (im2col 0.92x to 1.02x). TensorFlow and PyTorch: nothing 15 % faster
-# than native. The script prints the entries its measurements support: rerun it on your machine.
+# per backend and shape class (see shape_class), and no whole training step measured slower
+# with it; every other layer is native, and so is every layer on a GPU or TPU (only CPUs were
+# measured), with `python benchmarks/conv_impls.py` (BENCHMARKS.md has the tables). JAX:
+# LeNet's conv1 (5x5 on 1 channel) with taps, whose forward pass fuses into one loop and whose
+# gradients are XLA's own (zoo.accel.jax_conv): 0.24x on a 2-core AVX-512 CPU, 0.32x on a
+# 2-core AVX2 one. AlexNet's conv1 (11x11 stride 4 on 3 channels) chunked on the AVX2 CPU:
+# 0.50x (im2col 0.52x), forward alone 0.45x to 0.76x (im2col 0.92x to 1.02x). LeNet's conv2
+# with im2col was 0.71x on the AVX-512 CPU and 0.74x to 1.06x on the AVX2 one, but whole
+# training epochs were no faster with it there and predict 25 to 38 % slower: native.
+# TensorFlow and PyTorch: nothing 15 % faster than native. Rerun the script on your machine.
 AUTO_TABLE = {
-    "jax": {("1-4", 5, 1): "taps", ("5-16", 5, 1): "im2col", ("1-4", 11, 4): "chunked"},
+    "jax": {("1-4", 5, 1): "taps", ("1-4", 11, 4): "chunked"},
     "tensorflow": {},
     "torch": {},
 }
