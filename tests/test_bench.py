@@ -390,6 +390,33 @@ def test_startup_ab_times_each_way_of_importing_keras_on_this_backend():
     assert done.stdout.strip().splitlines()[-1].startswith("ml_dtypes ")
 
 
+def test_pool_impls_times_kerass_pooling_and_the_zoos_on_this_backend():
+    """A row per max-pooling layer of LeNet-5, each Keras's and the zoo's time; TensorFlow,
+    which has no pooling speed-up, is one line saying so."""
+    script = os.path.join(BENCHMARKS, "pool_impls.py")
+    done = subprocess.run(
+        [sys.executable, script, "--calls", "1", "--models", "lenet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERAS_BACKEND": BACKEND},
+    )
+    if BACKEND == "tensorflow":
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines()[-1] == (
+            "pool_impls: Keras's pooling is all there is on tensorflow"
+        )
+        return
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row[1].strip() for row in rows[2:]] == ["lenet5_modern pool1", "lenet5_modern pool2"]
+    for row in rows[2:]:
+        keras_ms, zoo_ms = float(row[4]), float(row[5].split()[0])
+        ratio = float(row[5].split()[1].strip("()"))
+        assert keras_ms > 0 and zoo_ms > 0
+        assert ratio == pytest.approx(zoo_ms / keras_ms, abs=0.01)
+
+
 def test_a_runs_peak_memory_is_its_own_not_the_process_that_started_it():
     """``ru_maxrss`` survives ``exec``: read from a child of this big test process, it would be
     this process's size. A run's figure must be its own (here, Python, NumPy and bench.py)."""

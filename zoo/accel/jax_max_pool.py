@@ -1,10 +1,10 @@
-"""JAX only: max pooling whose gradient is computed from shifted slices, Keras's exactly.
+"""JAX only: max pooling whose gradient is computed from shifted slices: where Keras sends it.
 
 A backend-specific speed-up behind [`zoo.accel.jax_pooling`][], for windows that overlap
 (AlexNet's 3x3 at stride 2). Keras pools with `lax.reduce_window`, and XLA differentiates
-a maximum over windows with `select_and_scatter`, which is slow on a CPU: the gradients of
-AlexNet's three pools took about 125 ms at batch 16 against 25 ms for PyTorch's
-(BENCHMARKS.md, "Issue 32, 2026-12-07: overlapping max pooling on JAX").
+a maximum over windows with `select_and_scatter`, which is slow on a CPU: for AlexNet's
+three pools, several times PyTorch's time (BENCHMARKS.md, "Issue 32, 2026-12-07, second
+session"; `benchmarks/pool_impls.py`).
 
 A `kh x kw` window at strides `(sh, sw)` visits each of its `kh * kw` offsets `(i, j)` once
 for each output, so pooling compares `kh * kw` strided slices of the input,
