@@ -181,12 +181,13 @@ def conv2d_chunked(inputs, kernel, strides=(1, 1), padding="valid", dilation_rat
     Same shapes and numbers as `keras.ops.conv` (each image is convolved on its own
     either way). On a CPU, XLA ran AlexNet's first layer (11x11 at stride 4 on 3
     channels) on one core for a batch of 16, and twice as fast per image on chunks of
-    4, which it also runs side by side (BENCHMARKS.md). A batch whose size is not known
-    until run, or no larger than a chunk, is convolved whole.
+    4, which it also runs side by side (BENCHMARKS.md). A batch no larger than a chunk, or
+    whose size is not a number until run (`None`, or a symbol while a model is exported),
+    is convolved whole.
     """
     arguments = (strides, padding, "channels_last", dilation_rate)
     batch = inputs.shape[0]
-    if batch is None or batch <= CHUNK:
+    if not isinstance(batch, int) or batch <= CHUNK:
         return ops.conv(inputs, kernel, *arguments)
     chunks = [inputs[start : start + CHUNK] for start in range(0, batch, CHUNK)]
     return ops.concatenate([ops.conv(chunk, kernel, *arguments) for chunk in chunks], axis=0)
