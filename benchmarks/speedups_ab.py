@@ -4,6 +4,7 @@
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --model alexnet
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --each      # and one off at a time
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --recipe    # the model's own recipe
+    KERAS_BACKEND=jax python benchmarks/speedups_ab.py --variant conv2=im2col --predict
 
 Builds the model as the zoo builds it (``zoo.models._builder.apply_backend_speedups``: pooling by
 reshape on JAX; channels-last pooling, the bias inside the convolution, the lean training
@@ -13,8 +14,11 @@ own code; TensorFlow's lean input stays in both); with ``--each``, also once per
 with only that one removed. By default every model trains with Adam at a constant 1e-3 and LeNet
 at batch 128; with ``--recipe``, as the model's registry recipe says (``lenet5_modern``: batch
 64, warm-up and cosine decay, label smoothing, as time to accuracy trains it). It alternates
-one epoch of each on random images and prints the median images per second of each. The A/B
-figures in BENCHMARKS.md ("Where the time went") come from runs like this one.
+one epoch of each on random images and prints the median images per second of each. With
+``--variant LAYER=IMPL`` it also trains the zoo's model with that ``Conv2D`` running another
+implementation (``zoo.accel.conv``; repeatable), and with ``--predict`` it also times
+``predict`` on the same images after each epoch. The A/B figures in BENCHMARKS.md ("Where
+the time went") come from runs like this one.
 """
 
 from __future__ import annotations
@@ -100,12 +104,30 @@ def build(name, shape, removed=None, recipe=None):
     return model
 
 
+def with_conv_impl(model, variant):
+    """``model`` with the ``Conv2D`` named in ``variant`` (``"LAYER=IMPL"``) running IMPL."""
+    from zoo.accel import conv
+
+    layer, impl = variant.split("=")
+    conv.apply_conv_impl(model.get_layer(layer), impl)
+    return model
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="lenet5_modern", choices=["lenet5_modern", "alexnet"])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--each", action="store_true", help="also each speed-up off alone")
     parser.add_argument("--recipe", action="store_true", help="train with the model's recipe")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LAYER=IMPL",
+        help="also the zoo's model with this Conv2D running IMPL (native, im2col, ...)",
+    )
+    parser.add_argument("--predict", action="store_true", help="also time predict")
+    parser.add_argument("--images", type=int, help="images per epoch (LeNet 8000, AlexNet 128)")
     args = parser.parse_args()
     import keras
 
@@ -115,6 +137,7 @@ def main():
 
     lenet = args.model == "lenet5_modern"
     shape, batch, count = ((28, 28, 1), 128, 8000) if lenet else ((227, 227, 3), 16, 128)
+    count = args.images or count
     recipe = None
     if args.recipe:
         spec = model_spec(args.model).recipe
@@ -131,20 +154,33 @@ def main():
         }
         for speedup in APPLIES[keras.backend.backend()] if args.each else ():
             models[f"zoo without {speedup}"] = build(args.model, shape, (speedup,), recipe)
+        for variant in args.variant:
+            models[f"zoo with {variant}"] = with_conv_impl(
+                build(args.model, shape, (), recipe), variant
+            )
         if wants_one_hot(models["zoo"]):  # a label-smoothed loss
             y = np.eye(classes, dtype="float32")[y]
         for model in models.values():
             model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, verbose=0)
+            if args.predict:
+                model.predict(x[: batch * 2], batch_size=batch, verbose=0)
         rates = {name: [] for name in models}
+        predicted = {name: [] for name in models}
         for _ in range(args.rounds):
             for name, model in models.items():
                 start = time.perf_counter()
                 model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
                 rates[name].append(count / (time.perf_counter() - start))
+                if args.predict:
+                    start = time.perf_counter()
+                    model.predict(x, batch_size=batch, verbose=0)
+                    predicted[name].append(count / (time.perf_counter() - start))
     for name, values in rates.items():
-        print(
-            f"{keras.backend.backend()} {args.model} {name}: {statistics.median(values):,.1f} img/s"
-        )
+        line = f"{keras.backend.backend()} {args.model} {name}: "
+        line += f"{statistics.median(values):,.1f} img/s"
+        if predicted[name]:
+            line += f", predict {statistics.median(predicted[name]):,.1f} img/s"
+        print(line)
 
 
 if __name__ == "__main__":

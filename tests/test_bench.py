@@ -417,6 +417,27 @@ def test_pool_impls_times_kerass_pooling_and_the_zoos_on_this_backend():
         assert ratio == pytest.approx(zoo_ms / keras_ms, abs=0.01)
 
 
+def test_speedups_ab_trains_each_model_and_a_conv_variant_and_times_predict():
+    script = os.path.join(BENCHMARKS, "speedups_ab.py")
+    done = subprocess.run(
+        [sys.executable, script, "--rounds", "1", "--images", "256", "--predict"]
+        + ["--variant", "conv2=im2col"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERAS_BACKEND": BACKEND},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    names = [line.split(": ")[0] for line in lines]
+    prefix = f"{BACKEND} lenet5_modern "
+    assert names == [prefix + name for name in ("keras", "zoo", "zoo with conv2=im2col")]
+    for line in lines:
+        train, predict = line.split(": ")[1].split(", ")
+        assert train.endswith(" img/s") and float(train.split()[0].replace(",", "")) > 0
+        assert predict.startswith("predict ") and float(predict.split()[1].replace(",", "")) > 0
+
+
 def test_a_runs_peak_memory_is_its_own_not_the_process_that_started_it():
     """``ru_maxrss`` survives ``exec``: read from a child of this big test process, it would be
     this process's size. A run's figure must be its own (here, Python, NumPy and bench.py)."""
