@@ -305,6 +305,21 @@ def test_which_pools_change_on_jax():
     assert call_of(keras.layers.GlobalMaxPooling2D()) is None
 
 
+def test_on_a_gpu_jax_keeps_kerass_pooling(monkeypatch):
+    """Only CPUs were measured: elsewhere every pooling layer keeps Keras's own call."""
+    from zoo.accel import jax_pooling
+
+    model = zoo.get_model("alexnet", input_shape=zoo.model_info("alexnet")["min_input_shape"])
+    for layer in model.layers:
+        vars(layer).pop("call", None)
+    monkeypatch.setattr(jax_pooling, "on_cpu", lambda: False)
+    assert jax_pooling.apply_to_model(model) == []
+    assert not list(vars_with_own_call(model))
+    monkeypatch.setattr(jax_pooling, "on_cpu", lambda: True)
+    expected = ["pool1", "pool2", "pool5"] if BACKEND == "jax" else []
+    assert sorted(jax_pooling.apply_to_model(model)) == expected
+
+
 # (input shape, pool size, strides): AlexNet's 3x3/2 (55 -> 27, and 13 -> 6 with a row
 # left over), a window wider than tall, strides larger than the window, stride 1
 SLICES_CASES = [
