@@ -13,9 +13,10 @@ another way:
   gradient goes to one of the tied entries, this one shares it among them. After a ReLU
   the usual tie is a window of zeros, whose gradient the ReLU then stops either way.
 - **max pooling whose windows overlap** (AlexNet's 3x3 at stride 2): Keras's maximum, with
-  a gradient computed from the window's shifted slices ([`zoo.accel.jax_max_pool`][]),
-  Keras's exactly. (For LeNet's windows the reshape measured faster: XLA then keeps the
-  first convolution's output instead of computing it again inside each later loop.)
+  a gradient computed from the window's shifted slices that goes where Keras's goes, ties
+  included ([`zoo.accel.jax_max_pool`][]). (For LeNet's windows the reshape measured
+  faster: XLA then keeps the first convolution's output instead of computing it again
+  inside each later loop.)
 
 The reshape made LeNet-5's TensorFlow training slower (BENCHMARKS.md), so all this is
 for JAX only; PyTorch has [`zoo.accel.torch_pooling`][]. As with [`zoo.accel.conv`][],
