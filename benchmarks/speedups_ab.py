@@ -7,8 +7,8 @@
     KERAS_BACKEND=jax python benchmarks/speedups_ab.py --variant conv2=im2col --predict
 
 Builds the model as the zoo builds it (``zoo.models._builder.apply_backend_speedups``: pooling by
-reshape on JAX; channels-last pooling, the bias inside the convolution, the lean training
-step, fused Adam and the cosine schedule in plain numbers on PyTorch; on every backend the
+reshape or by slices on JAX; channels-last pooling, the bias inside the convolution, the lean
+training step, fused Adam and the cosine schedule in plain numbers on PyTorch; on every backend the
 batch callbacks called only when heard) and with those instance overrides removed (Keras's
 own code; TensorFlow's lean input stays in both); with ``--each``, also once per speed-up
 with only that one removed. By default every model trains with Adam at a constant 1e-3 and LeNet

@@ -60,7 +60,8 @@ CONV_IMPLS = ("auto", "native", "im2col", "taps", "chunked")
 # 2-core AVX2 one. AlexNet's conv1 (11x11 stride 4 on 3 channels) chunked on the AVX2 CPU:
 # 0.50x (im2col 0.52x), forward alone 0.45x to 0.76x (im2col 0.92x to 1.02x). LeNet's conv2
 # with im2col was 0.71x on the AVX-512 CPU and 0.74x to 1.06x on the AVX2 one, but whole
-# training epochs were no faster with it there and predict 25 to 38 % slower: native.
+# training epochs were no faster with it there and predict a quarter slower (`speedups_ab.py
+# --variant conv2=im2col --predict`): native.
 # TensorFlow and PyTorch: nothing 15 % faster than native. Rerun the script on your machine.
 AUTO_TABLE = {
     "jax": {("1-4", 5, 1): "taps", ("1-4", 11, 4): "chunked"},
