@@ -3,8 +3,8 @@
 The models, weights, data, training and deploy folders build and use plain
 `keras.Model` objects. The speed-ups that make them fast on one backend
 (JAX pooling by reshape or by slices, PyTorch's channels-last pooling, the bias inside the
-convolution, the lean training step, fused Adam, TensorFlow's array input) and the convolution
-implementation chosen per layer live here, as do the process settings a
+convolution, the lean training step, max pooling before ReLU, fused Adam, TensorFlow's array
+input) and the convolution implementation chosen per layer live here, as do the process settings a
 `zoo-train` run makes before Keras starts ([`zoo.accel.runtime`][]).
 """
 
@@ -32,6 +32,7 @@ class Applied:
     conv: dict = field(default_factory=dict)
     pooling: tuple = ()
     fused_bias: tuple = ()
+    pool_first: tuple = ()  # convolutions pooled before their ReLU (torch_pool_first)
     step: str = "keras"  # "keras", "lean" (zoo.accel.torch_step) or "ddp" (with DDP)
     optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam)
     schedule: str = "keras"  # or "plain" (zoo.accel.torch_schedule)
@@ -50,6 +51,8 @@ class Applied:
             parts.append(f"pooling {pooling} x{len(self.pooling)}")
         if self.fused_bias:
             parts.append(f"bias inside the convolution x{len(self.fused_bias)}")
+        if self.pool_first:
+            parts.append(f"max pool before ReLU x{len(self.pool_first)}")
         if self.step != "keras":
             parts.append({"lean": "lean training step", "ddp": "DDP training step"}[self.step])
         if self.optimizer != "keras":
@@ -85,7 +88,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
       overlap ([`zoo.accel.jax_pooling`][]);
     - PyTorch: channels-last pooling ([`zoo.accel.torch_pooling`][]), the bias inside
       the convolution ([`zoo.accel.torch_conv`][]), the lean training step
-      ([`zoo.accel.torch_step`][]), or with `data_parallel` the same step through
+      ([`zoo.accel.torch_step`][]) with max pooling before a convolution's ReLU
+      ([`zoo.accel.torch_pool_first`][]), or with `data_parallel` the same step through
       `DistributedDataParallel`, and once compiled with Adam the fused update
       ([`zoo.accel.torch_adam`][]), with a cosine schedule its rate computed
       without tensors ([`zoo.accel.torch_schedule`][]);
@@ -137,7 +141,14 @@ def _on_jax(model, result):
 
 
 def _on_torch(model, result, data_parallel, already_ddp):
-    from zoo.accel import torch_adam, torch_conv, torch_pooling, torch_schedule, torch_step
+    from zoo.accel import (
+        torch_adam,
+        torch_conv,
+        torch_pool_first,
+        torch_pooling,
+        torch_schedule,
+        torch_step,
+    )
 
     pooling = tuple(torch_pooling.apply_to_model(model))
     fused_bias = tuple(torch_conv.apply_to_model(model))
@@ -147,6 +158,7 @@ def _on_torch(model, result, data_parallel, already_ddp):
         step = "ddp"
     else:
         step = "lean" if torch_step.use_lean_step(model) else "keras"
+    pool_first = torch_pool_first.use_pool_first(model) if step == "lean" else ()
     optimizer = getattr(model, "optimizer", None)
     fused = optimizer is not None and torch_adam.use_fused_adam(optimizer)
     plain_schedule = optimizer is not None and torch_schedule.use_plain_schedule(optimizer)
@@ -154,6 +166,7 @@ def _on_torch(model, result, data_parallel, already_ddp):
         result,
         pooling=pooling,
         fused_bias=fused_bias,
+        pool_first=pool_first,
         step=step,
         optimizer="fused adam" if fused else "keras",
         schedule="plain" if plain_schedule else "keras",

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from zoo.accel.walk import changed_layers
 
-__all__ = ["apply_to_model", "use_fused_bias"]
+__all__ = ["apply_to_model", "convolve", "has_fused_bias", "use_fused_bias"]
 
 
 def _keeps_keras_call(layer, inputs):
@@ -60,12 +60,25 @@ def _fused_bias_call(layer, inputs):
     """`layer`'s output for `inputs` `(batch, H, W, C)`: convolution, bias, activation."""
     if _keeps_keras_call(layer, inputs):
         return type(layer).call(layer, inputs)
+    outputs = convolve(layer, inputs)
+    return outputs if layer.activation is None else layer.activation(outputs)
+
+
+def convolve(layer, inputs):
+    """The convolution and bias of `layer` (a fused-bias `Conv2D`), without its activation."""
     as_nchw = inputs.permute(0, 3, 1, 2)  # a view, in PyTorch's channels_last format
     kernel = layer.kernel.value.permute(3, 2, 0, 1)  # (kh, kw, in, out) -> (out, in, kh, kw)
     bias = layer.bias.value if layer.use_bias else None
     outputs = F.conv2d(as_nchw, kernel, bias, layer.strides, _padding(layer), layer.dilation_rate)
-    outputs = outputs.permute(0, 2, 3, 1)
-    return outputs if layer.activation is None else layer.activation(outputs)
+    return outputs.permute(0, 2, 3, 1)
+
+
+def has_fused_bias(layer, inputs=None):
+    """Whether `layer` runs the fused-bias `call` (for `inputs`, when given)."""
+    call = vars(layer).get("call")
+    if getattr(call, "__func__", None) is not _fused_bias_call:
+        return False
+    return inputs is None or not _keeps_keras_call(layer, inputs)
 
 
 def use_fused_bias(layer):

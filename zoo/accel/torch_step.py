@@ -34,6 +34,7 @@ import functools
 import keras
 import torch
 
+from zoo.accel import torch_pool_first
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 
 __all__ = [
@@ -126,7 +127,12 @@ def graph_forward(model, images, training=False):
     wanted = model.inputs[0].dtype
     if keras.backend.standardize_dtype(images.dtype) != wanted:
         images = keras.ops.cast(images, wanted)  # as Layer.__call__ casts its inputs
-    return model._run_through_graph(images, operation_fn=lambda layer: _bare_call(layer, training))
+    pooled_first = torch_pool_first.operations(model, images)  # {} unless use_pool_first
+
+    def operation(layer):
+        return pooled_first.get(id(layer)) or _bare_call(layer, training)
+
+    return model._run_through_graph(images, operation_fn=operation)
 
 
 class GraphForward(torch.nn.Module):

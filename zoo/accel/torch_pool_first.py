@@ -1,0 +1,86 @@
+"""PyTorch only: max pooling before a convolution's ReLU, in the lean training step.
+
+A backend-specific speed-up, used only when Keras runs on PyTorch. LeNet-5 and
+AlexNet follow a `Conv2D(activation="relu")` with a `MaxPooling2D`: the ReLU
+runs on every pixel of the convolution's output, and in the backward pass its
+gradient again on every pixel, before pooling keeps a quarter of them (a 2x2
+window) or fewer. ReLU never decreases, so the largest value of a window is
+still the largest after it: `maxpool(relu(z)) == relu(maxpool(z))` exactly.
+The gradient is Keras's too: where a window's maximum is positive it goes to
+the same pixel (the first of equal maxima in either order), and where it is not,
+ReLU's gradient is zero in either order.
+
+[`pair_up`][] finds each such pair in a functional model: a `Conv2D` whose
+activation is `keras.activations.relu` and which runs the zoo's fused-bias call
+([`zoo.accel.torch_conv`][]), whose output goes to one `MaxPooling2D` and
+nowhere else. [`operations`][] gives the lean step ([`zoo.accel.torch_step`][])
+the convolution without its ReLU and the pooling followed by it, for the pairs
+that still hold when the step runs. What it saves on LeNet-5 is measured by
+`benchmarks/speedups_ab.py --each` (BENCHMARKS.md); tests compare outputs,
+gradients and trained weights with Keras's order.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from zoo.accel import torch_conv
+
+__all__ = ["operations", "pair_up", "use_pool_first"]
+
+
+def _only_consumer(layer):
+    """The one layer `layer`'s single output goes to, or `None`."""
+    if len(layer._inbound_nodes) != 1 or len(layer._outbound_nodes) != 1:
+        return None
+    return layer._outbound_nodes[0].operation
+
+
+def _pairs_up(conv, model):
+    if type(conv) is not keras.layers.Conv2D or conv.activation is not keras.activations.relu:
+        return None
+    pool = _only_consumer(conv)
+    if type(pool) is not keras.layers.MaxPooling2D or len(pool._inbound_nodes) != 1:
+        return None
+    outputs = {id(tensor) for tensor in model.outputs}
+    if id(conv.output) in outputs or not torch_conv.has_fused_bias(conv):
+        return None
+    return pool
+
+
+def pair_up(model):
+    """`((conv, pool), ...)`: the convolutions whose ReLU can follow their max pooling."""
+    pairs = []
+    for layer in model.layers:
+        pool = _pairs_up(layer, model)
+        if pool is not None:
+            pairs.append((layer, pool))
+    return tuple(pairs)
+
+
+def use_pool_first(model):
+    """Note `model`'s pairs for the lean step; returns the names of the convolutions."""
+    model._zoo_pool_first = pair_up(model)
+    return tuple(conv.name for conv, _ in model._zoo_pool_first)
+
+
+def _pool_then(pool, activation):
+    def call(inputs):
+        return activation(pool.call(inputs))
+
+    return call
+
+
+def operations(model, inputs):
+    """`{id(layer): callable}` replacing each noted pair's two calls, for `inputs`.
+
+    A pair is left to Keras's order when its convolution no longer runs the
+    fused-bias call (LoRA enabled, quantised, another implementation) or its
+    activation has changed since [`use_pool_first`][].
+    """
+    calls = {}
+    for conv, pool in getattr(model, "_zoo_pool_first", ()):
+        if conv.activation is keras.activations.relu and torch_conv.has_fused_bias(conv, inputs):
+            calls[id(conv)] = lambda x, conv=conv: torch_conv.convolve(conv, x)
+            calls[id(pool)] = _pool_then(pool, conv.activation)
+    return calls
