@@ -3,6 +3,7 @@
     KERAS_BACKEND=jax python benchmarks/speedups_ab.py               # LeNet-5 (modern)
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --model alexnet
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --each      # and one off at a time
+    KERAS_BACKEND=torch python benchmarks/speedups_ab.py --without pool-first --rounds 12
     KERAS_BACKEND=torch python benchmarks/speedups_ab.py --recipe    # the model's own recipe
     KERAS_BACKEND=jax python benchmarks/speedups_ab.py --variant conv2=im2col --predict
 
@@ -118,6 +119,13 @@ def main():
     parser.add_argument("--model", default="lenet5_modern", choices=["lenet5_modern", "alexnet"])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--each", action="store_true", help="also each speed-up off alone")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=sorted(REMOVERS),
+        help="also the zoo's model with this speed-up off (repeatable; --each: all)",
+    )
     parser.add_argument("--recipe", action="store_true", help="train with the model's recipe")
     parser.add_argument(
         "--variant",
@@ -152,7 +160,7 @@ def main():
             "keras": build(args.model, shape, recipe=recipe),
             "zoo": build(args.model, shape, (), recipe),
         }
-        for speedup in APPLIES[keras.backend.backend()] if args.each else ():
+        for speedup in APPLIES[keras.backend.backend()] if args.each else args.without:
             models[f"zoo without {speedup}"] = build(args.model, shape, (speedup,), recipe)
         for variant in args.variant:
             models[f"zoo with {variant}"] = with_conv_impl(
