@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import keras
 
-from zoo.accel import torch_conv
+from zoo.accel.torch_conv import convolve, has_fused_bias
 
 __all__ = ["operations", "pair_up", "use_pool_first"]
 
@@ -43,7 +43,7 @@ def _pairs_up(conv, model):
     if type(pool) is not keras.layers.MaxPooling2D or len(pool._inbound_nodes) != 1:
         return None
     outputs = {id(tensor) for tensor in model.outputs}
-    if id(conv.output) in outputs or not torch_conv.has_fused_bias(conv):
+    if id(conv.output) in outputs or not has_fused_bias(conv):
         return None
     return pool
 
@@ -80,7 +80,7 @@ def operations(model, inputs):
     """
     calls = {}
     for conv, pool in getattr(model, "_zoo_pool_first", ()):
-        if conv.activation is keras.activations.relu and torch_conv.has_fused_bias(conv, inputs):
-            calls[id(conv)] = lambda x, conv=conv: torch_conv.convolve(conv, x)
+        if conv.activation is keras.activations.relu and has_fused_bias(conv, inputs):
+            calls[id(conv)] = lambda x, conv=conv: convolve(conv, x)
             calls[id(pool)] = _pool_then(pool, conv.activation)
     return calls

@@ -34,7 +34,7 @@ import functools
 import keras
 import torch
 
-from zoo.accel import torch_pool_first
+from zoo.accel.torch_pool_first import operations as pool_first_operations
 from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 
 __all__ = [
@@ -127,7 +127,7 @@ def graph_forward(model, images, training=False):
     wanted = model.inputs[0].dtype
     if keras.backend.standardize_dtype(images.dtype) != wanted:
         images = keras.ops.cast(images, wanted)  # as Layer.__call__ casts its inputs
-    pooled_first = torch_pool_first.operations(model, images)  # {} unless use_pool_first
+    pooled_first = pool_first_operations(model, images)  # {} unless use_pool_first
 
     def operation(layer):
         return pooled_first.get(id(layer)) or _bare_call(layer, training)
