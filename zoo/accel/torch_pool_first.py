@@ -16,7 +16,7 @@ activation is `keras.activations.relu` and which runs the zoo's fused-bias call
 nowhere else. [`operations`][] gives the lean step ([`zoo.accel.torch_step`][])
 the convolution without its ReLU and the pooling followed by it, for the pairs
 that still hold when the step runs. What it saves on LeNet-5 is measured by
-`benchmarks/speedups_ab.py --each` (BENCHMARKS.md); tests compare outputs,
+`benchmarks/speedups_ab.py --without pool-first` (BENCHMARKS.md); tests compare outputs,
 gradients and trained weights with Keras's order.
 """
 
