@@ -36,39 +36,29 @@ def _only_consumer(layer):
     return layer._outbound_nodes[0].operation
 
 
-def _pairs_up(conv, model):
+def _its_pool(conv, model_outputs):
+    """The `MaxPooling2D` that `conv`'s ReLU can follow, or `None`."""
     if type(conv) is not keras.layers.Conv2D or conv.activation is not keras.activations.relu:
         return None
     pool = _only_consumer(conv)
     if type(pool) is not keras.layers.MaxPooling2D or len(pool._inbound_nodes) != 1:
         return None
-    outputs = {id(tensor) for tensor in model.outputs}
-    if id(conv.output) in outputs or not has_fused_bias(conv):
+    if id(conv.output) in model_outputs or not has_fused_bias(conv):
         return None
     return pool
 
 
 def pair_up(model):
     """`((conv, pool), ...)`: the convolutions whose ReLU can follow their max pooling."""
-    pairs = []
-    for layer in model.layers:
-        pool = _pairs_up(layer, model)
-        if pool is not None:
-            pairs.append((layer, pool))
-    return tuple(pairs)
+    model_outputs = {id(tensor) for tensor in model.outputs}
+    pools = [(layer, _its_pool(layer, model_outputs)) for layer in model.layers]
+    return tuple((conv, pool) for conv, pool in pools if pool is not None)
 
 
 def use_pool_first(model):
     """Note `model`'s pairs for the lean step; returns the names of the convolutions."""
     model._zoo_pool_first = pair_up(model)
     return tuple(conv.name for conv, _ in model._zoo_pool_first)
-
-
-def _pool_then(pool, activation):
-    def call(inputs):
-        return activation(pool.call(inputs))
-
-    return call
 
 
 def operations(model, inputs):
@@ -82,5 +72,5 @@ def operations(model, inputs):
     for conv, pool in getattr(model, "_zoo_pool_first", ()):
         if conv.activation is keras.activations.relu and has_fused_bias(conv, inputs):
             calls[id(conv)] = lambda x, conv=conv: convolve(conv, x)
-            calls[id(pool)] = _pool_then(pool, conv.activation)
+            calls[id(pool)] = lambda x, conv=conv, pool=pool: conv.activation(pool.call(x))
     return calls
