@@ -12,6 +12,29 @@ from zoo.accel import accelerate, applied
 
 BACKEND = keras.backend.backend()
 on_torch = pytest.mark.skipif(BACKEND != "torch", reason="a PyTorch-only speed-up")
+on_torch_or_tf = pytest.mark.skipif(
+    BACKEND not in ("torch", "tensorflow"), reason="fused Adam: PyTorch and TensorFlow"
+)
+# The optimizer method each backend's fused Adam replaces on the instance.
+FUSED_ADAM_METHOD = {"torch": "_parallel_update_step", "tensorflow": "update_step"}.get(BACKEND)
+
+
+@pytest.fixture
+def every_weight_fused(monkeypatch):
+    """On TensorFlow, every weight through the fused kernel, not only the large ones."""
+    if BACKEND == "tensorflow":
+        from zoo.accel import tf_adam
+
+        monkeypatch.setattr(tf_adam, "FUSED_MIN_SIZE", 0)
+
+
+def _use_fused_adam(optimizer):
+    if BACKEND == "torch":
+        from zoo.accel.torch_adam import use_fused_adam
+    else:
+        from zoo.accel.tf_adam import use_fused_adam
+    return use_fused_adam(optimizer)
+
 
 # (input shape, pool size, strides): LeNet's 2x2/2, AlexNet's overlapping 3x3/2, odd sizes
 CASES = [
@@ -201,50 +224,90 @@ def _train_steps(fused, steps=1, schedule_steps=40):
     rate = learning_rate_schedule(3e-3, "warmup-cosine", schedule_steps)
     model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy")
     if fused:
-        from zoo.accel.torch_adam import use_fused_adam
-
-        assert use_fused_adam(model.optimizer)
+        assert _use_fused_adam(model.optimizer)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
     state = [np.asarray(v) for v in model.optimizer.variables]
     return model, [w.copy() for w in model.get_weights()], state, history.history["loss"]
 
 
-@on_torch
+@on_torch_or_tf
+@pytest.mark.usefixtures("every_weight_fused")
 def test_fused_adam_makes_kerass_adam_update():
     _, keras_weights, keras_state, _ = _train_steps(fused=False)
     model, fused_weights, fused_state, _ = _train_steps(fused=True)
     assert type(model.optimizer).__name__ == "Adam"  # the class is Keras's own
     # One step: weights, moments and the step count as Keras's own Adam leaves them, within
     # 1e-5 of each tensor's scale (float32 rounding: the two kernels order the operations
-    # differently). Every weight moved, so a wrong update could not hide.
+    # differently); TensorFlow's kernel rounds 1 - beta_2 to 0.00099998713 where Keras has
+    # 0.001, which moves the second moments by 1.3e-5 of themselves. Every weight moved, so
+    # a wrong update could not hide.
+    bound = 1.5e-5 if BACKEND == "tensorflow" else 1e-5
     for want, got in zip(keras_weights + keras_state, fused_weights + fused_state, strict=True):
         scale = max(float(np.max(np.abs(want))), 1e-12)
-        assert float(np.max(np.abs(got - want))) <= 1e-5 * scale
+        assert float(np.max(np.abs(got - want))) <= bound * scale
     assert int(fused_state[0]) == 1
 
 
-@on_torch
+@on_torch_or_tf
+@pytest.mark.usefixtures("every_weight_fused")
 def test_fused_adam_trains_like_kerass_adam_over_a_schedule():
     *_, keras_losses = _train_steps(fused=False, steps=20)
     *_, fused_losses = _train_steps(fused=True, steps=20)
     np.testing.assert_allclose(fused_losses, keras_losses, rtol=1e-4)
 
 
-@on_torch
+@on_torch_or_tf
 def test_fused_adam_only_for_plain_adam_and_accelerate_after_compile_applies_it():
-    from zoo.accel.torch_adam import use_fused_adam
     from zoo.training.compile import compile_model
 
-    assert not use_fused_adam(keras.optimizers.Adam(amsgrad=True))
-    assert not use_fused_adam(keras.optimizers.AdamW())
-    assert not use_fused_adam(keras.optimizers.SGD())
+    assert not _use_fused_adam(keras.optimizers.Adam(amsgrad=True))
+    assert not _use_fused_adam(keras.optimizers.AdamW())
+    assert not _use_fused_adam(keras.optimizers.SGD())
     model = compile_model(zoo.get_model("lenet5_modern"), "adam", 1e-3)
-    assert "_parallel_update_step" not in vars(model.optimizer)  # compile stays plain Keras
+    assert FUSED_ADAM_METHOD not in vars(model.optimizer)  # compile stays plain Keras
     assert accelerate(model).optimizer == "fused adam"
-    assert "_parallel_update_step" in vars(model.optimizer)
+    assert FUSED_ADAM_METHOD in vars(model.optimizer)
+    assert "fused adam" in applied(model).describe()
     model = compile_model(zoo.get_model("lenet5_modern"), "sgd", 1e-3)
     assert accelerate(model).optimizer == "keras"
-    assert "_parallel_update_step" not in vars(model.optimizer)
+    assert FUSED_ADAM_METHOD not in vars(model.optimizer)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's fused Adam")
+def test_tf_fused_adam_leaves_small_weights_sparse_gradients_and_strategies_to_keras(
+    monkeypatch,
+):
+    import tensorflow as tf
+
+    from zoo.accel import tf_adam
+
+    assert not tf_adam.use_fused_adam(
+        keras.optimizers.Adam(), tf.distribute.MirroredStrategy(["CPU:0"])
+    )
+    kernel, calls = tf.raw_ops.ResourceApplyAdam, []
+
+    def counted(**arguments):
+        calls.append(tuple(arguments["grad"].shape))
+        return kernel(**arguments)
+
+    monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", counted)
+    shapes = [(4, 2), (tf_adam.FUSED_MIN_SIZE // 4, 4)]  # one small weight, one large
+    rows = tf.IndexedSlices(tf.constant([[1.0, -2.0], [0.5, 3.0]]), tf.constant([0, 2]), [4, 2])
+    results = []
+    for fused in (False, True):
+        optimizer = keras.optimizers.Adam(0.1)
+        if fused:
+            assert tf_adam.use_fused_adam(optimizer)
+        weights = [keras.Variable(np.ones(shape, "float32")) for shape in shapes]
+        optimizer.apply([tf.ones(shape) for shape in shapes], weights)
+        with pytest.MonkeyPatch.context() as every_dense_weight:
+            every_dense_weight.setattr(tf_adam, "FUSED_MIN_SIZE", 0)
+            optimizer.apply([rows], weights[:1])  # a sparse gradient: Keras's own update
+        results.append([np.asarray(weight) for weight in weights])
+    assert calls == [shapes[1]]  # the large weight's dense update, and nothing else
+    np.testing.assert_array_equal(results[1][0], results[0][0])  # Keras's own code, exactly
+    assert not np.allclose(results[0][1], 1.0)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- JAX pooling

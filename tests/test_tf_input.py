@@ -63,6 +63,27 @@ def test_the_dataset_declares_its_length_turns_autotuning_off_and_reshuffles_eve
 
 
 @needs_tensorflow
+def test_the_dataset_functions_are_traced_without_autograph_rewriting_them(monkeypatch):
+    from tensorflow.python.autograph.impl import api  # where AutoGraph converts a function
+
+    from zoo.accel.tf_input import array_dataset
+
+    converted, convert = [], api._convert_actual
+
+    def spy(entity, *rest):
+        converted.append(entity)
+        return convert(entity, *rest)
+
+    monkeypatch.setattr(api, "_convert_actual", spy)
+    dataset = array_dataset(X, Y, 32, shuffle=True, seed=5, passes=2)
+    assert converted == []  # each rewrite of a function's source cost tens of milliseconds
+    assert sum(len(batch_y) for _, batch_y in dataset) == 300
+    tf = pytest.importorskip("tensorflow")
+    tf.data.Dataset.range(3).map(lambda n: n + 1)  # the spy does see a plain map's function
+    assert len(converted) == 1
+
+
+@needs_tensorflow
 def test_fit_traces_its_training_step_once_where_kerass_own_fit_traces_it_twice():
     def traces_of_one_fit(fit):
         model = compiled()

@@ -3,9 +3,10 @@
 The models, weights, data, training and deploy folders build and use plain
 `keras.Model` objects. The speed-ups that make them fast on one backend
 (JAX pooling by reshape or by slices, PyTorch's channels-last pooling, the bias inside the
-convolution, the lean training step, max pooling before ReLU, fused Adam, TensorFlow's array
-input) and the convolution implementation chosen per layer live here, as do the process settings a
-`zoo-train` run makes before Keras starts ([`zoo.accel.runtime`][]).
+convolution, the lean training step, max pooling before ReLU, fused Adam on PyTorch and
+TensorFlow, TensorFlow's array input) and the convolution implementation chosen per layer
+live here, as do the process settings a `zoo-train` run makes before Keras starts
+([`zoo.accel.runtime`][]).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Applied:
     fused_bias: tuple = ()
     pool_first: tuple = ()  # convolutions pooled before their ReLU (torch_pool_first)
     step: str = "keras"  # "keras", "lean" (zoo.accel.torch_step) or "ddp" (with DDP)
-    optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam)
+    optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam, zoo.accel.tf_adam)
     schedule: str = "keras"  # or "plain" (zoo.accel.torch_schedule)
     predict: str = "keras"  # or "lean" (zoo.accel.predict)
     fit_input: str = "keras"  # or "lean" (zoo.accel.tf_input)
@@ -94,7 +95,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
       ([`zoo.accel.torch_adam`][]), with a cosine schedule its rate computed
       without tensors ([`zoo.accel.torch_schedule`][]);
     - TensorFlow: `fit` and `evaluate` on arrays without tf.data's autotuning
-      ([`zoo.accel.tf_input`][]);
+      ([`zoo.accel.tf_input`][]), and once compiled with Adam the fused update
+      ([`zoo.accel.tf_adam`][]);
     - every backend, last: `fit` without the per-batch callback calls no callback
       listens to ([`zoo.accel.batch_hooks`][]), and `predict` on an array without
       Keras's input pipeline ([`zoo.accel.predict`][]), on JAX through a forward pass
@@ -121,10 +123,7 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
             model, result, data_parallel, already_ddp=before and before.step == "ddp"
         )
     elif backend == "tensorflow":
-        from zoo.accel import tf_input
-
-        if tf_input.use_lean_input(model):
-            result = replace(result, fit_input="lean")
+        result = _on_tensorflow(model, result)
     if batch_hooks.use_quiet_batch_hooks(model):
         result = replace(result, batch_hooks="when heard")
     if predict.use_lean_predict(model):
@@ -138,6 +137,18 @@ def _on_jax(model, result):
 
     jax_predict.forget_forward(model)  # traced with the choices made before
     return replace(result, pooling=tuple(jax_pooling.apply_to_model(model)))
+
+
+def _on_tensorflow(model, result):
+    from zoo.accel import tf_adam, tf_input
+
+    if tf_input.use_lean_input(model):
+        result = replace(result, fit_input="lean")
+    optimizer = getattr(model, "optimizer", None)
+    strategy = getattr(model, "_distribute_strategy", None)
+    if optimizer is not None and tf_adam.use_fused_adam(optimizer, strategy):
+        result = replace(result, optimizer="fused adam")
+    return result
 
 
 def _on_torch(model, result, data_parallel, already_ddp):

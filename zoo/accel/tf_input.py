@@ -88,17 +88,25 @@ def array_dataset(x, y, batch_size, shuffle, seed=0, first_pass=0, passes=1):
     """
     count = len(x)
     numbers = tf.data.Dataset.range(first_pass, first_pass + passes)
-    orders = numbers.map(lambda number: _order(count, shuffle, seed, number))
+    orders = numbers.map(_as_written(lambda number: _order(count, shuffle, seed, number)))
     batches = orders.flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        _as_written(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
     )
     images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-    dataset = batches.map(lambda rows: (tf.gather(images, rows), tf.gather(labels, rows)))
+    gather = _as_written(lambda rows: (tf.gather(images, rows), tf.gather(labels, rows)))
+    dataset = batches.map(gather)
     length = tf.data.experimental.assert_cardinality(passes * math.ceil(count / batch_size))
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_optimization.apply_default_optimizations = False  # as Keras's
     return dataset.prefetch(1).apply(length).with_options(options)
+
+
+def _as_written(function):
+    """`function` for `tf.data` to trace as it is: it has no Python control flow on tensors,
+    so AutoGraph's rewriting of its source (tens of milliseconds each, at every run's first
+    `fit`) would change nothing."""
+    return tf.autograph.experimental.do_not_convert(function)
 
 
 def _order(count, shuffle, seed, number):
