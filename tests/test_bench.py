@@ -109,6 +109,21 @@ def test_time_to_accuracy_counts_training_time_until_the_target():
     assert seconds is None and epochs == 2 and reached == 0.2
 
 
+def test_the_first_step_clock_notes_step_two_once_then_stops_listening(monkeypatch):
+    from zoo.accel.batch_hooks import listens
+
+    monkeypatch.setitem(bench.FIRST_STEP, "at", None)
+    clock = bench._first_step()
+    clock.on_train_batch_begin(0)
+    assert bench.FIRST_STEP["at"] is None and listens(clock, "on_train_batch_begin")
+    clock.on_train_batch_begin(1)
+    noted = bench.FIRST_STEP["at"]
+    assert noted is not None
+    assert not listens(clock, "on_train_batch_begin")  # the zoo's fit calls it no more
+    clock.on_train_batch_begin(2)
+    assert bench.FIRST_STEP["at"] == noted
+
+
 def test_batches_cover_every_image_once_with_a_partial_last_batch():
     import _harness
 
