@@ -146,7 +146,8 @@ def _on_tensorflow(model, result):
         result = replace(result, fit_input="lean")
     optimizer = getattr(model, "optimizer", None)
     strategy = getattr(model, "_distribute_strategy", None)
-    if optimizer is not None and tf_adam.use_fused_adam(optimizer, strategy):
+    weights = model.trainable_weights
+    if optimizer is not None and tf_adam.use_fused_adam(optimizer, strategy, weights):
         result = replace(result, optimizer="fused adam")
     return result
 

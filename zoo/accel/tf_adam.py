@@ -62,11 +62,14 @@ def fused_update_step(optimizer, gradient, variable, learning_rate):
     )
 
 
-def use_fused_adam(optimizer, strategy=None):
+def use_fused_adam(optimizer, strategy=None, weights=None):
     """Make a Keras `Adam` (not AMSGrad, not a subclass) update through the fused kernel;
-    returns whether it applies. Any other optimizer, or a model trained under a
-    distribution `strategy`, is left as it is."""
+    returns whether it applies. Any other optimizer, a model trained under a distribution
+    `strategy`, or one whose `weights` (when given) hold none of `FUSED_MIN_SIZE` entries
+    or more, is left as it is."""
     if keras.backend.backend() != "tensorflow" or strategy is not None:
+        return False
+    if weights is not None and all(math.prod(w.shape) < FUSED_MIN_SIZE for w in weights):
         return False
     if type(optimizer) is not keras.optimizers.Adam or optimizer.amsgrad:
         return False
