@@ -78,7 +78,8 @@ def test_the_dataset_functions_are_traced_without_autograph_rewriting_them(monke
     dataset = array_dataset(X, Y, 32, shuffle=True, seed=5, passes=2)
     assert converted == []  # each rewrite of a function's source cost tens of milliseconds
     assert sum(len(batch_y) for _, batch_y in dataset) == 300
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     tf.data.Dataset.range(3).map(lambda n: n + 1)  # the spy does see a plain map's function
     assert len(converted) == 1
 
