@@ -73,6 +73,7 @@ REMOVERS = {
     "fused-adam": lambda model: _pop_fused_adam(model.optimizer),
     "plain-schedule": lambda model: vars(model.optimizer).pop("_get_current_learning_rate", None),
     "batch-hooks": _pop_quiet_fit,
+    "one-image-build": lambda model: vars(model).pop("_symbolic_build", None),  # start-up only
 }
 APPLIES = {
     "torch": tuple(REMOVERS),

@@ -40,6 +40,7 @@ class Applied:
     predict: str = "keras"  # or "lean" (zoo.accel.predict)
     fit_input: str = "keras"  # or "lean" (zoo.accel.tf_input)
     batch_hooks: str = "keras"  # or "when heard" (zoo.accel.batch_hooks)
+    build: str = "keras"  # or "one image" (zoo.accel.torch_build)
 
     def describe(self):
         """One line for the start-up banner, e.g. `conv native x2; pooling channels-last x2`."""
@@ -66,6 +67,8 @@ class Applied:
             parts.append("array input without tf.data autotuning")
         if self.batch_hooks != "keras":
             parts.append("batch callbacks only when heard")
+        if self.build != "keras":
+            parts.append("state built from one image")
         return "; ".join(parts)
 
 
@@ -93,7 +96,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
       ([`zoo.accel.torch_pool_first`][]), or with `data_parallel` the same step through
       `DistributedDataParallel`, and once compiled with Adam the fused update
       ([`zoo.accel.torch_adam`][]), with a cosine schedule its rate computed
-      without tensors ([`zoo.accel.torch_schedule`][]);
+      without tensors ([`zoo.accel.torch_schedule`][]), and the metrics', loss's and
+      optimizer's variables built from one real image ([`zoo.accel.torch_build`][]);
     - TensorFlow: `fit` and `evaluate` on arrays without tf.data's autotuning
       ([`zoo.accel.tf_input`][]), and once compiled with Adam the fused update
       ([`zoo.accel.tf_adam`][]);
@@ -155,6 +159,7 @@ def _on_tensorflow(model, result):
 def _on_torch(model, result, data_parallel, already_ddp):
     from zoo.accel import (
         torch_adam,
+        torch_build,
         torch_conv,
         torch_pool_first,
         torch_pooling,
@@ -182,4 +187,5 @@ def _on_torch(model, result, data_parallel, already_ddp):
         step=step,
         optimizer="fused adam" if fused else "keras",
         schedule="plain" if plain_schedule else "keras",
+        build="one image" if torch_build.use_build_from_one_image(model) else "keras",
     )
