@@ -6,6 +6,7 @@ Each case runs in a fresh process: the settings belong to the process that makes
 
 import sys
 
+import keras
 import pytest
 from conftest import python_lines
 
@@ -30,24 +31,28 @@ FAULTS = (
 ZOO_PROCESS = "from zoo.accel.runtime import import_keras_lean\nimport_keras_lean()\n"
 
 
-def faults(code, environment=""):
-    """Page faults of the repeats in a fresh process that runs ``code`` first."""
+def faults(code, environment="", backend=None):
+    """Page faults of the repeats in a fresh process on ``backend`` that runs ``code`` first."""
     prefix = f"import os\nos.environ['ZOO_HEAP'] = {environment!r}\n" if environment else ""
-    return int(python_lines(prefix + code + FAULTS)[-1])
+    return int(python_lines(prefix + code + FAULTS, backend)[-1])
 
 
 @glibc_only
-def test_a_zoo_process_reuses_freed_memory_and_glibc_defaults_do_not():
-    kept = faults(ZOO_PROCESS)
-    default = faults(ZOO_PROCESS, "glibc")
-    users_session = faults("import zoo, keras\n")  # a user's own session: left alone
-    assert kept < 64  # the blocks come back from the heap, already the process's pages
+def test_a_zoo_process_on_jax_or_torch_reuses_freed_memory_and_glibc_defaults_do_not():
+    backend = keras.backend.backend()  # each backend's run of the suite checks its own
+    kept = faults(ZOO_PROCESS, backend=backend)
+    default = faults(ZOO_PROCESS, "glibc", backend=backend)
+    users_session = faults("import zoo, keras\n", backend=backend)  # a user's session: alone
     assert default > 2048 and users_session > 2048  # at least one block's pages again
+    if backend == "tensorflow":  # measured slower to 0.98 there: glibc's defaults stay
+        assert kept > 2048
+    else:
+        assert kept < 64  # the blocks come back from the heap, already the process's pages
 
 
 @glibc_only
 def test_a_users_own_malloc_setting_wins():
-    code = "from zoo.accel import heap\nprint(heap.use_steady_heap())\n"
+    code = "from zoo.accel import heap\nprint(heap.use_steady_heap('torch'))\n"
     assert python_lines(code) == ["True"]
     for variable, value in [("ZOO_HEAP", "glibc"), ("MALLOC_TOP_PAD_", "0")]:
         environment = {variable: value}
@@ -61,4 +66,10 @@ def test_a_users_own_malloc_setting_wins():
 def test_elsewhere_nothing_is_set(monkeypatch):
     monkeypatch.setattr(heap.sys, "platform", "darwin")
     assert heap._glibc() is None
-    assert heap.use_steady_heap() is False
+    assert heap.use_steady_heap("torch") is False
+
+
+@glibc_only
+def test_tensorflow_keeps_glibcs_defaults():
+    code = "from zoo.accel import heap\nprint(heap.use_steady_heap('tensorflow'))\n"
+    assert python_lines(code) == ["False"]

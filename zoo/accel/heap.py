@@ -15,9 +15,11 @@ PyTorch, and a tenth to a quarter of the epoch's time (BENCHMARKS.md, "Issue 32,
 512 MiB stays with the process, and the heap grows 64 MiB at a time. Peak memory
 is what the run needed either way; the process only keeps it until it ends. It
 is called by [`zoo.accel.runtime.import_keras_lean`][], so only in the zoo's own
-processes (its commands, the benchmark), never in a user's session. A user's own
-glibc settings win (any `MALLOC_..._` variable or `GLIBC_TUNABLES` in the
-environment), and `ZOO_HEAP=glibc` keeps glibc's defaults.
+processes (its commands, the benchmark), never in a user's session, and only for
+JAX and PyTorch: on TensorFlow, whose own allocator holds most of a step's memory,
+it trained no faster and reached 0.98 a fourteenth later (`benchmarks/heap_ab.py`).
+A user's own glibc settings win (any `MALLOC_..._` variable or `GLIBC_TUNABLES` in
+the environment), and `ZOO_HEAP=glibc` keeps glibc's defaults.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["HEAP_SETTINGS", "OPT_OUT", "use_steady_heap", "user_chose_heap"]
+__all__ = ["BACKENDS", "HEAP_SETTINGS", "OPT_OUT", "use_steady_heap", "user_chose_heap"]
+
+BACKENDS = ("jax", "torch")  # where the settings measured faster
 
 # glibc's mallopt parameters (malloc.h) and the values the zoo sets.
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
@@ -64,9 +68,10 @@ def _glibc():
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version") else None
 
 
-def use_steady_heap():
-    """Set [`HEAP_SETTINGS`][] in this process; returns whether they were set."""
-    libc = None if user_chose_heap() else _glibc()
+def use_steady_heap(backend):
+    """Set [`HEAP_SETTINGS`][] in this process for a run on `backend` (a `KERAS_BACKEND`
+    name); returns whether they were set."""
+    libc = None if backend not in BACKENDS or user_chose_heap() else _glibc()
     if libc is None:
         return False
     return all(libc.mallopt(parameter, value) == 1 for parameter, value in HEAP_SETTINGS.items())

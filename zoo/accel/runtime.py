@@ -13,9 +13,9 @@ In the order a `zoo-train` process needs them:
 2. [`choose_backend`][] (`KERAS_BACKEND`) and [`request_virtual_cpus`][]
    (`XLA_FLAGS`): before Keras, and JAX, are imported.
 3. [`import_keras_lean`][]: imports Keras without the packages a training
-   run never uses, keeps freed memory ([`zoo.accel.heap`][]), on JAX with
-   [`use_lean_xla_flags`][] and [`use_jax_compilation_cache`][], on TensorFlow with
-   [`use_onednn_for_tensorflow`][]. Only in a
+   run never uses, on JAX and PyTorch keeping freed memory ([`zoo.accel.heap`][]),
+   on JAX with [`use_lean_xla_flags`][] and [`use_jax_compilation_cache`][], on
+   TensorFlow with [`use_onednn_for_tensorflow`][]. Only in a
    process the zoo owns (its commands, the benchmark), never a user's session.
 4. [`tensorflow_left_alone`][]: while a JAX or PyTorch run trains, Keras does
    not import TensorFlow just to look for it. BENCHMARKS.md, "Lean runs", measures 3 and 4.
@@ -228,14 +228,14 @@ def import_keras_lean():
     Returns `keras`; nothing is hidden when Keras is already imported. On JAX it
     also sets [`use_lean_xla_flags`][] and [`use_jax_compilation_cache`][], on
     TensorFlow [`use_onednn_for_tensorflow`][], on PyTorch it defers TorchDynamo
-    ([`zoo.accel.torch_import`][]); on each, [`zoo.accel.heap.use_steady_heap`][].
+    ([`zoo.accel.torch_import`][]); on JAX and PyTorch, [`zoo.accel.heap.use_steady_heap`][].
     """
     from zoo.accel import heap, torch_import  # import no PyTorch
 
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    heap.use_steady_heap()
     backend = os.environ.get("KERAS_BACKEND", "jax")
+    heap.use_steady_heap(backend)
     if backend == "jax":
         use_lean_xla_flags()
         use_jax_compilation_cache()
