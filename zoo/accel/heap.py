@@ -69,7 +69,7 @@ def _glibc():
 
 
 def use_steady_heap(backend):
-    """Set [`HEAP_SETTINGS`][] in this process for a run on `backend` (a `KERAS_BACKEND`
+    """Set `HEAP_SETTINGS` in this process for a run on `backend` (a `KERAS_BACKEND`
     name); returns whether they were set."""
     libc = None if backend not in BACKENDS or user_chose_heap() else _glibc()
     if libc is None:
