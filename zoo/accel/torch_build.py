@@ -31,6 +31,8 @@ import types
 import keras
 import torch
 
+from zoo.accel.torch_step import supports_graph_forward
+
 __all__ = ["build_from_one_image", "needs_building", "use_build_from_one_image"]
 
 
@@ -78,9 +80,7 @@ def build_from_one_image(model, iterator=None, data_batch=None):
 def use_build_from_one_image(model):
     """Give `model` [`build_from_one_image`][] as its `_symbolic_build`; returns whether
     it took it (only a model the lean training step takes, whose class keeps Keras's)."""
-    from zoo.accel.torch_step import supports_graph_forward
-
-    if keras.backend.backend() != "torch" or not supports_graph_forward(model):
+    if not supports_graph_forward(model):  # also false unless Keras runs on PyTorch
         return False
     if getattr(type(model), "_symbolic_build", None) is not keras.Model._symbolic_build:
         return False
