@@ -92,7 +92,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=2, help="time-to-accuracy seeds per round")
     args = parser.parse_args()
-    runners = [r for r in args.runners.split(",") if r and bench.available(r) is None]
+    try:
+        chosen = bench._choices(args.runners, zoo_runners, "--runners")
+    except bench.BenchError as error:
+        parser.exit(2, f"heap_ab: error: {error}\n")
+    if args.rounds < 1 or args.seeds < 0:
+        parser.exit(2, "heap_ab: error: --rounds must be at least 1 and --seeds at least 0.\n")
+    runners = [r for r in chosen if bench.available(r) is None]
     figures = measure(runners, args.rounds, args.seeds)
     print(table(figures, runners))
     print("\nratio: the zoo's settings against glibc's defaults, above 1 better (medians)")

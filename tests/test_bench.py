@@ -532,3 +532,17 @@ def test_gpu_bench_sizes_the_baseline_alexnet_for_the_image():
         assert net(torch.zeros(1, 3, size, size)).shape == (1, 10)
         keras_params = get_model("alexnet", input_shape=(size, size, 3), classes=10).count_params()
         assert sum(p.numel() for p in net.parameters()) == keras_params
+
+
+@pytest.mark.parametrize(
+    "arguments, problem",
+    [(["--runners", "zoo-foo"], "unknown zoo-foo"), (["--rounds", "0"], "--rounds must be")],
+)
+def test_heap_ab_refuses_bad_arguments_in_one_line_before_running_anything(arguments, problem):
+    script = os.path.join(BENCHMARKS, "heap_ab.py")
+    done = subprocess.run(
+        [sys.executable, script, *arguments], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and problem in lines[0] and lines[0].startswith("heap_ab: error:")
