@@ -8,18 +8,19 @@
     KERAS_BACKEND=jax python benchmarks/speedups_ab.py --variant conv2=im2col --predict
 
 Builds the model as the zoo builds it (``zoo.models._builder.apply_backend_speedups``: pooling by
-reshape or by slices on JAX; channels-last pooling, the bias inside the convolution, the lean
-training step with max pooling before ReLU, fused Adam and the cosine schedule in plain numbers on
-PyTorch; fused Adam on TensorFlow; on every backend the batch callbacks called only when heard) and
-with those instance overrides removed (Keras's own code; TensorFlow's lean input stays in both);
-with ``--each``, also once per speed-up with only that one removed. By default every model trains
-with Adam at a constant 1e-3 and LeNet at batch 128; with ``--recipe``, as the model's registry
-recipe says (``lenet5_modern``: batch 64, warm-up and cosine decay, label smoothing, as time to
-accuracy trains it). It alternates one epoch of each on random images and prints the median images
-per second of each. With ``--variant LAYER=IMPL`` it also trains the zoo's model with that
-``Conv2D`` running another implementation (``zoo.accel.conv``; repeatable), and with ``--predict``
-it also times ``predict`` on the same images after each epoch. The A/B figures in BENCHMARKS.md
-("Where the time went") come from runs like this one."""
+reshape or by slices on JAX; channels-last pooling, the bias inside the convolution, large
+``Dense`` layers' inference through oneDNN, the lean training step with max pooling before ReLU,
+fused Adam and the cosine schedule in plain numbers on PyTorch; fused Adam on TensorFlow; on every
+backend the batch callbacks called only when heard) and with those instance overrides removed
+(Keras's own code; TensorFlow's lean input stays in both); with ``--each``, also once per speed-up
+with only that one removed. By default every model trains with Adam at a constant 1e-3 and LeNet at
+batch 128; with ``--recipe``, as the model's registry recipe says (``lenet5_modern``: batch 64,
+warm-up and cosine decay, label smoothing, as time to accuracy trains it). It alternates one epoch
+of each on random images and prints the median images per second of each. With ``--variant
+LAYER=IMPL`` it also trains the zoo's model with that ``Conv2D`` running another implementation
+(``zoo.accel.conv``; repeatable), and with ``--predict`` it also times ``predict`` on the same
+images after each epoch. The A/B figures in BENCHMARKS.md ("Where the time went") come from runs
+like this one."""
 
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ def _pop_quiet_fit(model):
 REMOVERS = {
     "pooling": lambda model: _pop_layer_calls(model, POOLS),
     "conv-bias": lambda model: _pop_layer_calls(model, ("Conv2D",)),
+    "onednn-dense": lambda model: _pop_layer_calls(model, ("Dense",)),  # predict and evaluate
     "lean-step": _pop_steps,
     "pool-first": lambda model: vars(model).pop("_zoo_pool_first", None),
     "fused-adam": lambda model: _pop_fused_adam(model.optimizer),

@@ -1,11 +1,11 @@
 """Everything that patches Keras or the process, so the rest of the zoo stays plain Keras.
 
 The models, weights, data, training and deploy folders build and use plain
-`keras.Model` objects. The speed-ups that make them fast on one backend
-(JAX pooling by reshape or by slices, PyTorch's channels-last pooling, the bias inside the
-convolution, the lean training step, max pooling before ReLU, fused Adam on PyTorch and
-TensorFlow, TensorFlow's array input) and the convolution implementation chosen per layer
-live here, as do the process settings a `zoo-train` run makes before Keras starts
+`keras.Model` objects. The speed-ups that make them fast on one backend (JAX pooling by reshape or
+by slices, PyTorch's channels-last pooling, the bias inside the convolution, oneDNN for large
+`Dense` layers' inference, the lean training step, max pooling before ReLU, fused Adam on PyTorch
+and TensorFlow, TensorFlow's array input) and the convolution implementation chosen per layer live
+here, as do the process settings a `zoo-train` run makes before Keras starts
 ([`zoo.accel.runtime`][]).
 """
 
@@ -33,6 +33,7 @@ class Applied:
     conv: dict = field(default_factory=dict)
     pooling: tuple = ()
     fused_bias: tuple = ()
+    onednn_dense: tuple = ()  # Dense layers whose inference runs oneDNN's (torch_dense)
     pool_first: tuple = ()  # convolutions pooled before their ReLU (torch_pool_first)
     step: str = "keras"  # "keras", "lean" (zoo.accel.torch_step) or "ddp" (with DDP)
     optimizer: str = "keras"  # or "fused adam" (zoo.accel.torch_adam, zoo.accel.tf_adam)
@@ -53,6 +54,8 @@ class Applied:
             parts.append(f"pooling {pooling} x{len(self.pooling)}")
         if self.fused_bias:
             parts.append(f"bias inside the convolution x{len(self.fused_bias)}")
+        if self.onednn_dense:
+            parts.append(f"oneDNN Dense at inference x{len(self.onednn_dense)}")
         if self.pool_first:
             parts.append(f"max pool before ReLU x{len(self.pool_first)}")
         if self.step != "keras":
@@ -91,7 +94,8 @@ def accelerate(model, *, conv_impl=None, data_parallel=False):
     - JAX: pooling by reshape, or max pooling with a gradient from slices where windows
       overlap ([`zoo.accel.jax_pooling`][]);
     - PyTorch: channels-last pooling ([`zoo.accel.torch_pooling`][]), the bias inside
-      the convolution ([`zoo.accel.torch_conv`][]), the lean training step
+      the convolution ([`zoo.accel.torch_conv`][]), large `Dense` layers' inference
+      through oneDNN ([`zoo.accel.torch_dense`][]), the lean training step
       ([`zoo.accel.torch_step`][]) with max pooling before a convolution's ReLU
       ([`zoo.accel.torch_pool_first`][]), or with `data_parallel` the same step through
       `DistributedDataParallel`, and once compiled with Adam the fused update
@@ -161,6 +165,7 @@ def _on_torch(model, result, data_parallel, already_ddp):
         torch_adam,
         torch_build,
         torch_conv,
+        torch_dense,
         torch_pool_first,
         torch_pooling,
         torch_schedule,
@@ -169,6 +174,7 @@ def _on_torch(model, result, data_parallel, already_ddp):
 
     pooling = tuple(torch_pooling.apply_to_model(model))
     fused_bias = tuple(torch_conv.apply_to_model(model))
+    onednn_dense = tuple(torch_dense.apply_to_model(model))
     if data_parallel:
         if not already_ddp:  # DDP's constructor is collective: every process, exactly once
             torch_step.use_ddp_step(model)
@@ -183,6 +189,7 @@ def _on_torch(model, result, data_parallel, already_ddp):
         result,
         pooling=pooling,
         fused_bias=fused_bias,
+        onednn_dense=onednn_dense,
         pool_first=pool_first,
         step=step,
         optimizer="fused adam" if fused else "keras",
