@@ -118,9 +118,9 @@ def test_inputs_it_does_not_handle_go_to_kerass_call(linear_calls):
 
     layer = keras.layers.Dense(1024, activation="relu")
     layer.build((None, 1024))
-    from zoo.accel.torch_dense import use_onednn_dense
+    from zoo.accel.torch_dense import has_onednn_dense, use_onednn_dense
 
-    assert use_onednn_dense(layer)
+    assert use_onednn_dense(layer) and has_onednn_dense(layer)
     rng = np.random.default_rng(3)
     with torch.no_grad():
         sequence = torch.from_numpy(rng.standard_normal((2, 3, 1024)).astype("float32"))
@@ -130,6 +130,11 @@ def test_inputs_it_does_not_handle_go_to_kerass_call(linear_calls):
         assert linear_calls == []
         layer(torch.from_numpy(rng.standard_normal((2, 1024)).astype("float32")))
     assert linear_calls == ["relu"]
+
+    layer.enable_lora(4)  # its kernel becomes a sum of variables: Keras's call
+    with torch.no_grad():
+        lora = layer(torch.from_numpy(rng.standard_normal((2, 1024)).astype("float32")))
+    assert tuple(lora.shape) == (2, 1024) and linear_calls == ["relu"]
 
 
 def test_alexnet_banner_names_its_classifier():

@@ -50,9 +50,9 @@ def _keeps_keras_call(layer, inputs):
         or inputs.device.type != "cpu"  # also "meta": Keras tracing shapes
         or inputs.dtype != torch.float32
         or inputs.ndim != 2
-        or layer.kernel.value.dtype != torch.float32
-        or layer.lora_enabled
+        or layer.lora_enabled  # its `kernel` is then a sum, not a variable
         or layer.quantization_mode is not None
+        or layer.kernel.value.dtype != torch.float32
     )
 
 
