@@ -136,6 +136,14 @@ def test_inputs_it_does_not_handle_go_to_kerass_call(linear_calls):
         lora = layer(torch.from_numpy(rng.standard_normal((2, 1024)).astype("float32")))
     assert tuple(lora.shape) == (2, 1024) and linear_calls == ["relu"]
 
+    quantised = keras.layers.Dense(1024)
+    quantised.build((None, 1024))
+    assert use_onednn_dense(quantised)
+    quantised.quantize("int8")  # an int8 kernel: Keras's call
+    with torch.no_grad():
+        quantised(torch.from_numpy(rng.standard_normal((2, 1024)).astype("float32")))
+    assert linear_calls == ["relu"]
+
 
 def test_alexnet_banner_names_its_classifier():
     model = zoo.get_model("alexnet", input_shape=zoo.model_info("alexnet")["min_input_shape"])
