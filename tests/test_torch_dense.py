@@ -21,6 +21,14 @@ def _classifier(activation="relu", seed=0):
     return keras.Model(inputs, outputs)
 
 
+@pytest.fixture(autouse=True)
+def mkl_slow(monkeypatch):
+    """Run every test as on a CPU where MKL is slow (an AMD one) unless it says otherwise."""
+    from zoo.accel import torch_dense
+
+    monkeypatch.setattr(torch_dense, "mkl_is_slow_here", lambda: True)
+
+
 @pytest.fixture
 def linear_calls(monkeypatch):
     """The post-operation of each call of oneDNN's linear primitive; "grad!" for a call made
@@ -150,3 +158,43 @@ def test_alexnet_banner_names_its_classifier():
     result = accelerate(model)
     assert result.onednn_dense == ("fc1", "fc2", "predictions")
     assert "oneDNN Dense at inference x3" in result.describe()
+
+
+def test_on_an_intel_cpu_every_dense_keeps_kerass_call(monkeypatch, linear_calls):
+    from zoo.accel import torch_dense
+
+    monkeypatch.setattr(torch_dense, "mkl_is_slow_here", lambda: False)
+    model = zoo.get_model("alexnet", input_shape=zoo.model_info("alexnet")["min_input_shape"])
+    result = accelerate(model)
+    assert result.onednn_dense == () and "oneDNN Dense" not in result.describe()
+    model.predict(np.zeros((1, *model.input_shape[1:]), "float32"), verbose=0)
+    assert linear_calls == []
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "vendor", "slow"),
+    [
+        ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n", "AuthenticAMD", True),
+        ("processor\t: 0\nvendor_id\t: GenuineIntel\n", "GenuineIntel", False),
+        ("processor\t: 0\nBogoMIPS\t: 50.00\n", "", False),  # an ARM CPU names no vendor
+        (None, "", False),  # no /proc/cpuinfo: macOS, Windows
+    ],
+)
+def test_only_a_known_cpu_other_than_intels_counts_as_slow_for_mkl(
+    cpuinfo, vendor, slow, monkeypatch, tmp_path
+):
+    import torch
+
+    from zoo.accel import torch_dense
+
+    monkeypatch.undo()  # the real mkl_is_slow_here, not the module's stand-in
+    path = tmp_path / "cpuinfo"
+    if cpuinfo is not None:
+        path.write_text(cpuinfo)
+    assert torch_dense.cpu_vendor(str(path)) == vendor
+    monkeypatch.setattr(torch_dense, "cpu_vendor", lambda: vendor)
+    torch_dense.mkl_is_slow_here.cache_clear()
+    try:
+        assert torch_dense.mkl_is_slow_here() is (slow and torch.backends.mkl.is_available())
+    finally:
+        torch_dense.mkl_is_slow_here.cache_clear()

@@ -2,8 +2,8 @@
 
 A backend-specific speed-up, used only when Keras runs on PyTorch. Keras's
 `Dense.call` multiplies with `torch.matmul`, adds the bias, then applies the
-activation: three passes, and on the CPU the product is MKL's `sgemm`. On the
-2-core AMD EPYC these benchmarks run on, MKL took about twice oneDNN's time
+activation: three passes, and on the CPU the product is MKL's `sgemm`. On a
+2-core AMD EPYC, MKL took about twice oneDNN's time
 for AlexNet's classifier at batch 16, a quarter of an inference batch
 (BENCHMARKS.md, "Issue 32, 2026-12-07, sixth session"). PyTorch's CPU build also ships oneDNN, whose
 linear primitive (`torch.ops.mkldnn._linear_pointwise`) computes the product,
@@ -19,10 +19,17 @@ float32 rounding (a test bounds them at 1e-5 of the largest); the class stays
 least `MIN_ENTRIES` entries take it: on smaller ones (LeNet's) oneDNN's call
 costs more than it saves. Inputs other than float32 `(batch, features)` CPU
 tensors, quantised layers and LoRA run Keras's own `call`.
+
+MKL tunes its `sgemm` for Intel's CPUs: on an Intel Xeon it ran the same
+products as fast as oneDNN reading Keras's kernel, or faster (BENCHMARKS.md,
+"Issue 32, 2026-12-08"). So the layers change only where
+[`mkl_is_slow_here`][] says PyTorch's products go to MKL on another vendor's
+CPU, and keep Keras's call everywhere else.
 """
 
 from __future__ import annotations
 
+import functools
 import types
 
 import keras
@@ -30,7 +37,14 @@ import torch
 
 from zoo.accel.walk import changed_layers
 
-__all__ = ["MIN_ENTRIES", "apply_to_model", "has_onednn_dense", "use_onednn_dense"]
+__all__ = [
+    "MIN_ENTRIES",
+    "apply_to_model",
+    "cpu_vendor",
+    "has_onednn_dense",
+    "mkl_is_slow_here",
+    "use_onednn_dense",
+]
 
 # Smallest kernel (inputs x units) that takes oneDNN: at 1024 x 1024 it was 1.2 to 1.5x faster
 # than Keras's three passes at batch 16 and 128; at 512 x 512 and below within 20 % either way.
@@ -40,6 +54,26 @@ MIN_ENTRIES = 1 << 20
 def _linear_available():
     """Whether this PyTorch build has oneDNN's linear primitive."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def cpu_vendor(cpuinfo="/proc/cpuinfo"):
+    """The CPU's vendor as Linux names it (`"GenuineIntel"`, `"AuthenticAMD"`), or `""`
+    where `cpuinfo` cannot be read or names none (another OS, an ARM CPU)."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "vendor_id":
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
+@functools.cache
+def mkl_is_slow_here():
+    """Whether PyTorch multiplies with MKL on a CPU that is known and not Intel's."""
+    return torch.backends.mkl.is_available() and cpu_vendor() not in ("", "GenuineIntel")
 
 
 def _keeps_keras_call(layer, inputs):
@@ -82,8 +116,11 @@ def has_onednn_dense(layer):
 
 def use_onednn_dense(layer):
     """Give one built `keras.layers.Dense` (not a subclass) with a kernel of at least
-    `MIN_ENTRIES` entries the oneDNN `call`; returns whether it applies."""
+    `MIN_ENTRIES` entries the oneDNN `call`, where [`mkl_is_slow_here`][]; returns whether
+    it applies."""
     if type(layer) is not keras.layers.Dense or not layer.built or not _linear_available():
+        return False
+    if not mkl_is_slow_here():
         return False
     if len(layer.kernel.shape) != 2 or layer.kernel.shape[0] * layer.kernel.shape[1] < MIN_ENTRIES:
         return False
