@@ -597,6 +597,22 @@ def markdown_table(results):
     return "\n".join(rows)
 
 
+def cpu_model(cpuinfo="/proc/cpuinfo"):
+    """The CPU's vendor and model name as Linux reports them (``"GenuineIntel: Intel(R)
+    Xeon(R) ..."``), or ``None`` where ``cpuinfo`` cannot be read. The same 2-core machine
+    kind has been an AMD EPYC one day and an Intel Xeon the next, with different ratios."""
+    fields = {}
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return None
+    named = [fields[key] for key in ("vendor_id", "model name") if fields.get(key)]
+    return ": ".join(named) or None
+
+
 def machine_description():
     import importlib.metadata
 
@@ -609,6 +625,7 @@ def machine_description():
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "versions": versions,
