@@ -236,6 +236,30 @@ def test_time_to_accuracy_rows_compare_with_torch_eagers_plain_recipe():
     assert "| 8.0 | 0.67 | 4.0 | 300 |" in table[3]
 
 
+def test_time_to_accuracy_rows_compare_with_the_same_recipe_and_on_equal_epochs():
+    def runs_of(runner, seconds, epochs):
+        return [_tta(runner, s, t, e) for s, (t, e) in enumerate(zip(seconds, epochs, strict=True))]
+
+    runs = runs_of("torch-eager-zoo-recipe", [2.0, 2.0, 3.0, 2.0, 2.0], [2, 2, 3, 2, 2])
+    runs += runs_of("zoo-jax", [3.0, 2.4, 2.4, 3.3, 2.2], [3, 2, 2, 3, 2])
+    runs += runs_of("zoo-torch", [2.1, None, 3.1, 2.1, 2.1], [2, 5, 3, 2, 2])
+    runs += runs_of("torch-eager", [9.0] * 5, [10] * 5)
+    rows = {row["runner"]: row for row in bench.summarise_tta(runs)}
+    jax, torch = rows["zoo-jax"], rows["zoo-torch"]
+    assert jax["same_recipe_ratio"] == 1.3  # MLPerf means 2.6 and 2.0
+    assert jax["equal_epoch_seeds"] == [1, 4] and jax["equal_epochs_ratio"] == 1.15  # 4.6 / 4
+    assert torch["same_recipe_ratio"] == 1.22  # (2.1 + 2.1 + 3.1) / 3, the unreached seed last
+    assert torch["equal_epoch_seeds"] == [0, 2, 3, 4] and torch["equal_epochs_ratio"] == 1.04
+    plain, same = rows["torch-eager"], rows["torch-eager-zoo-recipe"]
+    assert "same_recipe_ratio" not in plain and "equal_epochs_ratio" not in plain  # another recipe
+    assert "same_recipe_ratio" not in same  # not compared with itself
+    table = {
+        line.split(" | ")[0][2:]: line for line in bench.tta_table(list(rows.values())).splitlines()
+    }
+    assert table["zoo-jax"].endswith("| 1.30 | 1.15 (2 seeds) |")
+    assert table["torch-eager-zoo-recipe"].endswith("| — | — |")
+
+
 def test_native_loops_follow_the_zoos_schedule_step_for_step():
     import _harness
 
