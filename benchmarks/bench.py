@@ -46,6 +46,7 @@ import time
 import numpy as np
 
 from zoo._io import write_json
+from zoo.accel.cpu import cpu_model
 
 BASELINES_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BASELINES_DIR)
@@ -634,22 +635,6 @@ def markdown_table(results):
             + "; rerun on a quieter machine or with more --repeats."
         )
     return "\n".join(rows)
-
-
-def cpu_model(cpuinfo="/proc/cpuinfo"):
-    """The CPU's vendor and model name as Linux reports them (``"GenuineIntel: Intel(R)
-    Xeon(R) ..."``), or ``None`` where ``cpuinfo`` cannot be read. The same 2-core machine
-    kind has been an AMD EPYC one day and an Intel Xeon the next, with different ratios."""
-    fields = {}
-    try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as info:
-            for line in info:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        return None
-    named = [fields[key] for key in ("vendor_id", "model name") if fields.get(key)]
-    return ": ".join(named) or None
 
 
 def machine_description():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import set_fixed_weights
 
+from zoo.accel.cpu import cpu_model
 from zoo.models import get_model, model_info
 from zoo.training.compile import compile_model
 
@@ -344,7 +345,7 @@ def test_quick_benchmark_runs_end_to_end_on_this_backend(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["quick"] is True and report["machine"]["cpu_count"] >= 1
-    assert report["machine"]["cpu"] == bench.cpu_model()
+    assert report["machine"]["cpu"] == cpu_model()
     results = {(r["model"], r["runner"]): r for r in report["results"]}
     assert set(results) == {(m, r) for m in bench.MODELS for r in runners}
     for result in results.values():
@@ -571,15 +572,3 @@ def test_heap_ab_refuses_bad_arguments_in_one_line_before_running_anything(argum
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and problem in lines[0] and lines[0].startswith("heap_ab: error:")
-
-
-def test_cpu_model_names_vendor_and_model(tmp_path):
-    info = tmp_path / "cpuinfo"
-    info.write_text(
-        "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n\n"
-        "processor\t: 1\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n"
-    )
-    assert bench.cpu_model(str(info)) == "AuthenticAMD: AMD EPYC 9B14"
-    info.write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")  # names neither
-    assert bench.cpu_model(str(info)) is None
-    assert bench.cpu_model(str(tmp_path / "absent")) is None

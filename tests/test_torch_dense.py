@@ -172,26 +172,15 @@ def test_on_an_intel_cpu_every_dense_keeps_kerass_call(monkeypatch, linear_calls
 
 
 @pytest.mark.parametrize(
-    ("cpuinfo", "vendor", "slow"),
-    [
-        ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n", "AuthenticAMD", True),
-        ("processor\t: 0\nvendor_id\t: GenuineIntel\n", "GenuineIntel", False),
-        ("processor\t: 0\nBogoMIPS\t: 50.00\n", "", False),  # an ARM CPU names no vendor
-        (None, "", False),  # no /proc/cpuinfo: macOS, Windows
-    ],
+    ("vendor", "slow"),
+    [("AuthenticAMD", True), ("HygonGenuine", True), ("GenuineIntel", False), ("", False)],
 )
-def test_only_a_known_cpu_other_than_intels_counts_as_slow_for_mkl(
-    cpuinfo, vendor, slow, monkeypatch, tmp_path
-):
+def test_only_a_known_cpu_other_than_intels_counts_as_slow_for_mkl(vendor, slow, monkeypatch):
     import torch
 
     from zoo.accel import torch_dense
 
     monkeypatch.undo()  # the real mkl_is_slow_here, not the module's stand-in
-    path = tmp_path / "cpuinfo"
-    if cpuinfo is not None:
-        path.write_text(cpuinfo)
-    assert torch_dense.cpu_vendor(str(path)) == vendor
     monkeypatch.setattr(torch_dense, "cpu_vendor", lambda: vendor)
     torch_dense.mkl_is_slow_here.cache_clear()
     try:

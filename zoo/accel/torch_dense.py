@@ -35,12 +35,12 @@ import types
 import keras
 import torch
 
+from zoo.accel.cpu import cpu_vendor
 from zoo.accel.walk import changed_layers
 
 __all__ = [
     "MIN_ENTRIES",
     "apply_to_model",
-    "cpu_vendor",
     "has_onednn_dense",
     "mkl_is_slow_here",
     "use_onednn_dense",
@@ -56,23 +56,10 @@ def _linear_available():
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-def cpu_vendor(cpuinfo="/proc/cpuinfo"):
-    """The CPU's vendor as Linux names it (`"GenuineIntel"`, `"AuthenticAMD"`), or `""`
-    where `cpuinfo` cannot be read or names none (another OS, an ARM CPU)."""
-    try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as info:
-            for line in info:
-                key, _, value = line.partition(":")
-                if key.strip() == "vendor_id":
-                    return value.strip()
-    except OSError:
-        pass
-    return ""
-
-
 @functools.cache
 def mkl_is_slow_here():
-    """Whether PyTorch multiplies with MKL on a CPU that is known and not Intel's."""
+    """Whether PyTorch multiplies with MKL on a CPU that is known and not Intel's
+    ([`zoo.accel.cpu.cpu_vendor`][])."""
     return torch.backends.mkl.is_available() and cpu_vendor() not in ("", "GenuineIntel")
 
 
