@@ -47,18 +47,21 @@ def median_rate(items, seconds):
     return items / statistics.median(seconds)
 
 
-def time_to_accuracy(train_epoch, accuracy, target, max_epochs):
+def time_to_accuracy(train_epoch, accuracy, target, max_epochs, epoch_seconds=None):
     """Train epoch by epoch until ``accuracy()`` reaches ``target``.
 
     Returns ``(seconds, epochs, final_accuracy)``; seconds is ``None`` when the
-    target was not reached within ``max_epochs``. Only training is timed.
+    target was not reached within ``max_epochs``. Only training is timed; each
+    epoch's seconds are appended to the list ``epoch_seconds`` when one is given.
     """
     spent, reached, value = 0.0, None, 0.0
     epoch = 0
+    epoch_seconds = [] if epoch_seconds is None else epoch_seconds
     for epoch in range(1, max_epochs + 1):  # noqa: B007  (the count is returned)
         start = time.perf_counter()
         train_epoch()
-        spent += time.perf_counter() - start
+        epoch_seconds.append(time.perf_counter() - start)
+        spent += epoch_seconds[-1]
         value = accuracy()
         if value >= target:
             reached = spent
@@ -132,10 +135,12 @@ def run_time_to_accuracy(runner, job, steps):
         scores = np.concatenate([steps.predict(c) for c in chosen])
         return float(np.mean(np.argmax(scores, axis=-1) == data["y_test"]))
 
+    epoch_seconds = []
     seconds, epochs, reached = time_to_accuracy(
-        train_epoch, accuracy, job["target_accuracy"], recipe["epochs"]
+        train_epoch, accuracy, job["target_accuracy"], recipe["epochs"], epoch_seconds
     )
     measurements = {"tta_seconds": seconds, "tta_epochs": epochs, "final_accuracy": reached}
+    measurements["epoch_seconds"] = [round(t, 3) for t in epoch_seconds]
     measurements.update(
         first_step_at=progress["first_step_at"], recipe=job.get("recipe", "plain"), seed=job["seed"]
     )

@@ -99,10 +99,12 @@ def test_time_to_accuracy_counts_training_time_until_the_target():
     import _harness
 
     accuracies = iter([0.5, 0.9, 0.985, 0.99])
+    epoch_seconds = []
     seconds, epochs, reached = _harness.time_to_accuracy(
-        lambda: None, lambda: next(accuracies), 0.98, max_epochs=10
+        lambda: None, lambda: next(accuracies), 0.98, max_epochs=10, epoch_seconds=epoch_seconds
     )
     assert epochs == 3 and reached == 0.985 and 0 <= seconds < 1
+    assert len(epoch_seconds) == 3 and sum(epoch_seconds) == seconds
     never = iter([0.1, 0.2])
     seconds, epochs, reached = _harness.time_to_accuracy(
         lambda: None, lambda: next(never), 0.98, max_epochs=2
@@ -357,6 +359,8 @@ def test_quick_benchmark_runs_end_to_end_on_this_backend(tmp_path):
         else:
             assert "train_ratio" not in result  # no baseline ran: no ratio is made up
     tta = {row["runner"]: row for row in report["time_to_accuracy"]}
+    for run in report["tta_runs"]:  # every runner times each epoch, first included
+        assert len(run["epoch_seconds"]) == run["tta_epochs"] and min(run["epoch_seconds"]) > 0
     if "mnist-t10k" in report["lenet_data"]:  # one epoch on real digits learns something
         assert set(tta) == {r for r in runners if r in bench.TTA_RUNNERS}
         for row in tta.values():
